@@ -1,0 +1,1 @@
+"""Backends that ship inside orion-core, registered through its own entry point like any plugin."""

@@ -1,0 +1,79 @@
+"""The `orion` command. Subcommands live in sibling modules and are imported only when used,
+so `orion --help` stays fast and imports no torch.
+
+User mistakes raise `OrionError`; `main` prints them as one line and exits 2 (no traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+import click
+
+from ..errors import OrionError
+
+COMMANDS = {
+    "run": ("orion_core.cli.run", "run", "Detect, embed, track and re-identify objects in a video."),
+    "plugins": ("orion_core.cli.plugins", "plugins", "List installed embedding backends and their status."),
+    "weights": ("orion_core.cli.weights", "weights", "Check downloaded model weights before a run."),
+    "eval": ("orion_core.cli.eval", "eval_cmd", "Score tracks against ground truth (HOTA, IDF1, MOTA)."),
+    "bench": ("orion_core.cli.bench", "bench", "Benchmarks: embedding throughput against the raw model."),
+    "demo": ("orion_core.cli.demo", "demo", "Make a synthetic scene, track it offline and score it."),
+}
+
+
+class LazyGroup(click.Group):
+    """Import a subcommand's module only when that subcommand runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attr, _ = COMMANDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return None
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="orion-core", prog_name="orion")
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def cli(verbose: int) -> None:
+    """Orion: persistent object identities from video."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: user errors become one line on stderr and exit code 2."""
+    try:
+        code = cli.main(args=argv, prog_name="orion", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
+    except OrionError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

@@ -1,0 +1,323 @@
+"""Configuration objects, presets and YAML loading.
+
+Precedence when the CLI builds a config: command-line options > YAML file > preset > defaults.
+Unknown keys and wrong types are errors that name the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import types
+import typing
+from dataclasses import InitVar, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, OrionError, PluginError
+
+POOLINGS = ("auto", "crop", "region")
+
+
+@dataclass
+class EmbeddingConfig:
+    """Which backend embeds detections, and how.
+
+    `backend=None` picks the first installed of vjepa2, dinov3, dinov2, else `histogram`.
+    `embedding_dim` is filled from the plugin's `embedding_dim` hook (no weights loaded).
+    """
+
+    backend: str | None = None
+    model: str | None = None  # hub id; None = the plugin's default
+    weights_dir: str | None = None  # local checkpoint folder/file; wins over `model`
+    device: str = "auto"  # auto|cpu|cuda|mps
+    precision: str = "auto"  # auto|fp32|fp16|bf16
+    batch_size: int = 32
+    pooling: str = "auto"  # auto|crop|region
+    clip_frames: int = 2  # frames per clip for video-native backends (V-JEPA 2: one tubelet)
+    crop_padding: float = 0.1  # context added around each box before cropping, as a fraction
+    embedding_dim: int | None = None
+    options: dict = field(default_factory=dict)  # backend-specific extras, passed through
+    dinov3_weights_dir: InitVar[str | None] = None  # seed-API alias of weights_dir
+
+    def __post_init__(self, dinov3_weights_dir: str | None) -> None:
+        from .device import DEVICES, PRECISIONS
+        from .plugins import default_backend, get_backend
+
+        if dinov3_weights_dir is not None:
+            if self.weights_dir is not None and str(self.weights_dir) != str(dinov3_weights_dir):
+                raise ConfigError("give either weights_dir or dinov3_weights_dir (an alias), not both")
+            self.weights_dir = str(dinov3_weights_dir)
+        if self.weights_dir is not None:
+            self.weights_dir = str(self.weights_dir)
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise ConfigError(f"embedding.device: unknown device {self.device!r}; use one of {', '.join(DEVICES)}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"embedding.precision: unknown precision {self.precision!r}; use one of {', '.join(PRECISIONS)}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"embedding.pooling: unknown pooling {self.pooling!r}; use one of {', '.join(POOLINGS)}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"embedding.batch_size must be a positive integer, got {self.batch_size!r}")
+        if not isinstance(self.clip_frames, int) or self.clip_frames < 1:
+            raise ConfigError(f"embedding.clip_frames must be a positive integer, got {self.clip_frames!r}")
+        if self.backend is None:
+            self.backend = default_backend()
+        backend = get_backend(self.backend)  # UnknownBackendError lists what is installed
+        if self.embedding_dim is None:
+            self.embedding_dim = query_embedding_dim(backend, self)
+
+
+def query_embedding_dim(backend: Any, config: EmbeddingConfig) -> int:
+    """Ask the plugin for its dimension; anything but a positive int is the plugin's fault."""
+    try:
+        dim = backend.call("embedding_dim", config=config)
+    except OrionError:
+        raise
+    except Exception as exc:
+        raise PluginError(f"backend {backend.name!r}: embedding_dim failed: {type(exc).__name__}: {exc}") from exc
+    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+        raise PluginError(f"backend {backend.name!r}: embedding_dim returned {dim!r}, expected a positive int")
+    return dim
+
+
+@dataclass
+class VideoConfig:
+    """How frames are read."""
+
+    fps: float | None = None  # sample to this rate; None = every frame
+    max_frames: int | None = None  # stop after this many processed frames
+
+
+@dataclass
+class DetectionConfig:
+    """Which detector finds boxes. `mot` reads a MOTChallenge det.txt; `motion` needs no weights."""
+
+    detector: str = "yolo"  # yolo|mot|motion
+    model: str = "yolo11n.pt"  # yolo: a local .pt path or a name ultralytics knows
+    detections: str | None = None  # mot: path to det.txt
+    confidence: float = 0.25  # yolo: minimum score
+    classes: list[str] | None = None  # keep only these class names
+    min_score: float | None = None  # mot: drop rows below this score
+    label: str = "object"  # mot/motion: class name given to every box
+    min_area: int = 200  # motion: smallest blob in pixels
+    device: str = "auto"  # yolo
+
+
+@dataclass
+class TrackingConfig:
+    """Online tracker: Kalman motion + Hungarian assignment fused with appearance."""
+
+    appearance: bool = True  # False = motion-only baseline
+    high_score: float = 0.5  # first association pass uses detections at or above this
+    low_score: float = 0.1  # second pass (ByteTrack-style) uses those between low and high
+    min_iou: float = 0.1  # motion gate: below this IoU with the prediction, no match
+    max_appearance_distance: float = 0.6  # appearance gate (cosine distance)
+    appearance_weight: float = 0.5  # cost = w * appearance + (1 - w) * (1 - IoU)
+    ema_momentum: float = 0.9  # track embedding = m * old + (1 - m) * new
+    gallery_size: int = 16  # recent embeddings kept per track
+    min_hits: int = 3  # frames before a new track is reported
+    max_age: int = 30  # frames a lost track is kept for re-association
+    per_class: bool = True  # never match across classes
+
+
+@dataclass
+class MemoryConfig:
+    """Long-term memory: ended tracks become dormant entities a new track can re-claim."""
+
+    enabled: bool = True
+    reid_threshold: float | None = None  # None = the backend's suggestion, else 0.75
+    class_thresholds: dict = field(default_factory=dict)  # per-class overrides {name: threshold}
+    max_gap_frames: int | None = None  # None = no limit on how long an entity may be away
+    gallery_size: int = 32  # embeddings kept per entity
+    max_entities: int = 10000  # dormant entities kept (oldest forgotten first): bounded memory
+
+
+@dataclass
+class OutputConfig:
+    """Where and what to write."""
+
+    out_dir: str = "runs"
+    episode: str | None = None  # default: the video's stem
+    save_video: bool = False
+    thumbnails: bool = True
+
+
+SECTIONS: dict[str, type] = {
+    "video": VideoConfig,
+    "detection": DetectionConfig,
+    "embedding": EmbeddingConfig,
+    "tracking": TrackingConfig,
+    "memory": MemoryConfig,
+    "output": OutputConfig,
+}
+
+PRESETS: dict[str, dict] = {
+    "dinov2": {"embedding": {"backend": "dinov2", "pooling": "auto"}},
+    "dinov3": {"embedding": {"backend": "dinov3", "pooling": "auto"}},
+    "vjepa2": {"embedding": {"backend": "vjepa2", "pooling": "crop"}},
+    "mobilenetv2": {"embedding": {"backend": "mobilenetv2", "pooling": "crop"}},
+    "histogram": {"embedding": {"backend": "histogram", "pooling": "crop"}},
+}
+
+
+@dataclass
+class PerceptionConfig:
+    """Everything `PerceptionEngine` needs; build it from a preset, a dict or a YAML file."""
+
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    embedding: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    video: VideoConfig = field(default_factory=VideoConfig)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PerceptionConfig":
+        """Build from `{section: {key: value}}`; unknown sections/keys and wrong types name the key."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"perception: expected a mapping of sections, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(SECTIONS))
+        if unknown:
+            raise ConfigError(f"perception.{unknown[0]}: unknown section; known: {', '.join(SECTIONS)}")
+        built = {}
+        for name, section_cls in SECTIONS.items():
+            built[name] = build_section(section_cls, data.get(name) or {}, f"perception.{name}")
+        return cls(**built)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict | None = None, preset: str | None = None) -> "PerceptionConfig":
+        return build_config(preset=preset, yaml_path=path, overrides=overrides)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "PerceptionConfig":
+        return build_config(preset=name, overrides=overrides or None)
+
+    @classmethod
+    def dinov2_preset(cls) -> "PerceptionConfig":
+        return cls.preset("dinov2")
+
+    @classmethod
+    def dinov3_preset(cls) -> "PerceptionConfig":
+        return cls.preset("dinov3")
+
+    @classmethod
+    def vjepa2_preset(cls) -> "PerceptionConfig":
+        return cls.preset("vjepa2")
+
+    @classmethod
+    def mobilenetv2_preset(cls) -> "PerceptionConfig":
+        return cls.preset("mobilenetv2")
+
+    @classmethod
+    def histogram_preset(cls) -> "PerceptionConfig":
+        return cls.preset("histogram")
+
+    def to_dict(self) -> dict:
+        return {name: section_to_dict(getattr(self, name)) for name in SECTIONS}
+
+
+def section_to_dict(section: Any) -> dict:
+    return {f.name: copy.deepcopy(getattr(section, f.name)) for f in dataclasses.fields(section)}
+
+
+def _type_ok(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is Any:
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if origin is list:
+        (item,) = typing.get_args(hint) or (Any,)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if origin is dict or hint is dict:
+        return isinstance(value, dict)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(hint, type):
+        return isinstance(value, hint)
+    return True
+
+
+def _type_name(hint: Any) -> str:
+    return str(hint).replace("typing.", "").replace("<class '", "").replace("'>", "")
+
+
+def build_section(section_cls: type, data: Any, where: str) -> Any:
+    """One config dataclass from a dict, with errors naming `where.key`."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(section_cls)
+    known = {f.name for f in dataclasses.fields(section_cls)} | (
+        {"dinov3_weights_dir"} if section_cls is EmbeddingConfig else set()
+    )
+    for key, value in data.items():
+        if key not in known:
+            raise ConfigError(f"{where}.{key}: unknown key; known keys: {', '.join(sorted(known))}")
+        hint = hints.get(key)
+        if isinstance(hint, InitVar):
+            hint = hint.type
+        if hint is not None and not _type_ok(value, hint):
+            raise ConfigError(f"{where}.{key}: expected {_type_name(hint)}, got {type(value).__name__} {value!r}")
+    values = dict(data)
+    for key, hint in hints.items():  # YAML has no float literal for "1"; accept ints where floats are expected
+        if key in values and hint is float and isinstance(values[key], int):
+            values[key] = float(values[key])
+    try:
+        return section_cls(**values)
+    except ConfigError as exc:
+        message = str(exc)
+        raise ConfigError(message if message.startswith("perception") or message.startswith(where) else f"{where}: {message}") from None
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Recursively merge; values of `override` win, None values in `override` are ignored."""
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_yaml(path: str | Path) -> dict:
+    """The `perception:` mapping of a YAML file (safe_load only)."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; check the --config path")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a text file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or set(data) - {"perception"}:
+        extra = sorted(set(data) - {"perception"}) if isinstance(data, dict) else []
+        hint = f"unknown top-level key {extra[0]!r}" if extra else "expected a mapping"
+        raise ConfigError(f"config file {path}: {hint}; put settings under 'perception:'")
+    return data.get("perception") or {}
+
+
+def build_config(preset: str | None = None, yaml_path: str | Path | None = None, overrides: dict | None = None) -> PerceptionConfig:
+    """Defaults < preset < YAML < overrides (e.g. command-line options; None values are ignored)."""
+    merged: dict = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        merged = deep_merge(merged, PRESETS[preset])
+    if yaml_path is not None:
+        merged = deep_merge(merged, load_yaml(yaml_path))
+    merged = deep_merge(merged, overrides or {})
+    return PerceptionConfig.from_dict(merged)

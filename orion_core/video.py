@@ -1,0 +1,373 @@
+"""Stream RGB frames out of a video file, one at a time, so memory stays flat for any length.
+
+PyAV (FFmpeg) decodes straight to rgb24, so the BGR/RGB question never reaches the rest of
+the pipeline. Damaged files are processed as far as they decode; the shortfall is recorded
+(`truncated`, `error`) for run.json instead of failing the whole run.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from .config import VideoConfig
+from .errors import ConfigError, InputError
+from .types import Frame
+
+log = logging.getLogger(__name__)
+
+# FFmpeg's frame counts and durations in headers are estimates; allow this much slack
+# before calling a short decode "truncated".
+COUNT_SLACK = 0.01
+DURATION_SLACK = 0.05
+
+
+@dataclass
+class VideoInfo:
+    """What the container says about the video stream, before decoding it all.
+
+    `fps` is the container's declared rate and may be wrong (PETS09 says 10, is really 7);
+    `frame_count` is the header's figure, a hint only: `VideoSource.frames_decoded` is the truth.
+    """
+
+    path: str
+    fps: float
+    width: int
+    height: int
+    frame_count: int | None
+    duration_s: float | None
+    codec: str
+    container: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _av():
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is a core dependency
+        raise InputError("reading video needs PyAV; install it with: pip install av") from None
+    return av
+
+
+def _check_path(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"video file {path} does not exist; check the path")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a video file; pass the path of a video file")
+    if path.stat().st_size == 0:
+        raise InputError(f"video file {path} is empty (0 bytes); re-copy or re-export it")
+
+
+def _open_container(path: Path):
+    av = _av()
+    try:
+        return av.open(str(path), mode="r")
+    except PermissionError:
+        raise InputError(f"video file {path} is not readable (permission denied); fix its permissions") from None
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        raise InputError(
+            f"{path} is not a video FFmpeg can read ({_short(exc)}); pass a video file (mp4, avi, mkv, ...)"
+        ) from None
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:200] or type(exc).__name__
+
+
+def _frame_count_hint(stream) -> int | None:
+    return int(stream.frames) if stream.frames and stream.frames > 0 else None
+
+
+def _duration_s(stream, container) -> float | None:
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / 1_000_000  # AV_TIME_BASE is microseconds
+    return None
+
+
+def _stream_fps(stream) -> float:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and float(rate) > 0:
+            return float(rate)
+    return 0.0
+
+
+class VideoSource:
+    """An iterable of `Frame`s from one file; `open_video` builds it.
+
+    Iterating twice re-decodes from the start. After a full pass, `frames_decoded` is the real
+    count, and `truncated`/`error` say whether the file ended earlier than its header promised.
+    """
+
+    def __init__(self, path: str | os.PathLike, config: VideoConfig | None = None) -> None:
+        self.path = Path(path)
+        self.config = config or VideoConfig()
+        _validate_config(self.config)
+        _check_path(self.path)
+        self.frames_decoded = 0
+        self.frames_yielded = 0
+        self.truncated = False
+        self.error: str | None = None
+        self._fresh = True
+        self._container = _open_container(self.path)
+        try:
+            if not self._container.streams.video:
+                raise InputError(f"{self.path} has no video stream (audio only?); pass a video file")
+            stream = self._container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame threading: several times faster on MPEG-4/H.264
+            self._stream = stream
+            self._start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+            fps = _stream_fps(stream)
+            self.info = VideoInfo(
+                path=str(self.path),
+                fps=fps,
+                width=int(stream.codec_context.width or 0),
+                height=int(stream.codec_context.height or 0),
+                frame_count=_frame_count_hint(stream),
+                duration_s=_duration_s(stream, self._container),
+                codec=stream.codec_context.name,
+                container=self._container.format.name,
+            )
+            self._decoder = self._container.decode(stream)
+            self._first = self._next_av_frame()  # probe: a "video" that decodes nothing fails now
+        except BaseException:
+            self._container.close()
+            raise
+        if self._first is None:
+            self._container.close()
+            reason = f": {self.error}" if self.error else ""
+            raise InputError(f"{self.path} contains no decodable video frames{reason}; the file is corrupt or empty")
+        if not self.info.width or not self.info.height:
+            self.info.width, self.info.height = self._first.width, self._first.height
+
+    # -- decoding --------------------------------------------------------------------------
+
+    def _next_av_frame(self):
+        """The next decoded frame, or None at the end; a decoder error ends the stream early."""
+        av = _av()
+        try:
+            return next(self._decoder)
+        except StopIteration:
+            return None
+        except (av.FFmpegError, EOFError) as exc:
+            self.truncated = True
+            self.error = f"decoding stopped with an error: {_short(exc)}"
+            return None
+
+    def _reopen(self) -> None:
+        self._container.close()
+        self._container = _open_container(self.path)
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._decoder = self._container.decode(self._stream)
+        self._first = None
+
+    def _time_s(self, av_frame, index: int) -> float:
+        if av_frame.pts is not None and av_frame.time_base is not None:
+            return float(av_frame.pts * av_frame.time_base) - self._start
+        return index / self.info.fps if self.info.fps > 0 else 0.0
+
+    def __iter__(self) -> Iterator[Frame]:
+        if not self._fresh:
+            self._reopen()
+        self._fresh = False
+        self.frames_decoded = 0
+        self.frames_yielded = 0
+        self.truncated = False
+        self.error = None
+        sampler = FrameSampler(self.config.fps, self.info.fps)
+        limit = self.config.max_frames
+        pending = self._first
+        self._first = None
+        try:
+            while limit is None or self.frames_yielded < limit:
+                av_frame = pending if pending is not None else self._next_av_frame()
+                pending = None
+                if av_frame is None:
+                    self._check_complete()
+                    break
+                index = self.frames_decoded
+                self.frames_decoded += 1
+                time_s = self._time_s(av_frame, index)
+                if not sampler.keep(time_s):
+                    continue
+                image = av_frame.to_ndarray(format="rgb24")
+                self.frames_yielded += 1
+                yield Frame(index=index, time_s=time_s, image=image)
+        finally:
+            if self.truncated:
+                log.warning("%s: %s; processed the %d frames that decoded", self.path, self.error, self.frames_decoded)
+
+    def _check_complete(self) -> None:
+        """At end of stream: did we get roughly what the header promised?"""
+        if self.truncated:
+            return
+        expected, slack = self.info.frame_count, COUNT_SLACK
+        if expected is None and self.info.duration_s and self.info.fps > 0:
+            expected, slack = int(round(self.info.duration_s * self.info.fps)), DURATION_SLACK
+        if expected and self.frames_decoded < expected - max(2, slack * expected):
+            self.truncated = True
+            self.error = (
+                f"decoded {self.frames_decoded} frames but the header announces about {expected}; "
+                "the file looks truncated or damaged"
+            )
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What run.json records about decoding."""
+        return {
+            "frames_decoded": self.frames_decoded,
+            "frames_yielded": self.frames_yielded,
+            "truncated": self.truncated,
+            "error": self.error,
+        }
+
+    def close(self) -> None:
+        self._container.close()
+
+    def __enter__(self) -> "VideoSource":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FrameSampler:
+    """Keep frames so the output rate approximates `target_fps`, by timestamp (VFR-safe).
+
+    A frame is kept once its time reaches the next slot; half a source frame of tolerance
+    stops 3 fps from 10 fps drifting to every fourth frame.
+    """
+
+    def __init__(self, target_fps: float | None, source_fps: float) -> None:
+        self.step = 1.0 / target_fps if target_fps else 0.0
+        self.tolerance = 0.5 / source_fps if source_fps > 0 else 0.0
+        self.next_t: float | None = None
+
+    def keep(self, time_s: float) -> bool:
+        if not self.step:
+            return True
+        if self.next_t is None or time_s >= self.next_t - self.tolerance:
+            slot = self.next_t if self.next_t is not None else time_s
+            # after a gap (VFR, dropped frames) restart the grid instead of bursting to catch up
+            self.next_t = max(slot + self.step, time_s + self.step - self.tolerance)
+            return True
+        return False
+
+
+def _validate_config(config: VideoConfig) -> None:
+    if config.fps is not None and (isinstance(config.fps, bool) or not config.fps > 0 or not math.isfinite(config.fps)):
+        raise ConfigError(f"video.fps must be a positive number (frames per second to sample), got {config.fps!r}")
+    if config.max_frames is not None and (
+        isinstance(config.max_frames, bool) or not isinstance(config.max_frames, int) or config.max_frames < 1
+    ):
+        raise ConfigError(f"video.max_frames must be a positive integer, got {config.max_frames!r}")
+
+
+def open_video(path: str | os.PathLike, config: VideoConfig | None = None) -> VideoSource:
+    """Open and probe `path` (container and first frame) so bad inputs fail before any model loads."""
+    return VideoSource(path, config)
+
+
+class VideoWriter:
+    """Write RGB frames to a video; the file appears under its final name only when closed.
+
+    H.264 (libx264) when FFmpeg has it, else MPEG-4 part 2. Size comes from the first frame;
+    odd sizes are padded by one pixel because yuv420p needs even dimensions.
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None) -> None:
+        if not fps or fps <= 0 or not math.isfinite(fps):
+            raise ConfigError(f"VideoWriter: fps must be positive, got {fps!r}")
+        self.path = Path(path)
+        self.fps = fps
+        self.codec = codec
+        self.frames_written = 0
+        self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
+        self._container = None
+        self._stream = None
+
+    def _start(self, width: int, height: int) -> None:
+        av = _av()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fmt = "mp4" if self.path.suffix.lower() in ("", ".mp4", ".m4v") else None
+        self._container = av.open(str(self._tmp), mode="w", format=fmt)
+        rate = Fraction(self.fps).limit_denominator(1001)
+        names = [self.codec] if self.codec else ["libx264", "mpeg4"]
+        last: Exception | None = None
+        for name in names:
+            try:
+                stream = self._container.add_stream(name, rate=rate)
+                break
+            except (av.FFmpegError, ValueError, av.codec.codec.UnknownCodecError) as exc:  # type: ignore[attr-defined]
+                last = exc
+        else:
+            self._abort()
+            raise InputError(f"VideoWriter: no usable encoder among {names} ({_short(last)}); install FFmpeg with libx264")
+        stream.width, stream.height = width + width % 2, height + height % 2
+        stream.pix_fmt = "yuv420p"
+        self.codec = stream.codec_context.name
+        self._stream = stream
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one HxWx3 RGB uint8 frame; every frame must have the first one's size."""
+        av = _av()
+        image = np.asarray(image)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"VideoWriter.write expects HxWx3 uint8 RGB, got {image.shape} {image.dtype}")
+        if self._stream is None:
+            self._start(image.shape[1], image.shape[0])
+            self._size = image.shape[:2]
+        if image.shape[:2] != self._size:
+            raise ValueError(f"VideoWriter: frame size {image.shape[:2]} differs from the first frame's {self._size}")
+        pad_h, pad_w = self._stream.height - image.shape[0], self._stream.width - image.shape[1]
+        if pad_h or pad_w:
+            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Flush the encoder and move the file into place (nothing is written for zero frames)."""
+        if self._container is None:
+            return
+        try:
+            for packet in self._stream.encode(None):
+                self._container.mux(packet)
+            self._container.close()
+        except BaseException:
+            self._abort()
+            raise
+        self._container = None
+        os.replace(self._tmp, self.path)
+
+    def _abort(self) -> None:
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # the temp file is discarded anyway
+                pass
+            self._container = None
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._abort()

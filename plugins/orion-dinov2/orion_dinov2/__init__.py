@@ -1,0 +1,1 @@
+"""Orion backend: dinov2 (being built)."""

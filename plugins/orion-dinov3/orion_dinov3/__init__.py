@@ -1,0 +1,1 @@
+"""Orion backend: dinov3 (being built)."""

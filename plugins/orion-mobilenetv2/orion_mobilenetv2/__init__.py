@@ -1,0 +1,1 @@
+"""Orion backend: mobilenetv2 (being built)."""

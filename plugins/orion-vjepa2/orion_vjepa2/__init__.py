@@ -1,0 +1,1 @@
+"""Orion backend: vjepa2 (being built)."""
