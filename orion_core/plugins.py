@@ -129,6 +129,34 @@ def reset_plugins() -> None:
         _loaded = False
 
 
+def register_backend(name: str, plugin: object, distribution: str | None = None) -> PluginRecord:
+    """Register an in-process object as backend `name` (tests, notebooks); entry points are the normal route."""
+    load_plugins()
+    with _lock:
+        if name in _records:
+            raise ValueError(f"backend {name!r} is already registered")
+        pm.register(plugin, name=name)
+        pm.check_pending()
+        hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+        record = PluginRecord(name=name, distribution=distribution, version=None, value=repr(plugin), hooks=hooks)
+        missing = [hook for hook in REQUIRED_HOOKS if hook not in hooks]
+        if missing:
+            pm.unregister(name=name)
+            raise ValueError(f"backend {name!r} is missing required hook(s): {', '.join(missing)}")
+        _records[name] = record
+        _callers.clear()
+        return record
+
+
+def unregister_backend(name: str) -> None:
+    """Undo `register_backend`."""
+    with _lock:
+        if pm.get_plugin(name) is not None:
+            pm.unregister(name=name)
+        _records.pop(name, None)
+        _callers.clear()
+
+
 def installed_backends() -> list[str]:
     """Names of the backends that loaded and can be used."""
     return sorted(name for name, record in load_plugins().items() if record.ok)
