@@ -1,0 +1,5 @@
+"""`python -m orion_core` == `orion`."""
+
+from .cli import main
+
+main()
