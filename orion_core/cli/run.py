@@ -1,0 +1,131 @@
+"""`orion run VIDEO`: the main job. Options override the YAML file, which overrides the preset."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+
+import click
+
+
+def _overrides(opts: dict) -> dict:
+    """Command-line options as a nested config dict; options not given are None and ignored."""
+    classes = [c.strip() for c in opts["classes"].split(",") if c.strip()] if opts["classes"] else None
+    detector = opts["detector"] or ("mot" if opts["detections"] else None)
+    return {
+        "video": {"fps": opts["fps"], "max_frames": opts["max_frames"]},
+        "detection": {
+            "detector": detector,
+            "model": opts["detector_model"],
+            "detections": opts["detections"],
+            "classes": classes,
+            "confidence": opts["confidence"],
+            "min_score": opts["min_score"],
+            "label": opts["label"],
+        },
+        "embedding": {
+            "backend": opts["backend"],
+            "model": opts["model"],
+            "weights_dir": opts["weights"],
+            "pooling": opts["pooling"],
+            "device": opts["device"],
+            "precision": opts["precision"],
+            "batch_size": opts["batch_size"],
+        },
+        "tracking": {"appearance": False if opts["no_appearance"] else None},
+        "memory": {"reid_threshold": opts["reid_threshold"], "enabled": False if opts["no_memory"] else None},
+        "output": {"out_dir": opts["out"], "episode": opts["episode"], "save_video": True if opts["save_video"] else None},
+    }
+
+
+class _ProgressLine:
+    """A one-line progress display on a terminal; silent when stderr is not a TTY."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.started = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, state: dict) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.last < 0.2:
+            return
+        self.last = now
+        fps = state["frames"] / max(now - self.started, 1e-6)
+        total = f"/{state['total']}" if state.get("total") else ""
+        click.echo(
+            f"\rframes {state['frames']}{total}  {fps:5.1f} fps  tracks {state['tracks']}  entities {state['entities']}   ",
+            err=True,
+            nl=False,
+        )
+
+    def done(self) -> None:
+        if self.enabled:
+            click.echo("", err=True)
+
+
+def _sigterm_as_interrupt() -> None:
+    """SIGTERM stops a run like Ctrl-C: staging files are removed, nothing looks complete."""
+
+    def handler(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    try:
+        signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not in the main thread (e.g. embedded use)
+        pass
+
+
+@click.command()
+@click.argument("video", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--backend", help="Embedding backend (see `orion plugins`).")
+@click.option("--model", help="Hub id for the backend, e.g. facebook/dinov2-small.")
+@click.option("--weights", help="Local weights folder (or file) for the backend.")
+@click.option("--preset", help="Preset: dinov2, dinov3, vjepa2, mobilenetv2, histogram.")
+@click.option("--config", "config_file", help="YAML config file (perception: {...}).")
+@click.option("--detector", type=click.Choice(["yolo", "mot", "motion"]), help="Detector [default: yolo; mot if --detections].")
+@click.option("--detector-model", help="YOLO weights: a local .pt path or a name ultralytics knows.")
+@click.option("--detections", help="MOTChallenge det.txt for --detector mot.")
+@click.option("--classes", help="Keep only these classes, comma separated (e.g. person,car).")
+@click.option("--confidence", type=float, help="YOLO confidence threshold.")
+@click.option("--min-score", type=float, help="Drop precomputed detections below this score.")
+@click.option("--label", help="Class name for mot/motion detections (default: object).")
+@click.option("--pooling", type=click.Choice(["auto", "crop", "region"]), help="Crop each box, or pool whole-frame patch features.")
+@click.option("--device", help="auto, cpu, cuda or mps.")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "fp16", "bf16"]))
+@click.option("--batch-size", type=int, help="Crops (or frames, for region pooling) per backend call.")
+@click.option("--fps", type=float, help="Sample the video at this many frames per second.")
+@click.option("--max-frames", type=int, help="Stop after this many frames.")
+@click.option("--reid-threshold", type=float, help="Cosine similarity needed to re-identify a returning entity.")
+@click.option("--no-appearance", is_flag=True, help="Motion-only tracking (no embeddings, no re-identification).")
+@click.option("--no-memory", is_flag=True, help="Disable long-term re-identification (online tracker only).")
+@click.option("--episode", help="Output subfolder name [default: the video's file name stem].")
+@click.option("--out", help="Output folder [default: runs].")
+@click.option("--save-video", is_flag=True, help="Also write annotated.mp4.")
+@click.option("-v", "--verbose", count=True, help="Log more.")
+def run(video: str, config_file: str | None, preset: str | None, verbose: int, **opts) -> None:
+    """Detect, embed, track and re-identify objects in VIDEO; write <out>/<episode>/."""
+    import logging
+
+    from ..config import build_config
+    from ..engine import PerceptionEngine
+
+    if verbose:
+        logging.getLogger().setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    _sigterm_as_interrupt()
+    config = build_config(preset=preset, yaml_path=config_file, overrides=_overrides(opts))
+    engine = PerceptionEngine(config)
+    progress = _ProgressLine(sys.stderr.isatty())
+    try:
+        result = engine.process_video(video, progress=progress)
+    finally:
+        progress.done()
+    counts = result.counts
+    click.echo(
+        f"{result.episode}: {counts['frames']} frames, {counts['observations']} observations, "
+        f"{counts['tracks']} tracks -> {counts['entities']} entities ({counts['reidentified']} re-identified)"
+    )
+    if result.video.get("truncated"):
+        click.echo(f"warning: {result.video.get('error')}", err=True)
+    click.echo(f"outputs: {result.path}")

@@ -1,0 +1,325 @@
+"""PerceptionEngine: video -> detect -> embed -> track -> memory -> episode outputs.
+
+Frames are read ahead in small chunks so the crops of several frames go to the backend in one
+call (one call per frame starves a GPU), then tracked strictly in frame order.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import logging
+import platform
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .config import PerceptionConfig
+from .outputs import EpisodeWriter, episode_dir
+from .types import Frame, TrackedObject
+
+log = logging.getLogger(__name__)
+
+DEFAULT_REID_THRESHOLD = 0.75
+THUMBNAIL_SIDE = 128
+Progress = Callable[[dict], None]
+
+
+@dataclass
+class EpisodeResult:
+    """What a run produced: entities and tracklets in memory, everything else on disk."""
+
+    episode: str
+    path: Path
+    entities: list[dict]
+    tracks: list[dict]
+    timings: dict[str, float]
+    counts: dict[str, int]
+    video: dict
+    outputs: dict[str, Path] = field(default_factory=dict)
+    complete: bool = True
+
+
+class _Timer:
+    """Per-stage wall-clock seconds, for run.json."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+class _EntityLedger:
+    """Per-entity facts taken from what was actually written (so memory.json matches tracks.txt)."""
+
+    def __init__(self) -> None:
+        self.entities: dict[int, dict] = {}
+        self.tracks: dict[int, dict] = {}
+        self.best_quality: dict[int, float] = {}
+
+    def add(self, frame: int, obj: TrackedObject, row: int | None) -> bool:
+        """Record one observation; True when it is the entity's best view so far (new thumbnail)."""
+        entity = self.entities.setdefault(
+            obj.entity_id,
+            {"id": obj.entity_id, "class": obj.label, "first_frame": frame, "last_frame": frame, "observations": 0, "track_ids": []},
+        )
+        entity["last_frame"] = frame
+        entity["observations"] += 1
+        track = self.tracks.setdefault(
+            obj.track_id,
+            {"track_id": obj.track_id, "entity_id": obj.entity_id, "class": obj.label, "first_frame": frame, "last_frame": frame, "observations": 0},
+        )
+        if obj.track_id not in entity["track_ids"]:
+            entity["track_ids"].append(obj.track_id)
+        track["last_frame"] = frame
+        track["observations"] += 1
+        x1, y1, x2, y2 = obj.box
+        quality = float(obj.score) * float(np.sqrt(max(x2 - x1, 0) * max(y2 - y1, 0)))
+        # a thumbnail is rewritten only for a clearly better view: bounded disk writes per entity
+        if quality > 1.2 * self.best_quality.get(obj.entity_id, 0.0):
+            self.best_quality[obj.entity_id] = quality
+            if row is not None:
+                entity["prototype_row"] = row
+            return True
+        return False
+
+
+class PerceptionEngine:
+    """Runs the whole pipeline for one video at a time with one configuration."""
+
+    def __init__(self, config: PerceptionConfig | None = None, read_ahead: int = 16) -> None:
+        self.config = config if config is not None else PerceptionConfig()
+        self.read_ahead = max(1, int(read_ahead))
+        self._embedder = None
+
+    # -- pieces -----------------------------------------------------------------------------
+    def embedder(self):
+        """The VisualEmbedder (weights load once per engine), or None for motion-only tracking."""
+        if not self.config.tracking.appearance:
+            return None
+        if self._embedder is None:
+            from .embedder import VisualEmbedder
+
+            self._embedder = VisualEmbedder(self.config.embedding)
+        return self._embedder
+
+    def reid_threshold(self, embedder) -> float:
+        """Config value, else the backend's suggestion, else a conservative default."""
+        if self.config.memory.reid_threshold is not None:
+            return float(self.config.memory.reid_threshold)
+        if embedder is not None:
+            suggested = embedder.backend.info().get("reid_threshold")
+            if suggested is not None:
+                return float(suggested)
+        return DEFAULT_REID_THRESHOLD
+
+    def _chunks(self, frames: Iterator[Frame], timer: _Timer) -> Iterator[list[Frame]]:
+        chunk: list[Frame] = []
+        while True:
+            started = time.perf_counter()
+            frame = next(frames, None)
+            timer.add("decode", started)
+            if frame is None:
+                break
+            chunk.append(frame)
+            if len(chunk) >= self.read_ahead:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+    # -- the run ----------------------------------------------------------------------------
+    def process_video(
+        self,
+        video: str | Path,
+        episode: str | None = None,
+        out_dir: str | Path | None = None,
+        progress: Progress | None = None,
+    ) -> EpisodeResult:
+        """Process `video` and write `<out>/<episode>/`; returns the episode's summary."""
+        from .annotate import Annotator
+        from .detectors import make_detector
+        from .tracking import EntityMemory, Tracker
+        from .video import VideoWriter, open_video
+        from .vision import crop_box
+
+        cfg = self.config
+        started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        timer = _Timer()
+        episode = episode or cfg.output.episode or Path(video).stem
+        target = episode_dir(out_dir if out_dir is not None else cfg.output.out_dir, episode)
+
+        t = time.perf_counter()
+        source = open_video(video, cfg.video)
+        timer.add("decode", t)
+        t = time.perf_counter()
+        detector = make_detector(cfg.detection)
+        timer.add("load_detector", t)
+        t = time.perf_counter()
+        embedder = self.embedder()
+        timer.add("load_embedder", t)
+        threshold = self.reid_threshold(embedder)
+        memory = EntityMemory(cfg.memory, reid_threshold=threshold) if (cfg.memory.enabled and embedder is not None) else None
+        tracker = Tracker(cfg.tracking, memory=memory)
+        dim = embedder.dim if embedder is not None else 0
+
+        counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0}
+        run = self._run_record(video, source, embedder, threshold, started_at, complete=False)
+        writer = EpisodeWriter(target, dim)
+        ledger = _EntityLedger()
+        annotator = Annotator() if cfg.output.save_video else None
+        video_writer = None
+        try:
+            writer.write_run(run)
+            if annotator is not None:
+                fps = source.info.fps if source.info.fps > 0 else 25.0
+                if cfg.video.fps:
+                    fps = min(fps, cfg.video.fps)
+                video_writer = VideoWriter(writer.staging / "annotated.mp4", fps=fps)
+            for chunk in self._chunks(iter(source), timer):
+                t = time.perf_counter()
+                detections = detector.detect_batch(chunk)
+                timer.add("detect", t)
+                t = time.perf_counter()
+                if embedder is not None:
+                    embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections])
+                else:
+                    embedded = [(None, None)] * len(chunk)
+                timer.add("embed", t)
+                for frame, dets, (rows, valid) in zip(chunk, detections, embedded):
+                    t = time.perf_counter()
+                    objects = tracker.update(frame.index, dets, rows, valid)
+                    timer.add("track", t)
+                    t = time.perf_counter()
+                    counts["frames"] += 1
+                    counts["detections"] += len(dets)
+                    counts["dropped_boxes"] += dets.dropped
+                    if valid is not None:
+                        counts["embedded"] += int(valid.sum())
+                        counts["not_embedded"] += int(len(valid) - valid.sum())
+                    for obj in objects:
+                        vector = rows[obj.det_index] if rows is not None and valid[obj.det_index] else None
+                        row = writer.observe(frame.index, frame.time_s, obj, vector)
+                        counts["observations"] += 1
+                        if ledger.add(frame.index + 1, obj, row if vector is not None else None) and cfg.output.thumbnails:
+                            crop = crop_box(frame.image, obj.box, 0.05)
+                            if crop is not None:
+                                writer.thumbnail(obj.entity_id, _shrink(crop))
+                    if video_writer is not None:
+                        video_writer.write(annotator.draw(frame.image, objects, frame.index))
+                    timer.add("write", t)
+                if progress is not None:
+                    progress(
+                        {
+                            "frames": counts["frames"],
+                            "total": source.info.frame_count,
+                            "tracks": len(ledger.tracks),
+                            "entities": len(ledger.entities),
+                        }
+                    )
+            t = time.perf_counter()
+            tracker.finish()
+            timer.add("track", t)
+            t = time.perf_counter()
+            if video_writer is not None:
+                video_writer.close()
+                video_writer = None
+            writer.close_streams()
+            entities = self._entities(ledger, memory)
+            counts.update(tracks=len(ledger.tracks), entities=len(entities))
+            counts["reidentified"] = sum(1 for e in entities if len(e["track_ids"]) > 1)
+            source_status = source.status()
+            if source_status["truncated"]:
+                log.warning("video %s is truncated: %s", video, source_status["error"])
+            run = self._run_record(video, source, embedder, threshold, started_at, complete=True)
+            run["counts"] = counts
+            run["tracker"] = getattr(tracker, "stats", {})
+            timer.add("write", t)
+            run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
+            path = writer.commit({"entities": entities}, run)
+        except BaseException:
+            if video_writer is not None:
+                try:
+                    video_writer.close()
+                except Exception:
+                    pass
+            writer.abort()
+            raise
+        finally:
+            source.close()
+        outputs = {name: path / name for name in ("tracks.txt", "tracks.jsonl", "embeddings.npy", "memory.json", "run.json", "thumbnails")}
+        if cfg.output.save_video:
+            outputs["annotated.mp4"] = path / "annotated.mp4"
+        return EpisodeResult(
+            episode=episode,
+            path=path,
+            entities=entities,
+            tracks=list(ledger.tracks.values()),
+            timings=dict(timer.seconds),
+            counts=counts,
+            video=run["video"],
+            outputs=outputs,
+        )
+
+    # -- records ----------------------------------------------------------------------------
+    def _entities(self, ledger: _EntityLedger, memory) -> list[dict]:
+        """memory.json rows: what was written, plus the tracklet spans that make up each entity."""
+        entities = []
+        for entity in sorted(ledger.entities.values(), key=lambda e: e["id"]):
+            tracklets = [
+                {k: ledger.tracks[t][k] for k in ("track_id", "first_frame", "last_frame", "observations")}
+                for t in entity["track_ids"]
+            ]
+            row = dict(entity, tracklets=tracklets)
+            row.setdefault("prototype_row", None)
+            row["thumbnail"] = f"thumbnails/{entity['id']}.jpg" if self.config.output.thumbnails else None
+            entities.append(row)
+        return entities
+
+    def _run_record(self, video, source, embedder, threshold: float, started_at: str, complete: bool) -> dict:
+        cfg = self.config
+        config = cfg.to_dict()
+        versions = {"orion-core": _version("orion-core"), "python": platform.python_version()}
+        if embedder is not None:
+            config["embedding"].update(
+                device=embedder.config.device,
+                precision=embedder.config.precision,
+                embedding_dim=embedder.dim,
+                pooling=embedder.pooling,
+            )
+            dist = embedder.backend.record.distribution
+            if dist:
+                versions[dist] = embedder.backend.record.version
+        for dist in ("torch", "transformers", "timm", "ultralytics", "numpy", "av"):
+            versions.setdefault(dist, _version(dist))
+        config["memory"]["reid_threshold"] = threshold
+        return {
+            "complete": complete,
+            "started_at": started_at,
+            "finished_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds") if complete else None,
+            "video": {**source.info.to_dict(), **source.status()},
+            "versions": versions,
+            "config": config,
+        }
+
+
+def _shrink(image: np.ndarray) -> np.ndarray:
+    """Thumbnails at most THUMBNAIL_SIDE pixels on their long side."""
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = THUMBNAIL_SIDE / max(height, width)
+    if scale >= 1:
+        return image
+    return cv2.resize(image, (max(1, int(width * scale)), max(1, int(height * scale))), interpolation=cv2.INTER_AREA)
