@@ -1,0 +1,518 @@
+"""Short synthetic videos with exact ground truth, for tests and `orion demo`.
+
+Textured objects (photos from `skimage.data` when scikit-image is installed, procedural patterns
+otherwise) move over a static textured background. The script is fixed, the details come from the
+seed, so every scene contains the events a re-identification tracker must survive (ids as with
+the defaults; events switched off free their ids for the next role):
+
+* re-entry: object 1 walks out of the right edge and, after a gap longer than a typical tracker
+  `max_age` (about 40% of the clip: 61-67 frames of the default 150), comes back from the *left*
+  edge lower down, so motion alone cannot link the two tracklets; only appearance can;
+* crossing: objects 2 and 3 meet mid-frame; the nearer one (lower in the image, hence bigger and
+  drawn in front) hides the other almost entirely (~3% visible) for a few frames, and the hidden
+  one then curves away upwards;
+* scale change: size follows a perspective rule (objects lower in the image are bigger), and
+  object 4 walks from the top of the frame to the bottom (about 1.6x taller at the end).
+Objects beyond the fourth wander inside the frame. MOT frame f is the (f-1)-th decoded frame.
+
+Ground-truth conventions (`gt.txt`, MOT15 `frame,id,left,top,w,h,1,-1,-1,-1`, frames 1-based):
+the box is the object's box clipped to the frame; a row exists when at least `MIN_IN_FRAME` of the
+box is inside the frame. Occluded objects keep their row with considered=1 (the MOT17 convention):
+marking them 0 would, under TrackEval's MOT15 rules, turn a tracker that coasts through the
+occlusion into false positives. Their visible fraction is in `SceneInfo.visibility` instead, and
+the detector (`det.txt`) only sees objects at least `det_min_visibility` visible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, InputError
+
+MIN_IN_FRAME = 0.25  # fraction of a box that must be inside the frame for a GT row
+TEXTURE_HEIGHT = 160  # pixels; object textures are prepared once at this height, then resized per frame
+
+# skimage.data images shipped with scikit-image (no download), and the part worth showing,
+# as fractions (top, bottom, left, right); each is cropped further to the object's aspect ratio.
+PHOTOS: dict[str, tuple[float, float, float, float]] = {
+    "astronaut": (0.0, 0.9, 0.2, 0.75),
+    "coffee": (0.05, 0.85, 0.2, 0.8),
+    "chelsea": (0.0, 1.0, 0.2, 0.75),
+    "rocket": (0.0, 1.0, 0.35, 0.7),
+    "immunohistochemistry": (0.0, 1.0, 0.0, 1.0),
+    "retina": (0.15, 0.85, 0.2, 0.8),
+    "colorwheel": (0.0, 1.0, 0.1, 0.9),
+    "hubble_deep_field": (0.0, 1.0, 0.0, 1.0),
+}
+PATTERNS = ("stripes", "checker", "rings", "diagonal", "dots")
+
+
+@dataclass(frozen=True)
+class ReentryEvent:
+    """An object absent from the ground truth for a while (frames 1-based)."""
+
+    object_id: int
+    left_frame: int  # last frame with a GT row before the absence
+    reentered_frame: int  # first frame with a GT row after it
+    exit_side: str  # image edge nearest the box at left_frame: left/right/top/bottom
+    entry_side: str
+
+    @property
+    def gap(self) -> int:
+        """Frames without a GT row in between."""
+        return self.reentered_frame - self.left_frame - 1
+
+
+@dataclass(frozen=True)
+class CrossingEvent:
+    """Two objects whose paths cross; `back_id` is partly hidden from first_frame to last_frame."""
+
+    front_id: int
+    back_id: int
+    first_frame: int
+    last_frame: int
+    min_visibility: float  # smallest visible fraction of the back object's box
+
+
+@dataclass
+class SceneInfo:
+    """Where a synthetic scene was written and what happens in it."""
+
+    out_dir: Path
+    video_path: Path | None  # None when made with video=False
+    gt_path: Path
+    det_path: Path
+    scene_path: Path  # scene.json: this object, for tools that did not make the scene
+    frames: int
+    fps: float
+    size: tuple[int, int]  # (width, height)
+    seed: int
+    textures: dict[int, str]  # object id -> photo or pattern name
+    reentries: list[ReentryEvent]
+    crossings: list[CrossingEvent]
+    visibility: dict[tuple[int, int], float] = field(repr=False)  # (frame, id) -> visible fraction
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for key in ("out_dir", "video_path", "gt_path", "det_path", "scene_path"):
+            out[key] = None if out[key] is None else str(out[key])
+        out["visibility"] = [[f, i, round(v, 4)] for (f, i), v in sorted(self.visibility.items())]
+        out["reentries"] = [{**asdict(e), "gap": e.gap} for e in self.reentries]
+        return out
+
+
+@dataclass
+class _Route:
+    """Planned motion of one object: legs of (t, u, v) keyframes, t in [0, 1] of the clip,
+    (u, v) the box centre as fractions of the frame. The object is absent between legs."""
+
+    object_id: int
+    legs: list[list[tuple[float, float, float]]]
+    height: float  # box height as a fraction of frame height, at v = 0.5
+    aspect: float  # width / height
+    role: str  # reentry | crossing | approach | wander
+
+    def box(self, t: float, width: int, height: int) -> tuple[int, int, int, int] | None:
+        """Unclipped integer box (x0, y0, x1, y1) at time t, or None while absent."""
+        for leg in self.legs:
+            if leg[0][0] <= t <= leg[-1][0]:
+                times = [k[0] for k in leg]
+                u = float(np.interp(t, times, [k[1] for k in leg]))
+                v = float(np.interp(t, times, [k[2] for k in leg]))
+                h = max(4, round(self.height * height * _perspective(v)))
+                w = max(3, round(self.aspect * h))
+                x0, y0 = round(u * width - w / 2), round(v * height - h / 2)
+                return x0, y0, x0 + w, y0 + h
+        return None
+
+
+def _perspective(v: float) -> float:
+    """Size factor for a centre at height fraction v: a ground plane seen from above and ahead."""
+    return 0.6 + 0.8 * v
+
+
+def make_scene(
+    out_dir: str | Path,
+    seed: int = 0,
+    n_objects: int = 4,
+    frames: int = 150,
+    size: tuple[int, int] = (480, 360),
+    reentry: bool = True,
+    crossing: bool = True,
+    det_jitter: float = 2.0,
+    det_dropout: float = 0.05,
+    det_false_positives: float = 0.02,
+    det_min_visibility: float = 0.5,
+    fps: float = 15.0,
+    textures: str = "auto",
+    video: bool = True,
+) -> SceneInfo:
+    """Write video.mp4, gt.txt, det.txt and scene.json into out_dir; same seed, same bytes.
+
+    Detections (`det.txt`, `frame,-1,left,top,w,h,score,-1,-1,-1`): each GT box whose visible
+    fraction is at least `det_min_visibility` is dropped with probability `det_dropout`, else its
+    edges move by N(0, det_jitter) pixels; `det_false_positives` extra boxes per true detection
+    (on average) land on background. Detection noise has its own random stream, so changing it
+    leaves the video and gt.txt unchanged. `textures`: auto | photos | procedural.
+    `video=False` skips encoding (ground truth and detections are still exact).
+    """
+    width, height = _check_args(n_objects, frames, size, det_jitter, det_dropout,
+                                det_false_positives, det_min_visibility, fps, textures)
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create scene folder {out}: {exc.strerror or exc}.") from None
+    layout_rng, background_rng, texture_rng, det_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
+    )
+    routes = _plan(layout_rng, n_objects, reentry, crossing)
+    names, images = _object_textures(texture_rng, routes, textures)
+    background = _background(background_rng, width, height)
+
+    gt_rows: list[tuple[int, int, int, int, int, int]] = []
+    visibility: dict[tuple[int, int], float] = {}
+    in_frame: dict[tuple[int, int], float] = {}
+    writer = _VideoWriter(out / "video.mp4", fps, width, height) if video else None
+    complete = False
+    try:
+        for index in range(frames):
+            image, rows = _render(background, routes, images, index / (frames - 1))
+            for object_id, box, visible, inside in rows:
+                gt_rows.append((index + 1, object_id, *box))
+                visibility[(index + 1, object_id)] = visible
+                in_frame[(index + 1, object_id)] = inside
+            if writer is not None:
+                writer.write(image)
+        complete = True
+    finally:
+        if writer is not None:
+            writer.close(keep=complete)
+
+    det_lines = _detections(det_rng, gt_rows, visibility, width, height, det_jitter, det_dropout,
+                            det_false_positives, det_min_visibility)
+    gt_lines = [f"{f},{i},{x},{y},{w},{h},1,-1,-1,-1" for f, i, x, y, w, h in gt_rows]
+    info = SceneInfo(
+        out_dir=out,
+        video_path=out / "video.mp4" if video else None,
+        gt_path=out / "gt.txt",
+        det_path=out / "det.txt",
+        scene_path=out / "scene.json",
+        frames=frames,
+        fps=float(fps),
+        size=(width, height),
+        seed=seed,
+        textures=names,
+        reentries=_reentries(gt_rows, width, height),
+        crossings=_crossings(gt_rows, visibility, in_frame, routes),
+        visibility=visibility,
+    )
+    _write_text(info.gt_path, "".join(line + "\n" for line in gt_lines))
+    _write_text(info.det_path, "".join(line + "\n" for line in det_lines))
+    _write_text(info.scene_path, json.dumps(info.to_dict(), indent=1) + "\n")
+    return info
+
+
+def _check_args(n_objects: int, frames: int, size: tuple[int, int], det_jitter: float,
+                det_dropout: float, det_false_positives: float, det_min_visibility: float,
+                fps: float, textures: str) -> tuple[int, int]:
+    if not isinstance(frames, int) or frames < 30:
+        raise ConfigError(f"make_scene: frames must be an integer >= 30 (the scripted events need room), "
+                          f"got {frames!r}.")
+    if not isinstance(n_objects, int) or not 1 <= n_objects <= 12:
+        raise ConfigError(f"make_scene: n_objects must be 1..12, got {n_objects!r}.")
+    try:
+        width, height = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise ConfigError(f"make_scene: size must be (width, height), got {size!r}.") from None
+    if width < 96 or height < 96 or width % 2 or height % 2:
+        raise ConfigError(f"make_scene: size {size!r} must be even and at least 96x96 "
+                          "(the mp4 encoder needs even sizes).")
+    for name, value in (("det_dropout", det_dropout), ("det_false_positives", det_false_positives),
+                        ("det_min_visibility", det_min_visibility)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"make_scene: {name} must be in [0, 1], got {value!r}.")
+    if det_jitter < 0 or fps <= 0:
+        raise ConfigError(f"make_scene: det_jitter must be >= 0 and fps > 0, got {det_jitter!r}, {fps!r}.")
+    if textures not in ("auto", "photos", "procedural"):
+        raise ConfigError(f"make_scene: textures must be auto, photos or procedural, got {textures!r}.")
+    return width, height
+
+
+def _plan(rng: np.random.Generator, n_objects: int, reentry: bool, crossing: bool) -> list[_Route]:
+    """The script: which object does what, with seed-dependent offsets that keep every event."""
+
+    def j(scale: float = 0.03) -> float:
+        return float(rng.uniform(-scale, scale))
+
+    plans: list[tuple[str, list[list[tuple[float, float, float]]], float]] = []
+    if reentry:
+        t_exit, t_back = 0.3 + j(0.02), 0.6 + j(0.02)
+        plans.append(("reentry", [
+            [(0.0, 0.45 + j(), 0.3 + j()), (t_exit, 1.2, 0.25 + j())],
+            [(t_back, -0.12, 0.78 + j()), (1.0, 0.4 + j(), 0.64 + j())],
+        ], 0.27))
+    if crossing:
+        mu, mv = 0.5 + j(), 0.55 + j(0.02)  # where the hidden object is when the two meet
+        plans.append(("crossing", [[(0.0, 0.04, 0.6 + j()), (0.5, mu, mv + 0.05), (1.0, 0.97, 0.6 + j())]], 0.34))
+        plans.append(("crossing", [[(0.0, 0.93, 0.42 + j()), (0.5, mu, mv), (1.0, 0.2 + j(), 0.3 + j(0.02))]], 0.27))
+    if len(plans) > n_objects:
+        raise ConfigError(f"make_scene: n_objects={n_objects} is too few for the scripted events "
+                          f"(re-entry needs 1, crossing 2); use n_objects >= {len(plans)}.")
+    if len(plans) < n_objects:  # far (top, small) to near (bottom, big)
+        plans.append(("approach", [[(0.0, 0.82 + j(), 0.22), (1.0, 0.7 + j(), 0.8)]], 0.27))
+    while len(plans) < n_objects:
+        a, b, c = (rng.uniform([0.12, 0.25], [0.88, 0.8]) for _ in range(3))
+        plans.append(("wander", [[(0.0, *a), (0.5 + j(0.1), *b), (1.0, *c)]], float(rng.uniform(0.22, 0.3))))
+    return [
+        _Route(object_id=i + 1, legs=legs, height=h, role=role,
+               aspect=0.6 if role != "wander" else float(rng.uniform(0.5, 0.75)))
+        for i, (role, legs, h) in enumerate(plans)
+    ]
+
+
+def _object_textures(rng: np.random.Generator, routes: list[_Route],
+                     mode: str) -> tuple[dict[int, str], dict[int, np.ndarray]]:
+    """One distinct RGB texture per object: photos first (shuffled by seed), then patterns."""
+    photos: list[str] = []
+    if mode != "procedural":
+        try:
+            import skimage.data  # noqa: F401  (optional: not a core dependency)
+        except ImportError:
+            if mode == "photos":
+                raise ConfigError("make_scene: textures='photos' needs scikit-image (pip install scikit-image); "
+                                  "use textures='procedural' or 'auto'.") from None
+        else:
+            photos = [str(p) for p in rng.permutation(list(PHOTOS))]
+    names: dict[int, str] = {}
+    images: dict[int, np.ndarray] = {}
+    for k, route in enumerate(routes):
+        if k < len(photos):
+            names[route.object_id] = photos[k]
+            images[route.object_id] = _photo_texture(photos[k], route.aspect)
+        else:
+            pattern = PATTERNS[(k - len(photos)) % len(PATTERNS)]
+            hue = (k * 0.37 + rng.uniform(0, 0.1)) % 1.0  # golden-ish spacing keeps hues apart
+            names[route.object_id] = f"{pattern}-{k + 1}"
+            images[route.object_id] = _pattern_texture(pattern, hue, route.aspect)
+    return names, images
+
+
+def _photo_texture(name: str, aspect: float) -> np.ndarray:
+    import cv2
+    import skimage.data
+
+    image = np.asarray(getattr(skimage.data, name)())[..., :3]
+    top, bottom, left, right = PHOTOS[name]
+    h, w = image.shape[:2]
+    region = image[int(top * h): int(bottom * h), int(left * w): int(right * w)]
+    rh, rw = region.shape[:2]
+    if rw / rh > aspect:  # centre-crop the region to the object's aspect ratio
+        cw = int(rh * aspect)
+        region = region[:, (rw - cw) // 2: (rw - cw) // 2 + cw]
+    else:
+        ch = int(rw / aspect)
+        region = region[(rh - ch) // 2: (rh - ch) // 2 + ch]
+    size = (round(TEXTURE_HEIGHT * aspect), TEXTURE_HEIGHT)
+    return np.ascontiguousarray(cv2.resize(region, size, interpolation=cv2.INTER_AREA))
+
+
+def _pattern_texture(pattern: str, hue: float, aspect: float) -> np.ndarray:
+    import cv2
+
+    h = TEXTURE_HEIGHT
+    w = round(h * aspect)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    if pattern == "stripes":
+        level = (y // 16) % 2
+    elif pattern == "checker":
+        level = ((y // 20) + (x // 20)) % 2
+    elif pattern == "rings":
+        level = (np.hypot(x - w / 2, y - h / 2) // 12) % 2
+    elif pattern == "diagonal":
+        level = ((x + y) // 14) % 2
+    else:
+        level = ((np.hypot((x % 24) - 12, (y % 24) - 12) < 7)).astype(np.float32)
+    hsv = np.empty((h, w, 3), np.uint8)
+    hsv[..., 0] = (int(hue * 180) + 25 * level) % 180  # two hues, not just two shades
+    hsv[..., 1] = 200
+    hsv[..., 2] = 90 + 150 * level
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """Static ground: muted blotches, paving lines and grain (texture, but nothing object-like)."""
+    import cv2
+
+    cells = (height // 48 + 2, width // 48 + 2)
+    shade = rng.uniform(-30, 30, size=(*cells, 1))  # brightness blotches
+    tint = rng.uniform(-8, 8, size=(*cells, 3))  # and a little colour, kept muted
+    base = np.array([128, 132, 118], np.float32)  # grey-green: apart from the object textures
+    coarse = (base + shade + tint).astype(np.float32)
+    image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
+    image += rng.normal(0, 4, size=(height, width, 1)).astype(np.float32)
+    image = np.clip(image, 0, 255).astype(np.uint8)
+    step = max(24, width // 12)
+    for x in range(-width, 2 * width, step):  # converging lines: a cheap sense of depth
+        cv2.line(image, (x, height), (width // 2 + (x - width // 2) // 3, 0), (60, 70, 60), 1, cv2.LINE_AA)
+    for y in np.geomspace(8, height, 9).astype(int):
+        cv2.line(image, (0, int(y)), (width, int(y)), (60, 70, 60), 1, cv2.LINE_AA)
+    return image
+
+
+def _render(background: np.ndarray, routes: list[_Route], textures: dict[int, np.ndarray],
+            t: float) -> tuple[np.ndarray, list[tuple[int, tuple[int, int, int, int], float, float]]]:
+    """One RGB frame (painter's order) plus its GT rows: id, clipped xywh box, and the fractions
+    of the full box that are visible and that are inside the frame."""
+    import cv2
+
+    height, width = background.shape[:2]
+    image = background.copy()
+    owner = np.zeros((height, width), np.int32)  # which object each pixel shows (0 = ground)
+    boxes = {r.object_id: r.box(t, width, height) for r in routes}
+    present = sorted((b[3], i) for i, b in boxes.items() if b is not None)  # lower edge = nearer
+    clipped: dict[int, tuple[int, int, int, int]] = {}
+    for _, object_id in present:
+        x0, y0, x1, y1 = boxes[object_id]
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        texture = textures[object_id]
+        interp = cv2.INTER_AREA if y1 - y0 < texture.shape[0] else cv2.INTER_LINEAR
+        full = cv2.resize(texture, (x1 - x0, y1 - y0), interpolation=interp)
+        image[cy0:cy1, cx0:cx1] = full[cy0 - y0: cy1 - y0, cx0 - x0: cx1 - x0]
+        owner[cy0:cy1, cx0:cx1] = object_id
+        clipped[object_id] = (cx0, cy0, cx1, cy1)
+    pixels = np.bincount(owner.ravel(), minlength=max(boxes) + 1)
+    rows = []
+    for object_id, (cx0, cy0, cx1, cy1) in sorted(clipped.items()):
+        x0, y0, x1, y1 = boxes[object_id]
+        area = (x1 - x0) * (y1 - y0)
+        inside = (cx1 - cx0) * (cy1 - cy0) / area
+        if inside >= MIN_IN_FRAME:
+            rows.append((object_id, (cx0, cy0, cx1 - cx0, cy1 - cy0), float(pixels[object_id] / area), inside))
+    return image, rows
+
+
+def _detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, int, int, int, int]],
+                visibility: dict[tuple[int, int], float], width: int, height: int, jitter: float,
+                dropout: float, false_positives: float, min_visibility: float) -> list[str]:
+    """det.txt lines: noisy copies of the visible GT boxes, then background false positives."""
+    dets: list[tuple[int, tuple[float, float, float, float], float]] = []
+    by_frame: dict[int, list[tuple[int, int, int, int]]] = {}
+    for f, i, x, y, w, h in gt_rows:
+        by_frame.setdefault(f, []).append((x, y, w, h))
+        seen = visibility[(f, i)]
+        if seen < min_visibility or rng.random() < dropout:
+            continue
+        x0, y0, x1, y1 = np.array([x, y, x + w, y + h], float) + rng.normal(0.0, jitter, 4)
+        x0, y0, x1, y1 = max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height)
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        score = float(np.clip(rng.normal(0.85, 0.06), 0.5, 0.99) * (0.6 + 0.4 * seen))
+        dets.append((f, (x0, y0, x1 - x0, y1 - y0), score))
+    frames = sorted(by_frame)
+    for _ in range(int(rng.poisson(false_positives * len(dets))) if frames else 0):
+        f = int(rng.choice(frames))
+        box = _background_box(rng, by_frame[f], width, height)
+        if box is not None:
+            dets.append((f, box, float(rng.uniform(0.3, 0.7))))
+    dets.sort(key=lambda d: d[0])  # stable: within a frame, true boxes come first
+    return [f"{f},-1,{x:.1f},{y:.1f},{w:.1f},{h:.1f},{score:.3f},-1,-1,-1" for f, (x, y, w, h), score in dets]
+
+
+def _background_box(rng: np.random.Generator, gt_boxes: list[tuple[int, int, int, int]],
+                    width: int, height: int) -> tuple[float, float, float, float] | None:
+    """A plausible object-sized box overlapping no GT box much (IoU < 0.2), or None."""
+    for _ in range(20):
+        h = float(rng.uniform(0.15, 0.35) * height)
+        w = float(rng.uniform(0.45, 0.8) * h)
+        x, y = float(rng.uniform(0, width - w)), float(rng.uniform(0, height - h))
+        if all(_iou((x, y, w, h), g) < 0.2 for g in gt_boxes):
+            return x, y, w, h
+    return None
+
+
+def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+    ix = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)
+
+
+def _reentries(gt_rows: list[tuple[int, int, int, int, int, int]], width: int, height: int) -> list[ReentryEvent]:
+    """Every absence between two presences of one id, read back from the GT rows themselves."""
+    boxes = {(f, i): (x, y, w, h) for f, i, x, y, w, h in gt_rows}
+    events = []
+    for object_id in sorted({i for _, i, *_ in gt_rows}):
+        frames = sorted(f for f, i, *_ in gt_rows if i == object_id)
+        for before, after in zip(frames, frames[1:]):
+            if after > before + 1:
+                events.append(ReentryEvent(object_id, before, after,
+                                           _nearest_side(boxes[(before, object_id)], width, height),
+                                           _nearest_side(boxes[(after, object_id)], width, height)))
+    return events
+
+
+def _nearest_side(box: tuple[int, int, int, int], width: int, height: int) -> str:
+    x, y, w, h = box
+    gaps = {"left": x, "right": width - (x + w), "top": y, "bottom": height - (y + h)}
+    return min(gaps, key=gaps.__getitem__)
+
+
+def _crossings(gt_rows: list[tuple[int, int, int, int, int, int]], visibility: dict[tuple[int, int], float],
+               in_frame: dict[tuple[int, int], float], routes: list[_Route]) -> list[CrossingEvent]:
+    """The scripted crossing, measured on the rendered frames (who hides whom, when, how much)."""
+    pair = [r.object_id for r in routes if r.role == "crossing"]
+    if len(pair) != 2:
+        return []
+    a, b = pair
+    boxes = {(f, i): (x, y, w, h) for f, i, x, y, w, h in gt_rows}
+    hidden: list[tuple[int, int, float]] = []  # (frame, back id, its visibility)
+    for f in sorted({f for f, *_ in gt_rows}):
+        if (f, a) in boxes and (f, b) in boxes and _iou(boxes[(f, a)], boxes[(f, b)]) > 0:
+            ya, yb = (boxes[(f, k)][1] + boxes[(f, k)][3] for k in (a, b))
+            back = b if ya >= yb else a
+            if visibility[(f, back)] < in_frame[(f, back)] - 1e-9:
+                hidden.append((f, back, visibility[(f, back)]))
+    if not hidden:
+        return []
+    _, back, v_min = min(hidden, key=lambda h: h[2])
+    return [CrossingEvent(front_id=a if back == b else b, back_id=back, first_frame=hidden[0][0],
+                          last_frame=hidden[-1][0], min_visibility=round(v_min, 4))]
+
+
+class _VideoWriter:
+    """mp4v through OpenCV, written under a temporary name and renamed when complete."""
+
+    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
+        import cv2
+
+        self.path = path
+        self.tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self._writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not self._writer.isOpened():
+            raise InputError(f"OpenCV cannot write mp4v video to {self.tmp}; check the folder is writable "
+                             "and opencv-python-headless has FFmpeg support.")
+
+    def write(self, rgb: np.ndarray) -> None:
+        self._writer.write(np.ascontiguousarray(rgb[..., ::-1]))
+
+    def close(self, keep: bool) -> None:
+        self._writer.release()
+        if keep:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
