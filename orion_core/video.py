@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 # before calling a short decode "truncated".
 COUNT_SLACK = 0.01
 DURATION_SLACK = 0.05
+# FFmpeg "decodes" text files as ANSI art (the tty demuxer); never a video a user meant.
+TEXT_FORMATS = {"tty"}
 
 
 @dataclass
@@ -122,6 +124,8 @@ class VideoSource:
         self._fresh = True
         self._container = _open_container(self.path)
         try:
+            if self._container.format.name in TEXT_FORMATS:
+                raise InputError(f"{self.path} is a text file, not a video; pass a video file (mp4, avi, mkv, ...)")
             if not self._container.streams.video:
                 raise InputError(f"{self.path} has no video stream (audio only?); pass a video file")
             stream = self._container.streams.video[0]
@@ -205,7 +209,8 @@ class VideoSource:
                 image = av_frame.to_ndarray(format="rgb24")
                 self.frames_yielded += 1
                 yield Frame(index=index, time_s=time_s, image=image)
-        finally:
+        finally:  # also on an early break: release the decoder threads; a new pass reopens the file
+            self._container.close()
             if self.truncated:
                 log.warning("%s: %s; processed the %d frames that decoded", self.path, self.error, self.frames_decoded)
 
@@ -262,7 +267,7 @@ class FrameSampler:
         if self.next_t is None or time_s >= self.next_t - self.tolerance:
             slot = self.next_t if self.next_t is not None else time_s
             # after a gap (VFR, dropped frames) restart the grid instead of bursting to catch up
-            self.next_t = max(slot + self.step, time_s + self.step - self.tolerance)
+            self.next_t = slot + self.step if slot + self.step > time_s else time_s + self.step
             return True
         return False
 
@@ -303,7 +308,9 @@ class VideoWriter:
         av = _av()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fmt = "mp4" if self.path.suffix.lower() in ("", ".mp4", ".m4v") else None
-        self._container = av.open(str(self._tmp), mode="w", format=fmt)
+        # faststart puts the index first: the file plays while downloading, and a cut copy still opens
+        options = {"movflags": "+faststart"} if fmt == "mp4" else {}
+        self._container = av.open(str(self._tmp), mode="w", format=fmt, options=options)
         rate = Fraction(self.fps).limit_denominator(1001)
         names = [self.codec] if self.codec else ["libx264", "mpeg4"]
         last: Exception | None = None
@@ -311,11 +318,13 @@ class VideoWriter:
             try:
                 stream = self._container.add_stream(name, rate=rate)
                 break
-            except (av.FFmpegError, ValueError, av.codec.codec.UnknownCodecError) as exc:  # type: ignore[attr-defined]
+            except (av.FFmpegError, ValueError) as exc:  # UnknownCodecError is a ValueError
                 last = exc
         else:
             self._abort()
-            raise InputError(f"VideoWriter: no usable encoder among {names} ({_short(last)}); install FFmpeg with libx264")
+            raise InputError(
+                f"VideoWriter: no usable encoder among {names} ({_short(last)}); install an FFmpeg build with libx264"
+            )
         stream.width, stream.height = width + width % 2, height + height % 2
         stream.pix_fmt = "yuv420p"
         self.codec = stream.codec_context.name

@@ -1,0 +1,203 @@
+"""Video stage: streaming decode, sampling, damaged files, one-line errors, the writer."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orion_core.config import VideoConfig
+from orion_core.errors import ConfigError, InputError
+from orion_core.video import FrameSampler, VideoInfo, VideoWriter, open_video
+
+PETS = Path(__file__).resolve().parents[2] / "shared" / "data" / "pets09-s2l1" / "vtest.avi"
+FPS = 10.0
+N_FRAMES = 30
+SIZE = (48, 64)  # height, width
+
+
+def frame_value(i: int) -> int:
+    return 8 * i  # distinct, codec-proof brightness per frame
+
+
+@pytest.fixture(scope="module")
+def tiny_video(tmp_path_factory) -> Path:
+    """30 flat grey frames whose brightness encodes their index."""
+    path = tmp_path_factory.mktemp("video") / "tiny.mp4"
+    with VideoWriter(path, FPS) as writer:
+        for i in range(N_FRAMES):
+            image = np.full((*SIZE, 3), frame_value(i), np.uint8)
+            image[:, :, 0] = 200  # red channel fixed: proves RGB order survives the round trip
+            writer.write(image)
+    return path
+
+
+def test_writer_produces_a_playable_file_and_leaves_no_temp(tiny_video):
+    assert tiny_video.is_file()
+    assert [p.name for p in tiny_video.parent.iterdir()] == ["tiny.mp4"]
+
+
+def test_open_video_reports_container_info(tiny_video):
+    src = open_video(tiny_video)
+    assert isinstance(src.info, VideoInfo)
+    assert (src.info.width, src.info.height) == (SIZE[1], SIZE[0])
+    assert src.info.fps == pytest.approx(FPS)
+    assert src.info.frame_count == N_FRAMES
+    assert src.info.to_dict()["codec"] == src.info.codec
+
+
+def test_frames_stream_in_order_with_rgb_images_and_timestamps(tiny_video):
+    src = open_video(tiny_video)
+    frames = list(src)
+    assert [f.index for f in frames] == list(range(N_FRAMES))
+    assert src.frames_decoded == N_FRAMES and not src.truncated and src.error is None
+    assert frames[7].time_s == pytest.approx(0.7)
+    image = frames[7].image
+    assert image.dtype == np.uint8 and image.shape == (*SIZE, 3)
+    r, g, b = image[SIZE[0] // 2, SIZE[1] // 2].astype(int)
+    assert abs(r - 200) <= 6 and abs(g - frame_value(7)) <= 6 and abs(b - frame_value(7)) <= 6
+
+
+def test_iterating_twice_decodes_again(tiny_video):
+    src = open_video(tiny_video)
+    for frame in src:
+        if frame.index == 4:
+            break  # an abandoned pass must not disturb the next one
+    assert len(list(src)) == N_FRAMES
+    assert len(list(src)) == N_FRAMES
+    assert src.frames_decoded == N_FRAMES
+
+
+def test_fps_sampling_keeps_decoded_indices(tiny_video):
+    src = open_video(tiny_video, VideoConfig(fps=2.5))
+    assert [f.index for f in src] == [0, 4, 8, 12, 16, 20, 24, 28]
+    assert src.frames_decoded == N_FRAMES and src.frames_yielded == 8
+
+
+def test_fps_above_source_rate_keeps_every_frame(tiny_video):
+    assert len(list(open_video(tiny_video, VideoConfig(fps=60)))) == N_FRAMES
+
+
+def test_max_frames_counts_kept_frames(tiny_video):
+    src = open_video(tiny_video, VideoConfig(fps=5, max_frames=3))
+    assert [f.index for f in src] == [0, 2, 4]
+    assert not src.truncated
+
+
+def test_sampler_restarts_after_a_gap_instead_of_bursting():
+    sampler = FrameSampler(target_fps=2, source_fps=10)
+    times = [0.0, 0.1, 0.5, 0.6, 5.0, 5.1, 5.2, 5.5, 5.9, 6.0]
+    assert [t for t in times if sampler.keep(t)] == [0.0, 0.5, 5.0, 5.5, 6.0]
+
+
+@pytest.mark.parametrize("config", [VideoConfig(fps=0), VideoConfig(fps=-1.0), VideoConfig(max_frames=0)])
+def test_bad_video_config_is_a_config_error(tiny_video, config):
+    with pytest.raises(ConfigError, match=r"video\.(fps|max_frames)"):
+        open_video(tiny_video, config)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_truncated_file_yields_what_decodes_and_records_it(tmp_path, caplog, suffix):
+    whole = tmp_path / f"noise{suffix}"
+    rng = np.random.default_rng(0)
+    with VideoWriter(whole, FPS) as writer:  # noise: every frame costs bytes, so a cut loses frames
+        for _ in range(N_FRAMES):
+            writer.write(rng.integers(0, 256, (*SIZE, 3), dtype=np.uint8))
+    data = whole.read_bytes()
+    cut = tmp_path / f"cut{suffix}"
+    cut.write_bytes(data[: len(data) * 2 // 3])
+    src = open_video(cut)
+    with caplog.at_level(logging.WARNING, logger="orion_core.video"):
+        frames = list(src)
+    assert N_FRAMES // 3 < len(frames) < N_FRAMES
+    assert src.truncated and "truncated" in src.error
+    assert src.status() == {
+        "frames_decoded": len(frames),
+        "frames_yielded": len(frames),
+        "truncated": True,
+        "error": src.error,
+    }
+    assert any("truncated" in r.getMessage() for r in caplog.records)
+
+
+def test_stopping_early_is_not_truncation(tiny_video):
+    src = open_video(tiny_video, VideoConfig(max_frames=5))
+    assert len(list(src)) == 5 and not src.truncated
+
+
+def make_bad_input(directory: Path, kind: str) -> Path:
+    if kind == "missing":
+        return directory / "missing.mp4"
+    if kind == "directory":
+        return directory
+    if kind == "empty":
+        path = directory / "empty.mp4"
+        path.write_bytes(b"")
+        return path
+    if kind == "det":  # FFmpeg's tty demuxer would happily "decode" a .txt as ANSI art
+        path = directory / "det.txt"
+        path.write_text("1,-1,10,20,30,40,0.9,-1,-1,-1\n" * 50)
+        return path
+    path = directory / "notes.bin"
+    path.write_text("hello, not a video\n" * 50)
+    return path
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("missing", "does not exist"),
+        ("directory", "is a directory"),
+        ("empty", "is empty"),
+        ("text", "not a video"),
+        ("det", "not a video"),
+    ],
+)
+def test_unusable_inputs_fail_at_open_with_one_line(tmp_path, kind, message):
+    with pytest.raises(InputError, match=message) as info:
+        open_video(make_bad_input(tmp_path, kind))
+    assert "\n" not in str(info.value)
+
+
+def test_header_without_frames_is_an_input_error(tmp_path):
+    whole = tmp_path / "whole.avi"
+    with VideoWriter(whole, FPS) as writer:
+        for i in range(5):
+            writer.write(np.full((*SIZE, 3), frame_value(i), np.uint8))
+    data = whole.read_bytes()
+    head = tmp_path / "head.avi"
+    head.write_bytes(data[: data.index(b"movi") + 4])  # the header survives, no frame data does
+    with pytest.raises(InputError, match="no decodable video frames"):
+        open_video(head)
+
+
+def test_writer_pads_odd_sizes_and_rejects_changing_sizes(tmp_path):
+    path = tmp_path / "odd.mp4"
+    with VideoWriter(path, 5) as writer:
+        writer.write(np.zeros((31, 45, 3), np.uint8))
+        with pytest.raises(ValueError, match="differs"):
+            writer.write(np.zeros((32, 46, 3), np.uint8))
+    info = open_video(path).info
+    assert (info.width, info.height) == (46, 32)
+
+
+def test_writer_discards_the_temp_file_on_error(tmp_path):
+    path = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError):
+        with VideoWriter(path, 5) as writer:
+            writer.write(np.zeros((32, 32, 3), np.uint8))
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not PETS.is_file(), reason="shared PETS09 data not present")
+def test_pets09_decodes_all_795_frames():
+    src = open_video(PETS, VideoConfig(fps=None))
+    assert (src.info.width, src.info.height, src.info.fps, src.info.frame_count) == (768, 576, 10.0, 795)
+    count = 0
+    for frame in src:
+        assert frame.index == count
+        count += 1
+    assert count == src.frames_decoded == 795 and not src.truncated
