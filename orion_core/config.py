@@ -14,7 +14,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, OrionError, PluginError
+from .errors import ConfigError, OrionError, PluginError, UnknownBackendError
 
 POOLINGS = ("auto", "crop", "region")
 
@@ -101,35 +101,84 @@ class DetectionConfig:
     label: str = "object"  # mot/motion: class name given to every box
     min_area: int = 200  # motion: smallest blob in pixels
     device: str = "auto"  # yolo
+    imgsz: int = 640  # yolo: inference size (longest side, pixels)
+    batch_size: int = 8  # yolo: frames per predict call in detect_batch
+    motion_method: str = "mog2"  # motion: mog2|knn background subtractor
 
 
 @dataclass
 class TrackingConfig:
-    """Online tracker: Kalman motion + Hungarian assignment fused with appearance."""
+    """Online tracker: Kalman motion + Hungarian assignment fused with appearance.
 
-    appearance: bool = True  # False = motion-only baseline
-    high_score: float = 0.5  # first association pass uses detections at or above this
-    low_score: float = 0.1  # second pass (ByteTrack-style) uses those between low and high
-    min_iou: float = 0.1  # motion gate: below this IoU with the prediction, no match
-    max_appearance_distance: float = 0.6  # appearance gate (cosine distance)
-    appearance_weight: float = 0.5  # cost = w * appearance + (1 - w) * (1 - IoU)
+    Ages and gaps count video frames (`Frame.index` differences), so they mean the same time
+    whatever `video.fps` sampling skips.
+    """
+
+    appearance: bool = True  # False = motion-only baseline (embeddings are ignored)
+    high_score: float = 0.5  # first association pass (and new tracks) use detections at or above this
+    low_score: float = 0.1  # second pass (ByteTrack-style) uses those between low and high; below low: dropped
+    min_iou: float = 0.2  # first-pass motion gate: below this IoU with the prediction, no match
+    low_min_iou: float = 0.5  # second-pass gate: low-score boxes must overlap the prediction this much
+    max_appearance_distance: float = 0.6  # first-pass appearance gate (cosine distance to the track's EMA)
+    appearance_weight: float = 0.8  # cost = w * appearance + (1 - w) * (1 - IoU); 0.8 best on PETS frames 1-400
     ema_momentum: float = 0.9  # track embedding = m * old + (1 - m) * new
     gallery_size: int = 16  # recent embeddings kept per track
-    min_hits: int = 3  # frames before a new track is reported
-    max_age: int = 30  # frames a lost track is kept for re-association
+    min_hits: int = 3  # observations before a new track is reported
+    max_age: int = 30  # video frames a lost track is kept for re-association
     per_class: bool = True  # never match across classes
+    recovery_max_distance: float | None = None  # lost-track second chance; None = 1 - the re-ID threshold
+    recovery_radius: float = 3.0  # its loose spatial gate, in box sides around the last/predicted centre
+
+    def __post_init__(self) -> None:
+        _check_fraction(self, "tracking", ("high_score", "low_score", "min_iou", "low_min_iou", "appearance_weight", "ema_momentum"))
+        if self.low_score > self.high_score:
+            raise ConfigError(f"tracking.low_score ({self.low_score}) must not exceed tracking.high_score ({self.high_score})")
+        _check_range(self, "tracking", "max_appearance_distance", 0.0, 2.0)
+        if self.recovery_max_distance is not None:
+            _check_range(self, "tracking", "recovery_max_distance", 0.0, 2.0)
+        _check_positive_int(self, "tracking", ("gallery_size", "min_hits", "max_age"))
+        if not self.recovery_radius >= 0:
+            raise ConfigError(f"tracking.recovery_radius must be >= 0, got {self.recovery_radius!r}")
 
 
 @dataclass
 class MemoryConfig:
-    """Long-term memory: ended tracks become dormant entities a new track can re-claim."""
+    """Long-term memory: ended or lost tracks become dormant entities a new track can re-claim."""
 
-    enabled: bool = True
-    reid_threshold: float | None = None  # None = the backend's suggestion, else 0.75
+    enabled: bool = True  # False = every confirmed track is a new entity (still recorded)
+    reid_threshold: float | None = None  # cosine similarity; None = the backend's suggestion, else 0.75
     class_thresholds: dict = field(default_factory=dict)  # per-class overrides {name: threshold}
-    max_gap_frames: int | None = None  # None = no limit on how long an entity may be away
+    max_gap_frames: int | None = None  # None = no limit on how long (video frames) an entity may be away
     gallery_size: int = 32  # embeddings kept per entity
-    max_entities: int = 10000  # dormant entities kept (oldest forgotten first): bounded memory
+    max_entities: int = 1000  # dormant entities kept (oldest forgotten first): bounded memory
+
+    def __post_init__(self) -> None:
+        if self.reid_threshold is not None:
+            _check_range(self, "memory", "reid_threshold", -1.0, 1.0)
+        for name, value in self.class_thresholds.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not -1.0 <= value <= 1.0:
+                raise ConfigError(f"memory.class_thresholds.{name}: expected a cosine similarity in [-1, 1], got {value!r}")
+        if self.max_gap_frames is not None:
+            _check_positive_int(self, "memory", ("max_gap_frames",))
+        _check_positive_int(self, "memory", ("gallery_size", "max_entities"))
+
+
+def _check_range(section: Any, where: str, name: str, low: float, high: float) -> None:
+    value = getattr(section, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise ConfigError(f"{where}.{name} must be a number in [{low:g}, {high:g}], got {value!r}")
+
+
+def _check_fraction(section: Any, where: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        _check_range(section, where, name, 0.0, 1.0)
+
+
+def _check_positive_int(section: Any, where: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where}.{name} must be a positive integer, got {value!r}")
 
 
 @dataclass
@@ -268,9 +317,13 @@ def build_section(section_cls: type, data: Any, where: str) -> Any:
             values[key] = float(values[key])
     try:
         return section_cls(**values)
+    except UnknownBackendError:
+        raise  # its message is the one the Python API gives, word for word
     except ConfigError as exc:
         message = str(exc)
-        raise ConfigError(message if message.startswith("perception") or message.startswith(where) else f"{where}: {message}") from None
+        section = where.split(".")[-1]
+        prefixed = message.startswith(("perception", where, f"{section}.", f"{section}:"))
+        raise ConfigError(message if prefixed else f"{where}: {message}") from None
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -279,8 +332,8 @@ def deep_merge(base: dict, override: dict) -> dict:
     for key, value in (override or {}).items():
         if value is None:
             continue
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
+        if isinstance(value, dict):
+            merged[key] = deep_merge(merged[key] if isinstance(merged.get(key), dict) else {}, value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

@@ -1,0 +1,38 @@
+"""Bounded galleries of recent embeddings, shared by tracks and entities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class EmbeddingRing:
+    """The last `size` embeddings, overwritten oldest first: memory stays fixed however long an object is seen.
+
+    Recent views are the ones most likely to match the object's next appearance; a diversity
+    scheme (keep the most distinct views) would instead hoard outliers such as occluded crops,
+    because nothing new is ever close enough to replace them.
+    """
+
+    __slots__ = ("rows", "count", "cursor")
+
+    def __init__(self, size: int, dim: int) -> None:
+        self.rows = np.zeros((size, dim), np.float32)
+        self.count = 0
+        self.cursor = 0
+
+    def add(self, embedding: np.ndarray) -> None:
+        self.rows[self.cursor] = embedding
+        self.cursor = (self.cursor + 1) % len(self.rows)
+        self.count = min(self.count + 1, len(self.rows))
+
+    def filled(self) -> np.ndarray:
+        """The stored rows (a view; order is not chronological once the ring wrapped)."""
+        return self.rows[: self.count]
+
+    def prototype(self) -> np.ndarray | None:
+        """L2-normalised mean of the stored rows, or None when empty."""
+        if self.count == 0:
+            return None
+        mean = self.filled().mean(axis=0)
+        norm = float(np.linalg.norm(mean))
+        return (mean / norm).astype(np.float32) if norm > 0 else None

@@ -1,0 +1,88 @@
+"""Constant-velocity Kalman filter for many boxes at once.
+
+State per box: `(cx, cy, w, h, vx, vy, vw, vh)`, pixels and pixels per video frame. Width and
+height evolve separately (as in BoT-SORT) rather than SORT's area/aspect pair, so a pedestrian
+turning sideways does not drag its height along. Noise is proportional to the box size (the
+ByteTrack convention): a 300 px box jitters more pixels than a 30 px one.
+
+Every function works on a stack of tracks in one numpy call. A per-track filter costs ~25 us
+per predict+update in Python, which alone would spend the 1 ms frame budget at 50 objects.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+POSITION_NOISE = 1.0 / 20.0  # std of position, as a fraction of the box side
+VELOCITY_NOISE = 1.0 / 160.0  # std of velocity per frame, as a fraction of the box side
+MIN_SIDE = 1.0  # boxes never shrink below one pixel, whatever the velocity says
+
+_H_DIM = 4  # measured part of the state: cx, cy, w, h
+
+
+def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    wh = boxes[:, 2:] - boxes[:, :2]
+    return np.concatenate([boxes[:, :2] + wh / 2.0, wh], axis=1)
+
+
+def state_to_xyxy(mean: np.ndarray) -> np.ndarray:
+    """Boxes of the filter states, sides clamped to `MIN_SIDE`."""
+    wh = np.maximum(mean[:, 2:4], MIN_SIDE)
+    return np.concatenate([mean[:, :2] - wh / 2.0, mean[:, :2] + wh / 2.0], axis=1)
+
+
+def _side_scale(cxcywh: np.ndarray) -> np.ndarray:
+    """(n, 4) sizes that scale the noise of (x, y, w, h): width for x/w, height for y/h."""
+    w = np.maximum(cxcywh[:, 2], MIN_SIDE)
+    h = np.maximum(cxcywh[:, 3], MIN_SIDE)
+    return np.stack([w, h, w, h], axis=1)
+
+
+def _diag(std: np.ndarray) -> np.ndarray:
+    """(n, k) standard deviations -> (n, k, k) diagonal covariances."""
+    n, k = std.shape
+    out = np.zeros((n, k, k))
+    out[:, np.arange(k), np.arange(k)] = std * std
+    return out
+
+
+def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """New tracks at rest on `boxes` (xyxy); velocity is unknown, hence its wide prior."""
+    z = xyxy_to_cxcywh(boxes)
+    mean = np.concatenate([z, np.zeros_like(z)], axis=1)
+    scale = _side_scale(z)
+    std = np.concatenate([2.0 * POSITION_NOISE * scale, 10.0 * VELOCITY_NOISE * scale], axis=1)
+    return mean, _diag(std)
+
+
+def predict(mean: np.ndarray, cov: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+    """Advance all states by `dt` video frames (frame sampling can skip indices).
+
+    Process noise grows linearly with `dt`, a random walk on position and velocity.
+    """
+    if len(mean) == 0:
+        return mean, cov
+    transition = np.eye(8)
+    transition[:_H_DIM, _H_DIM:] = dt * np.eye(_H_DIM)
+    scale = _side_scale(mean)
+    std = np.concatenate([POSITION_NOISE * scale, VELOCITY_NOISE * scale], axis=1) * np.sqrt(dt)
+    mean = mean @ transition.T
+    cov = transition @ cov @ transition.T + _diag(std)
+    return mean, cov
+
+
+def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Correct states with measured `boxes` (xyxy), one row per state."""
+    if len(mean) == 0:
+        return mean, cov
+    z = xyxy_to_cxcywh(boxes)
+    measurement_cov = _diag(POSITION_NOISE * _side_scale(mean))
+    innovation_cov = cov[:, :_H_DIM, :_H_DIM] + measurement_cov
+    measured_rows = cov[:, :_H_DIM, :]  # H @ P, shape (n, 4, 8)
+    # Both S and P are symmetric, so K^T = S^-1 (H P): a batched 4x4 solve instead of an inverse.
+    gain_t = np.linalg.solve(innovation_cov, measured_rows)
+    innovation = z - mean[:, :_H_DIM]
+    mean = mean + np.einsum("nij,ni->nj", gain_t, innovation)
+    cov = cov - gain_t.transpose(0, 2, 1) @ measured_rows
+    return mean, cov

@@ -1,0 +1,317 @@
+"""Long-term memory: entities that outlive the online tracker's short tracks.
+
+A confirmed track either re-claims a dormant entity of its class (it looks the same, and the
+two never were on screen together) or founds a new one. Output ids are entity ids, so an
+object that leaves the frame and comes back keeps its id.
+
+Frame numbers here are `Frame.index` values (0-based video frames).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..config import MemoryConfig
+from .gallery import EmbeddingRing
+
+DEFAULT_REID_THRESHOLD = 0.75
+SHORTLIST = 64  # candidates compared gallery-to-gallery after a cheap prototype pre-filter
+
+
+@dataclass
+class ClaimRequest:
+    """A track that just became confirmed and needs an entity id."""
+
+    track_id: int
+    label: str
+    first_frame: int  # first frame the track was observed (tentative frames included)
+    embeddings: np.ndarray | None  # (k, D) L2-normalised: the track's gallery so far
+
+
+@dataclass
+class Claim:
+    entity_id: int
+    reidentified: bool
+    displaced_track: int | None = None  # lost track that held the entity; the tracker must end it
+
+
+@dataclass
+class _Entity:
+    id: int
+    label: str
+    first_frame: int
+    last_frame: int
+    holder: int | None  # track id of the live track carrying this entity
+    observations: int = 0
+    tracklets: list[dict] = field(default_factory=list)
+    gallery: EmbeddingRing | None = None
+    prototype: np.ndarray | None = None  # cached while dormant (the gallery cannot change then)
+    thumbnail: dict | None = None
+    thumbnail_key: float = -1.0
+    reidentified: int = 0
+    forgotten: bool = False
+
+
+def gallery_similarity(query: np.ndarray, gallery: np.ndarray) -> float:
+    """Mean over the new track's embeddings of each one's best match in the entity gallery.
+
+    Max over the gallery because an entity was seen from several sides and one stored view
+    matching is enough; mean over the query because a track's first crops are noisy (partly
+    occluded, blurred) and a single lucky crop must not merge two people. Mean-of-top-k over
+    all pairs would let one query crop that matches k gallery views decide alone.
+    """
+    return float((query @ gallery.T).max(axis=1).mean())
+
+
+class EntityMemory:
+    """Dormant entities, re-identification by appearance, and the per-entity record.
+
+    `reid_threshold` is the resolved default similarity (the engine resolves config value >
+    backend suggestion > 0.75); `config.class_thresholds` override it per class. Entities beyond
+    `config.max_entities` dormant ones are forgotten oldest first: their gallery is freed and
+    they can no longer be re-claimed; their record goes to `on_forget` when given (to stream it
+    to disk; that record carries its `prototype` inline as a list), else it is kept, small and
+    without a gallery, for `entities()`.
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig | None = None,
+        reid_threshold: float | None = None,
+        on_forget: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.config = config or MemoryConfig()
+        if reid_threshold is None:
+            reid_threshold = self.config.reid_threshold
+        self.reid_threshold = DEFAULT_REID_THRESHOLD if reid_threshold is None else float(reid_threshold)
+        self.on_forget = on_forget
+        self._entities: dict[int, _Entity] = {}
+        self._dormant: dict[int, None] = {}  # insertion-ordered set
+        self._forgotten: list[dict] = []
+        self._next_id = 1
+        self._dim: int | None = None
+        self._thumbnail_updates: dict[int, dict] = {}
+        self.counts = {"entities": 0, "reidentified": 0, "forgotten": 0}
+
+    # ---- thresholds and stats -------------------------------------------------------------
+
+    def threshold_for(self, label: str) -> float:
+        return float(self.config.class_thresholds.get(label, self.reid_threshold))
+
+    @property
+    def stats(self) -> dict:
+        active = sum(1 for e in self._entities.values() if e.holder is not None)
+        return {**self.counts, "active": active, "dormant": len(self._dormant)}
+
+    # ---- the tracker's calls --------------------------------------------------------------
+
+    def claim(self, requests: Sequence[ClaimRequest], frame_index: int, releasable: Collection[int] = ()) -> list[Claim]:
+        """Entity ids for newly confirmed tracks, decided together (Hungarian on similarity).
+
+        Candidates are dormant entities plus `releasable` ones (held by tracks the tracker has
+        lost: the object may have reappeared out of the Kalman gate). A candidate must share the
+        class, have been last seen strictly before the new track's first frame (no temporal
+        overlap), be within `max_gap_frames`, and reach the class threshold.
+        """
+        if not requests:
+            return []
+        self._forget_expired(frame_index)
+        sims = self._similarities(requests, releasable)
+        claims: list[Claim | None] = [None] * len(requests)
+        if sims is not None:
+            candidates, matrix = sims
+            rows, cols = linear_sum_assignment(np.where(np.isfinite(matrix), -matrix, 1e6))
+            for r, c in zip(rows, cols):
+                if np.isfinite(matrix[r, c]):
+                    claims[r] = self._reclaim(candidates[c], requests[r], frame_index)
+        return [claim or self._found(request, frame_index) for claim, request in zip(claims, requests)]
+
+    def observe(
+        self,
+        frame_index: int,
+        entity_ids: Sequence[int],
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        embeddings: np.ndarray | None = None,
+        use_embedding: np.ndarray | None = None,
+    ) -> None:
+        """Record one frame's reported observations (boxes xyxy; embeddings aligned rows)."""
+        for i, entity_id in enumerate(entity_ids):
+            entity = self._entities[entity_id]
+            entity.last_frame = frame_index
+            entity.observations += 1
+            entity.tracklets[-1]["last_frame"] = frame_index
+            box = boxes[i]
+            area = float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
+            # Larger, surer boxes make better thumbnails; score alone would favour tiny crops.
+            key = float(scores[i]) * area
+            if key > entity.thumbnail_key:
+                entity.thumbnail_key = key
+                entity.thumbnail = {"frame": int(frame_index), "box": [float(v) for v in box], "score": float(scores[i])}
+                self._thumbnail_updates[entity_id] = dict(entity.thumbnail)
+            if embeddings is not None and (use_embedding is None or use_embedding[i]):
+                self._gallery_of(entity, embeddings.shape[1]).add(embeddings[i])
+
+    def release(self, entity_id: int) -> None:
+        """The track carrying `entity_id` ended: the entity becomes dormant (claimable)."""
+        entity = self._entities[entity_id]
+        if entity.holder is None:
+            return
+        entity.holder = None
+        entity.prototype = _prototype(entity.gallery)
+        self._dormant[entity_id] = None
+        while len(self._dormant) > self.config.max_entities:
+            oldest = min(self._dormant, key=lambda i: self._entities[i].last_frame)
+            self._forget(oldest)
+
+    def pop_thumbnail_updates(self) -> dict[int, dict]:
+        """Entities whose best thumbnail changed since the last call: crop them from this frame."""
+        updates, self._thumbnail_updates = self._thumbnail_updates, {}
+        return updates
+
+    # ---- export ---------------------------------------------------------------------------
+
+    def entities(self) -> list[dict]:
+        """JSON-ready records ordered by id; `prototype_row` indexes `prototypes()` (None: no embedding)."""
+        return self.export()[0]
+
+    def prototypes(self) -> np.ndarray:
+        """(K, D) float32 prototypes (normalised gallery means), rows as `entities()` index them."""
+        return self.export()[1]
+
+    def export(self) -> tuple[list[dict], np.ndarray]:
+        """`entities()` and `prototypes()` from one snapshot."""
+        records = [dict(r) for r in self._forgotten] + [self._record(e) for e in self._entities.values()]
+        records.sort(key=lambda r: r["id"])
+        rows = []
+        for record in records:
+            prototype = record.pop("_prototype")
+            record["prototype_row"] = None if prototype is None else len(rows)
+            if prototype is not None:
+                rows.append(prototype)
+        matrix = np.stack(rows).astype(np.float32) if rows else np.zeros((0, self._dim or 0), np.float32)
+        return records, matrix
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _gallery_of(self, entity: _Entity, dim: int) -> EmbeddingRing:
+        if self._dim is None:
+            self._dim = dim
+        elif dim != self._dim:
+            raise ValueError(f"EntityMemory: embedding dimension changed from {self._dim} to {dim}")
+        if entity.gallery is None:
+            entity.gallery = EmbeddingRing(self.config.gallery_size, dim)
+        return entity.gallery
+
+    def _found(self, request: ClaimRequest, frame_index: int) -> Claim:
+        # Spans count reported frames (from confirmation on), matching what the outputs show.
+        entity = _Entity(self._next_id, request.label, frame_index, frame_index, holder=request.track_id)
+        self._next_id += 1
+        entity.tracklets.append(_tracklet(request.track_id, frame_index))
+        self._entities[entity.id] = entity
+        self.counts["entities"] += 1
+        return Claim(entity.id, reidentified=False)
+
+    def _reclaim(self, entity: _Entity, request: ClaimRequest, frame_index: int) -> Claim:
+        displaced = entity.holder
+        entity.holder = request.track_id
+        entity.prototype = None
+        entity.reidentified += 1
+        self._dormant.pop(entity.id, None)
+        entity.tracklets.append(_tracklet(request.track_id, frame_index))
+        self.counts["reidentified"] += 1
+        return Claim(entity.id, reidentified=True, displaced_track=displaced)
+
+    def _candidates(self, releasable: Collection[int]) -> list[_Entity]:
+        ids = list(self._dormant) + [i for i in releasable if i in self._entities and i not in self._dormant]
+        return [self._entities[i] for i in ids if self._entities[i].gallery is not None]
+
+    def _similarities(self, requests: Sequence[ClaimRequest], releasable: Collection[int]) -> tuple[list[_Entity], np.ndarray] | None:
+        """(candidates, R x C similarity matrix with -inf where a pair is not allowed)."""
+        if not self.config.enabled:
+            return None
+        candidates = self._candidates(releasable)
+        if not candidates:
+            return None
+        matrix = np.full((len(requests), len(candidates)), -np.inf)
+        for r, request in enumerate(requests):
+            if request.embeddings is None or len(request.embeddings) == 0:
+                continue
+            allowed = [c for c, entity in enumerate(candidates) if self._may_claim(request, entity)]
+            threshold = self.threshold_for(request.label)
+            for c in self._shortlist(request.embeddings, candidates, allowed):
+                sim = gallery_similarity(request.embeddings, candidates[c].gallery.filled())
+                if sim >= threshold:
+                    matrix[r, c] = sim
+        return candidates, matrix
+
+    def _may_claim(self, request: ClaimRequest, entity: _Entity) -> bool:
+        """Same class, no temporal overlap, and not away longer than `max_gap_frames`."""
+        gap = request.first_frame - entity.last_frame
+        max_gap = self.config.max_gap_frames
+        return entity.label == request.label and gap > 0 and (max_gap is None or gap <= max_gap)
+
+    @staticmethod
+    def _shortlist(query: np.ndarray, candidates: list[_Entity], allowed: list[int]) -> list[int]:
+        """The `SHORTLIST` allowed candidates whose prototypes are closest: bounds the gallery work."""
+        if len(allowed) <= SHORTLIST:
+            return allowed
+        prototypes = np.stack([_prototype(candidates[c].gallery) if candidates[c].prototype is None else candidates[c].prototype for c in allowed])
+        order = np.argsort(-(prototypes @ query.mean(axis=0)))[:SHORTLIST]
+        return [allowed[i] for i in order]
+
+    def _forget_expired(self, frame_index: int) -> None:
+        """Entities away longer than `max_gap_frames` can never be re-claimed: free them now."""
+        gap = self.config.max_gap_frames
+        if gap is None:
+            return
+        for entity_id in [i for i in self._dormant if frame_index - self._entities[i].last_frame > gap]:
+            self._forget(entity_id)
+
+    def _forget(self, entity_id: int) -> None:
+        self._dormant.pop(entity_id, None)
+        entity = self._entities.pop(entity_id)
+        entity.forgotten = True
+        record = self._record(entity)
+        entity.gallery = None
+        self.counts["forgotten"] += 1
+        if self.on_forget is not None:
+            record["prototype"] = None if record["_prototype"] is None else record["_prototype"].tolist()
+            record.pop("_prototype")
+            self.on_forget(record)
+        else:
+            self._forgotten.append(record)
+
+    def _record(self, entity: _Entity) -> dict:
+        prototype = entity.prototype if entity.prototype is not None else _prototype(entity.gallery)
+        if entity.holder is not None:
+            state = "active"
+        elif entity.forgotten:
+            state = "forgotten"
+        else:
+            state = "dormant"
+        return {
+            "id": entity.id,
+            "class": entity.label,
+            "first_frame": entity.first_frame,
+            "last_frame": entity.last_frame,
+            "observations": entity.observations,
+            "tracklets": [dict(t) for t in entity.tracklets],
+            "reidentified": entity.reidentified,
+            "state": state,
+            "thumbnail": None if entity.thumbnail is None else dict(entity.thumbnail),
+            "_prototype": prototype,
+        }
+
+
+
+def _tracklet(track_id: int, frame_index: int) -> dict:
+    return {"track_id": track_id, "first_frame": frame_index, "last_frame": frame_index}
+
+
+def _prototype(gallery: EmbeddingRing | None) -> np.ndarray | None:
+    return None if gallery is None else gallery.prototype()

@@ -1,0 +1,446 @@
+"""Online tracker: Kalman motion, Hungarian assignment, appearance, ByteTrack's low-score pass.
+
+Each frame runs these association passes, each a `linear_sum_assignment` on a gated cost:
+
+1. tracks vs high-score detections, confirmed tracks first, then tentative ones on what is
+   left: `w * appearance + (1 - w) * (1 - IoU)` where both sides have an embedding, plain
+   `1 - IoU` otherwise; gated by IoU, appearance and class.
+2. confirmed tracks seen last frame vs low-score detections, IoU only (ByteTrack): occluded
+   objects get low scores, and their boxes still carry the motion. Their embeddings, likely
+   polluted by the occluder, are not learned.
+3. confirmed tracks still unmatched vs high-score detections left: appearance (best match in
+   the track's gallery) inside a loose spatial gate around the last seen *or* predicted centre.
+   This recovers objects after an occlusion, when the Kalman prediction has drifted off.
+
+Track state lives in dense numpy arrays (one row per track) so that the filter, the IoU and
+the cost matrices are single vectorised calls; Python loops only touch the matched rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from ..config import TrackingConfig
+from ..types import Detections, TrackedObject
+from . import kalman
+from .gallery import EmbeddingRing
+from .memory import DEFAULT_REID_THRESHOLD, ClaimRequest, EntityMemory
+
+_GATED = 1e6  # cost of a forbidden pair: the solver avoids it whenever any allowed pairing exists
+_FIRST, _LOW, _RECOVERED = 1, 2, 3  # which pass matched a track
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of xyxy boxes (2-D temporaries only: 4x faster than 3-D)."""
+    w = np.minimum(a[:, 2, None], b[:, 2]) - np.maximum(a[:, 0, None], b[:, 0])
+    h = np.minimum(a[:, 3, None], b[:, 3]) - np.maximum(a[:, 1, None], b[:, 1])
+    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b - inter, 1e-9)
+
+
+def assign(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Minimum-cost matching restricted to `allowed` pairs; returns (rows, cols) of kept pairs.
+
+    Rows and columns without any allowed pair are left out before solving, which keeps the
+    Hungarian problem small when most objects are far apart.
+    """
+    rows = np.flatnonzero(allowed.any(axis=1))
+    cols = np.flatnonzero(allowed.any(axis=0))
+    if len(rows) == 0:
+        return rows, cols
+    sub_allowed = allowed[np.ix_(rows, cols)]
+    r, c = linear_sum_assignment(np.where(sub_allowed, cost[np.ix_(rows, cols)], _GATED))
+    keep = sub_allowed[r, c]
+    return rows[r[keep]], cols[c[keep]]
+
+
+@dataclass
+class _Track:
+    """What a track keeps besides its numeric rows in the tracker's arrays."""
+
+    uid: int
+    label: str
+    first_frame: int
+    track_id: int = 0  # given at confirmation, so reported ids have no gaps
+    entity_id: int = 0
+    gallery: EmbeddingRing | None = None
+
+
+class Tracker:
+    """Frame-by-frame tracker; `update` returns the confirmed tracks observed in that frame.
+
+    Ages count video frames (`frame_index` differences). With `memory`, reported ids are entity
+    ids that survive a track's end; without it, `entity_id == track_id`.
+    """
+
+    def __init__(self, config: TrackingConfig | None = None, memory: EntityMemory | None = None) -> None:
+        self.config = config or TrackingConfig()
+        self.memory = memory
+        self._dim: int | None = None  # embedding size, fixed by the first embeddings seen
+        self._reset_tracks()
+        self._codes: dict[str, int] = {}
+        self._next_uid = 1
+        self._next_track_id = 1
+        self.counts = {
+            "frames": 0,
+            "detections": 0,
+            "tracks_started": 0,
+            "tracks_confirmed": 0,
+            "tracks_ended": 0,
+            "second_pass_matches": 0,
+            "recovered_by_appearance": 0,
+            "reidentified": 0,
+        }
+
+    def _reset_tracks(self) -> None:
+        self._tracks: list[_Track] = []
+        self._mean = np.zeros((0, 8))
+        self._cov = np.zeros((0, 8, 8))
+        self._label = np.zeros(0, np.int64)
+        self._last_seen = np.zeros(0, np.int64)
+        self._hits = np.zeros(0, np.int64)
+        self._confirmed = np.zeros(0, bool)
+        self._last_box = np.zeros((0, 4))
+        self._ema = None if self._dim is None else np.zeros((0, self._dim), np.float32)  # (T, D) unit rows
+        self._has_ema = np.zeros(0, bool)
+        self._prev_frame: int | None = None
+        self._frames_seen = 0
+
+    @property
+    def stats(self) -> dict:
+        stats = dict(self.counts)
+        stats["active_tracks"] = int(self._confirmed.sum())
+        stats["tentative_tracks"] = int(len(self._tracks) - self._confirmed.sum())
+        if self.memory is not None:
+            stats["memory"] = self.memory.stats
+        return stats
+
+    # ---- the frame step -------------------------------------------------------------------
+
+    def update(
+        self,
+        frame_index: int,
+        detections: Detections,
+        embeddings: np.ndarray | None = None,
+        has_embedding: np.ndarray | None = None,
+    ) -> list[TrackedObject]:
+        """Advance to `frame_index` (strictly increasing) and associate this frame's detections.
+
+        `embeddings` are (N, D) rows aligned with `detections`; rows where `has_embedding` is
+        False are ignored and those detections are matched by motion alone.
+        """
+        frame_index = int(frame_index)
+        if self._prev_frame is not None and frame_index <= self._prev_frame:
+            raise ValueError(f"Tracker.update: frame_index {frame_index} does not follow {self._prev_frame}")
+        det_emb, det_has = self._detection_embeddings(detections, embeddings, has_embedding)
+        dt = 1 if self._prev_frame is None else frame_index - self._prev_frame
+        self._frames_seen += 1
+        self.counts["frames"] += 1
+        self.counts["detections"] += len(detections)
+        self._predict(dt)
+
+        boxes = detections.boxes.astype(np.float64)
+        det_label = np.fromiter((self._code(label) for label in detections.labels), np.int64, len(detections))
+        high = detections.scores >= self.config.high_score
+        low = (detections.scores >= self.config.low_score) & ~high
+        track_det = np.full(len(self._tracks), -1, np.int64)
+        via = np.zeros(len(self._tracks), np.int8)
+        det_free = np.ones(len(detections), bool)
+
+        def link(rows: np.ndarray, dets: np.ndarray, pass_id: int) -> None:
+            track_det[rows] = dets
+            via[rows] = pass_id
+            det_free[dets] = False
+
+        # Confirmed tracks choose first, as in ByteTrack: a tentative track born on a duplicate box
+        # must not take the detection of the object it duplicates.
+        link(*self._first_pass(self._confirmed, boxes, det_label, high, det_emb, det_has), _FIRST)
+        link(*self._first_pass(~self._confirmed, boxes, det_label, high & det_free, det_emb, det_has), _FIRST)
+        rows, dets = self._low_pass(boxes, det_label, low & det_free, track_det)
+        link(rows, dets, _LOW)
+        self.counts["second_pass_matches"] += len(rows)
+        if det_emb is not None:
+            rows, dets = self._recovery_pass(boxes, det_label, high & det_free & det_has, track_det, det_emb)
+            link(rows, dets, _RECOVERED)
+            self.counts["recovered_by_appearance"] += len(rows)
+
+        self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_has)
+        remove = self._end_stale(frame_index, track_det)
+        births = np.flatnonzero(high & det_free)
+        self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_has)
+        track_det = np.concatenate([track_det, births])
+        via = np.concatenate([via, np.full(len(births), _FIRST, np.int8)])
+        remove = np.concatenate([remove, np.zeros(len(births), bool)])
+        self._confirm_ready(frame_index, remove)
+        reported = self._report(frame_index, detections, track_det, via, det_emb, det_has)
+        self._drop(remove)
+        self._prev_frame = frame_index
+        return reported
+
+    def finish(self) -> None:
+        """End of video: every confirmed track ends (its entity goes dormant); the tracker resets."""
+        for row in np.flatnonzero(self._confirmed):
+            self._end_track(row)
+        self._reset_tracks()
+
+    # ---- association passes ---------------------------------------------------------------
+
+    def _class_gate(self, rows: np.ndarray, det_label: np.ndarray) -> np.ndarray | bool:
+        if not self.config.per_class:
+            return True
+        return self._label[rows][:, None] == det_label[None, :]
+
+    def _first_pass(self, track_mask, boxes, det_label, high, det_emb, det_has) -> tuple[np.ndarray, np.ndarray]:
+        rows = np.flatnonzero(track_mask)
+        dets = np.flatnonzero(high)
+        if len(rows) == 0 or len(dets) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        iou = iou_matrix(kalman.state_to_xyxy(self._mean[rows]), boxes[dets])
+        allowed = (iou >= self.config.min_iou) & self._class_gate(rows, det_label[dets])
+        cost = 1.0 - iou
+        if det_emb is not None and self._ema is not None:
+            # Appearance only for pairs the motion gate let through: linear in the objects, and
+            # no small BLAS matmul (slow when its threads compete with the embedder's).
+            pr, pc = np.nonzero(allowed & self._has_ema[rows, None] & det_has[dets][None, :])
+            distance = 1.0 - np.einsum("ij,ij->i", self._ema[rows[pr]], det_emb[dets[pc]])
+            allowed[pr, pc] = distance <= self.config.max_appearance_distance
+            w = self.config.appearance_weight
+            cost[pr, pc] = w * distance + (1.0 - w) * cost[pr, pc]
+        r, c = assign(cost, allowed)
+        return rows[r], dets[c]
+
+    def _low_pass(self, boxes, det_label, low, track_det) -> tuple[np.ndarray, np.ndarray]:
+        dets = np.flatnonzero(low)
+        rows = np.flatnonzero(self._confirmed & (track_det < 0) & (self._last_seen == self._prev_frame))
+        if len(rows) == 0 or len(dets) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        iou = iou_matrix(kalman.state_to_xyxy(self._mean[rows]), boxes[dets])
+        allowed = (iou >= self.config.low_min_iou) & self._class_gate(rows, det_label[dets])
+        r, c = assign(1.0 - iou, allowed)
+        return rows[r], dets[c]
+
+    def _recovery_pass(self, boxes, det_label, free, track_det, det_emb) -> tuple[np.ndarray, np.ndarray]:
+        dets = np.flatnonzero(free)
+        rows = np.array(
+            [r for r in np.flatnonzero(self._confirmed & (track_det < 0)) if self._tracks[r].gallery is not None],
+            np.int64,
+        )
+        if len(rows) == 0 or len(dets) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        allowed = self._near(rows, boxes[dets]) & self._class_gate(rows, det_label[dets])
+        pr, pc = np.nonzero(allowed)
+        if len(pr) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        candidates, pair_row = np.unique(pr, return_inverse=True)  # only tracks with a nearby detection
+        rings = [self._tracks[r].gallery for r in rows[candidates]]
+        galleries = np.stack([ring.rows for ring in rings])  # (k, G, D); rows past `count` are unused
+        counts = np.array([ring.count for ring in rings])
+        similarity = np.einsum("pgd,pd->pg", galleries[pair_row], det_emb[dets[pc]])
+        similarity[np.arange(galleries.shape[1])[None, :] >= counts[pair_row, None]] = -np.inf
+        distance = 1.0 - similarity.max(axis=1)  # best view in the gallery
+        limit = np.array([self._recovery_limit(self._tracks[r].label) for r in rows])
+        allowed[pr, pc] = distance <= limit[pr]
+        cost = np.ones(allowed.shape)
+        cost[pr, pc] = distance
+        r, c = assign(cost, allowed)
+        return rows[r], dets[c]
+
+    def _recovery_limit(self, label: str) -> float:
+        """Appearance distance a lost track may be recovered at: the re-ID evidence by default."""
+        if self.config.recovery_max_distance is not None:
+            return self.config.recovery_max_distance
+        threshold = self.memory.threshold_for(label) if self.memory is not None else DEFAULT_REID_THRESHOLD
+        return 1.0 - threshold
+
+    def _near(self, rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
+        """Loose gate: within `recovery_radius` box sides of where the track was, or is predicted."""
+        centres = (det_boxes[:, :2] + det_boxes[:, 2:]) / 2.0
+        last = self._last_box[rows]
+        last_centres = (last[:, :2] + last[:, 2:]) / 2.0
+        side = np.maximum(last[:, 2] - last[:, 0], last[:, 3] - last[:, 1])
+        to_last = np.linalg.norm(centres[None, :, :] - last_centres[:, None, :], axis=2)
+        to_pred = np.linalg.norm(centres[None, :, :] - self._mean[rows, None, :2], axis=2)
+        return np.minimum(to_last, to_pred) <= self.config.recovery_radius * side[:, None]
+
+    # ---- state changes --------------------------------------------------------------------
+
+    def _predict(self, dt: int) -> None:
+        if self._prev_frame is not None:
+            # Lost boxes keep moving but stop resizing, else they shrink or balloon while unseen.
+            lost = self._last_seen < self._prev_frame
+            self._mean[lost, 6:8] = 0.0
+        self._mean, self._cov = kalman.predict(self._mean, self._cov, float(dt))
+
+    def _apply_matches(self, frame_index, boxes, track_det, via, det_emb, det_has) -> None:
+        matched = np.flatnonzero(track_det >= 0)
+        if len(matched) == 0:
+            return
+        measured = boxes[track_det[matched]]
+        # A recovered track's prediction drifted during the occlusion; restart its motion there.
+        restart = via[matched] == _RECOVERED
+        upd = matched[~restart]
+        self._mean[upd], self._cov[upd] = kalman.update(self._mean[upd], self._cov[upd], measured[~restart])
+        if restart.any():
+            self._mean[matched[restart]], self._cov[matched[restart]] = kalman.initiate(measured[restart])
+        self._last_box[matched] = measured
+        self._last_seen[matched] = frame_index
+        self._hits[matched] += 1
+        if det_emb is not None:
+            learn = matched[(via[matched] != _LOW) & det_has[track_det[matched]]]
+            self._learn_appearance(learn, det_emb[track_det[learn]])
+
+    def _learn_appearance(self, rows: np.ndarray, emb: np.ndarray) -> None:
+        if len(rows) == 0:
+            return
+        m = self.config.ema_momentum
+        mixed = np.where(self._has_ema[rows, None], m * self._ema[rows] + (1.0 - m) * emb, emb)
+        self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
+        self._has_ema[rows] = True
+        for row, vector in zip(rows, emb):
+            track = self._tracks[row]
+            if track.gallery is None:
+                track.gallery = EmbeddingRing(self.config.gallery_size, len(vector))
+            track.gallery.add(vector)
+
+    def _end_stale(self, frame_index: int, track_det: np.ndarray) -> np.ndarray:
+        """Rows to drop: tentative tracks that missed a frame, confirmed ones unseen > max_age."""
+        unmatched = track_det < 0
+        stale = unmatched & (frame_index - self._last_seen > self.config.max_age)
+        remove = unmatched & (~self._confirmed | stale)
+        for row in np.flatnonzero(remove & self._confirmed):
+            self._end_track(row)
+        return remove
+
+    def _end_track(self, row: int) -> None:
+        self.counts["tracks_ended"] += 1
+        if self.memory is not None:
+            self.memory.release(self._tracks[row].entity_id)
+
+    def _start(self, frame_index, dets, boxes, det_label, labels, det_emb, det_has) -> None:
+        n = len(dets)
+        if n == 0:
+            return
+        mean, cov = kalman.initiate(boxes[dets])
+        self._mean = np.concatenate([self._mean, mean])
+        self._cov = np.concatenate([self._cov, cov])
+        self._label = np.concatenate([self._label, det_label[dets]])
+        self._last_seen = np.concatenate([self._last_seen, np.full(n, frame_index, np.int64)])
+        self._hits = np.concatenate([self._hits, np.ones(n, np.int64)])
+        self._confirmed = np.concatenate([self._confirmed, np.zeros(n, bool)])
+        self._last_box = np.concatenate([self._last_box, boxes[dets]])
+        self._has_ema = np.concatenate([self._has_ema, np.zeros(n, bool)])
+        if self._ema is not None:
+            self._ema = np.concatenate([self._ema, np.zeros((n, self._ema.shape[1]), np.float32)])
+        for d in dets:
+            self._tracks.append(_Track(self._next_uid, labels[d], frame_index))
+            self._next_uid += 1
+        self.counts["tracks_started"] += n
+        if det_emb is not None:
+            rows = len(self._tracks) - n + np.flatnonzero(det_has[dets])
+            self._learn_appearance(rows, det_emb[dets[det_has[dets]]])
+
+    def _confirm_ready(self, frame_index: int, remove: np.ndarray) -> None:
+        """Confirm tracks seen `min_hits` times (or any track early in the video, as SORT does)."""
+        early = self._frames_seen <= self.config.min_hits
+        ready = ~self._confirmed & (self._last_seen == frame_index) & ((self._hits >= self.config.min_hits) | early)
+        rows = np.flatnonzero(ready)
+        if len(rows) == 0:
+            return
+        lost_rows = np.flatnonzero(self._confirmed & (self._last_seen < frame_index) & ~remove)
+        for row in rows:
+            self._tracks[row].track_id = self._next_track_id
+            self._next_track_id += 1
+        self._confirmed[rows] = True
+        self.counts["tracks_confirmed"] += len(rows)
+        if self.memory is None:
+            for row in rows:
+                self._tracks[row].entity_id = self._tracks[row].track_id
+            return
+        held_by_lost = {self._tracks[r].entity_id: r for r in lost_rows}
+        requests = [
+            ClaimRequest(
+                track_id=self._tracks[r].track_id,
+                label=self._tracks[r].label,
+                first_frame=self._tracks[r].first_frame,
+                embeddings=None if self._tracks[r].gallery is None else self._tracks[r].gallery.filled().copy(),
+            )
+            for r in rows
+        ]
+        for row, claim in zip(rows, self.memory.claim(requests, frame_index, releasable=held_by_lost.keys())):
+            self._tracks[row].entity_id = claim.entity_id
+            if claim.reidentified:
+                self.counts["reidentified"] += 1
+            if claim.displaced_track is not None:
+                # The entity moved to the new track; the lost one ends without going dormant.
+                remove[held_by_lost[claim.entity_id]] = True
+                self.counts["tracks_ended"] += 1
+
+    def _report(self, frame_index, detections, track_det, via, det_emb, det_has) -> list[TrackedObject]:
+        rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index))
+        dets = track_det[rows]
+        objects = [
+            TrackedObject(
+                track_id=self._tracks[r].track_id,
+                entity_id=self._tracks[r].entity_id,
+                box=detections.boxes[d].copy(),
+                score=float(detections.scores[d]),
+                label=detections.labels[d],
+                det_index=int(d),
+            )
+            for r, d in zip(rows.tolist(), dets.tolist())
+        ]
+        if self.memory is not None and len(rows):
+            use = None if det_emb is None else det_has[dets] & (via[rows] != _LOW)
+            self.memory.observe(
+                frame_index,
+                [o.entity_id for o in objects],
+                detections.boxes[dets],
+                detections.scores[dets],
+                None if det_emb is None else det_emb[dets],
+                use,
+            )
+        return objects
+
+    def _drop(self, remove: np.ndarray) -> None:
+        if not remove.any():
+            return
+        keep = ~remove
+        self._tracks = [t for t, k in zip(self._tracks, keep) if k]
+        self._mean, self._cov = self._mean[keep], self._cov[keep]
+        self._label, self._last_seen, self._hits = self._label[keep], self._last_seen[keep], self._hits[keep]
+        self._confirmed, self._last_box, self._has_ema = self._confirmed[keep], self._last_box[keep], self._has_ema[keep]
+        if self._ema is not None:
+            self._ema = self._ema[keep]
+
+    # ---- inputs ---------------------------------------------------------------------------
+
+    def _code(self, label: str) -> int:
+        if not self.config.per_class:
+            return 0
+        return self._codes.setdefault(label, len(self._codes))
+
+    def _detection_embeddings(self, detections, embeddings, has_embedding) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """Validated, re-normalised rows and the mask of usable ones (None: motion only)."""
+        if not self.config.appearance or embeddings is None:
+            return None, None
+        n = len(detections)
+        emb = np.asarray(embeddings, dtype=np.float32)
+        if emb.ndim != 2 or len(emb) != n:
+            raise ValueError(f"Tracker.update: embeddings shape {emb.shape} does not match {n} detections")
+        has = np.ones(n, bool) if has_embedding is None else np.asarray(has_embedding, dtype=bool).reshape(-1)
+        if len(has) != n:
+            raise ValueError(f"Tracker.update: has_embedding has {len(has)} entries for {n} detections")
+        if self._dim is None:
+            self._dim = emb.shape[1]
+            self._ema = np.zeros((len(self._tracks), self._dim), np.float32)
+        elif emb.shape[1] != self._dim:
+            raise ValueError(f"Tracker.update: embedding dimension changed from {self._dim} to {emb.shape[1]}")
+        norms = np.linalg.norm(emb, axis=1)
+        has = has & np.isfinite(norms) & (norms > 0)
+        emb = np.where(has[:, None], emb / np.where(has, norms, 1.0)[:, None], 0.0).astype(np.float32)
+        return emb, has

@@ -1,0 +1,300 @@
+"""Long-term memory: re-identification across track ends, its rules and its bounds."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from orion_core.config import ConfigError, MemoryConfig, TrackingConfig
+from orion_core.tracking import ClaimRequest, EntityMemory, Tracker, gallery_similarity
+from orion_core.types import Detections
+
+DIM = 64
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM)
+    return v / np.linalg.norm(v)
+
+
+def box_at(cx: float, cy: float) -> tuple[float, float, float, float]:
+    return (cx - 20, cy - 40, cx + 20, cy + 40)
+
+
+def run(tracker: Tracker, scene: dict, frames, embeddings: bool = True, seed: int = 0) -> dict:
+    """scene: name -> (box_fn(frame) -> box | None, embedding, label). Returns name -> {frame: (entity, track)}."""
+    rng = np.random.default_rng(seed)
+    seen: dict = {name: {} for name in scene}
+    for frame in frames:
+        present = [(name, fn(frame)) for name, (fn, _, _) in scene.items() if fn(frame) is not None]
+        dets = Detections(
+            np.array([b for _, b in present], np.float32).reshape(-1, 4),
+            np.full(len(present), 0.9, np.float32),
+            [scene[name][2] for name, _ in present],
+        )
+        emb = None
+        if embeddings:
+            emb = np.array([scene[n][1] + rng.normal(0, 0.02, DIM) for n, _ in present], np.float32).reshape(-1, DIM)
+            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-9)
+        for obj in tracker.update(frame, dets, emb, None):
+            seen[present[obj.det_index][0]][frame] = (obj.entity_id, obj.track_id)
+    return seen
+
+
+def entities(track: dict, frames) -> set[int]:
+    return {track[f][0] for f in frames if f in track}
+
+
+def tracks(track: dict, frames) -> set[int]:
+    return {track[f][1] for f in frames if f in track}
+
+
+def leaves_and_returns(gap_end: int = 40):
+    """Visible frames 0-19 on the left, gone until `gap_end`, then back on the right (far away)."""
+    return lambda f: box_at(100 + f, 200) if f < 20 else (box_at(600, 300) if f >= gap_end else None)
+
+
+def make(memory_config: MemoryConfig | None = None, tracking: TrackingConfig | None = None, memory: bool = True):
+    tracking = tracking or TrackingConfig(max_age=5)
+    mem = EntityMemory(memory_config or MemoryConfig(), reid_threshold=0.75) if memory else None
+    return Tracker(tracking, memory=mem), mem
+
+
+# ---- re-identification ------------------------------------------------------------------
+
+
+def test_object_back_after_max_age_gets_its_old_entity_id():
+    tracker, memory = make()
+    seen = run(tracker, {"a": (leaves_and_returns(), unit(1), "person")}, range(60))["a"]
+    before, after = range(20), range(40, 60)
+    assert tracks(seen, before) != tracks(seen, after)  # the online track died (max_age=5) ...
+    assert entities(seen, before) == entities(seen, after) == {1}  # ... the entity did not
+    assert tracker.stats["reidentified"] == 1 and memory.stats["reidentified"] == 1
+    tracker.finish()
+    (record,) = memory.entities()
+    assert [t["track_id"] for t in record["tracklets"]] == [1, 2]
+    assert record["reidentified"] == 1 and record["state"] == "dormant"
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["memory disabled", "appearance off", "no memory object", "different look", "class threshold"],
+)
+def test_without_reid_evidence_the_returning_object_gets_a_new_id(variant):
+    looks_back = unit(1)
+    memory_config, tracking, use_memory, embeddings = MemoryConfig(), TrackingConfig(max_age=5), True, True
+    if variant == "memory disabled":
+        memory_config = MemoryConfig(enabled=False)
+    elif variant == "appearance off":
+        tracking, embeddings = TrackingConfig(max_age=5, appearance=False), False
+    elif variant == "no memory object":
+        use_memory = False
+    elif variant == "different look":
+        looks_back = unit(2)
+    elif variant == "class threshold":
+        memory_config = MemoryConfig(class_thresholds={"person": 0.999})
+    tracker, _ = make(memory_config, tracking, use_memory)
+    box = leaves_and_returns()
+    scene = {
+        "before": (lambda f: box(f) if f < 20 else None, unit(1), "person"),
+        "after": (lambda f: box(f) if f >= 20 else None, looks_back, "person"),
+    }
+    seen = run(tracker, scene, range(60), embeddings=embeddings)
+    assert entities(seen["before"], range(20)) == {1}
+    assert entities(seen["after"], range(40, 60)) == {2}
+
+
+def test_reid_is_per_class():
+    tracker, _ = make()
+    box = leaves_and_returns()
+    scene = {
+        "person": (lambda f: box(f) if f < 20 else None, unit(1), "person"),
+        "dog": (lambda f: box(f) if f >= 20 else None, unit(1), "dog"),
+    }
+    seen = run(tracker, scene, range(60))
+    assert entities(seen["person"], range(60)) == {1} and entities(seen["dog"], range(60)) == {2}
+
+
+@pytest.mark.parametrize("max_gap, same", [(10, False), (30, True), (None, True)])
+def test_max_gap_frames_is_honoured(max_gap, same):
+    # Last seen at frame 19, back at frame 40: a gap of 21 frames.
+    tracker, memory = make(MemoryConfig(max_gap_frames=max_gap))
+    seen = run(tracker, {"a": (leaves_and_returns(40), unit(1), "person")}, range(60))["a"]
+    assert (entities(seen, range(20)) == entities(seen, range(40, 60))) is same
+    if not same:
+        assert memory.stats["forgotten"] == 1  # expired entities free their gallery at once
+
+
+def test_lost_track_entity_can_be_claimed_and_the_lost_track_ends():
+    # Back far away (out of the recovery gate) while the old track is still alive (max_age=30).
+    tracker, memory = make(tracking=TrackingConfig(max_age=30))
+    seen = run(tracker, {"a": (leaves_and_returns(25), unit(1), "person")}, range(40))["a"]
+    assert entities(seen, range(40)) == {1}
+    assert len(tracks(seen, range(40))) == 2
+    assert tracker.stats["active_tracks"] == 1 and tracker.stats["tracks_ended"] == 1
+    assert memory.stats == {"entities": 1, "reidentified": 1, "forgotten": 0, "active": 1, "dormant": 0}
+
+
+def test_simultaneous_tracks_never_share_an_entity_id():
+    """Four look-alikes blinking in and out: re-ID is tempting, overlap must forbid it."""
+    rng = np.random.default_rng(7)
+    look = unit(3)
+    visible = rng.random((4, 120)) < 0.6
+    visible[:, :5] = True
+    scene = {
+        str(i): (lambda f, i=i: box_at(100 + 150 * i, 200) if visible[i, f // 6] else None, look, "person")
+        for i in range(4)
+    }
+    tracker, memory = make(tracking=TrackingConfig(max_age=4, recovery_radius=0.5))
+    seen = run(tracker, scene, range(240))
+    per_frame: dict[int, list[int]] = {}
+    for track in seen.values():
+        for frame, (entity, _) in track.items():
+            per_frame.setdefault(frame, []).append(entity)
+    assert all(len(e) == len(set(e)) for e in per_frame.values())
+    assert memory.stats["reidentified"] > 5  # re-ID did happen, just never onto a live entity
+    tracker.finish()
+    for record in memory.entities():  # and an entity's tracklets never overlap in time
+        spans = sorted((t["first_frame"], t["last_frame"]) for t in record["tracklets"])
+        assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))
+
+
+# ---- the claim rule ---------------------------------------------------------------------
+
+
+def test_gallery_similarity_is_the_mean_of_each_query_best_match():
+    gallery = np.array([[1.0, 0.0], [0.0, 1.0]])
+    query = np.array([[1.0, 0.0], [0.6, 0.8]])
+    assert gallery_similarity(query, gallery) == pytest.approx((1.0 + 0.8) / 2)
+
+
+def angle(degrees: float) -> np.ndarray:
+    v = np.zeros(DIM)
+    v[0], v[1] = np.cos(np.radians(degrees)), np.sin(np.radians(degrees))
+    return v
+
+
+def dormant_memory(looks: list[np.ndarray], **config) -> EntityMemory:
+    memory = EntityMemory(MemoryConfig(**config), reid_threshold=0.75)
+    claims = memory.claim([ClaimRequest(i + 1, "person", 0, look[None]) for i, look in enumerate(looks)], 0)
+    ids = [c.entity_id for c in claims]
+    memory.observe(0, ids, np.array([box_at(50, 50)] * len(ids)), np.full(len(ids), 0.9), np.stack(looks))
+    for entity_id in ids:
+        memory.release(entity_id)
+    return memory
+
+
+def test_simultaneous_claims_are_solved_jointly_not_greedily():
+    memory = dormant_memory([angle(0), angle(30)])  # entities 1 and 2
+    x, y = angle(12)[None], angle(-15)[None]  # x: 0.978 to e1, 0.951 to e2; y: 0.966 to e1, 0.707 to e2
+    claims = memory.claim([ClaimRequest(10, "person", 5, x), ClaimRequest(11, "person", 5, y)], 5)
+    # Greedy would give x entity 1 and leave y without a match; jointly both are re-identified.
+    assert [(c.entity_id, c.reidentified) for c in claims] == [(2, True), (1, True)]
+
+
+def test_no_temporal_overlap_with_the_entity_is_allowed():
+    memory = dormant_memory([angle(0)])  # last seen at frame 0
+    (claim,) = memory.claim([ClaimRequest(5, "person", 0, angle(0)[None])], 3)  # track began at frame 0 too
+    assert not claim.reidentified and claim.entity_id == 2
+
+
+def test_threshold_resolution():
+    assert EntityMemory(MemoryConfig(), reid_threshold=0.6).threshold_for("car") == 0.6
+    assert EntityMemory(MemoryConfig(reid_threshold=0.9)).threshold_for("car") == 0.9
+    assert EntityMemory(MemoryConfig()).threshold_for("car") == 0.75
+    memory = EntityMemory(MemoryConfig(class_thresholds={"car": 0.95}), reid_threshold=0.6)
+    assert memory.threshold_for("car") == 0.95 and memory.threshold_for("person") == 0.6
+
+
+# ---- bounds -----------------------------------------------------------------------------
+
+
+def test_dormant_entities_are_capped_oldest_forgotten_first():
+    forgotten: list[dict] = []
+    looks = [unit(100 + i) for i in range(10)]
+    memory = EntityMemory(MemoryConfig(max_entities=3), reid_threshold=0.75, on_forget=forgotten.append)
+    for i, look in enumerate(looks):
+        (claim,) = memory.claim([ClaimRequest(i + 1, "person", 10 * i, look[None])], 10 * i)
+        memory.observe(10 * i, [claim.entity_id], np.array([box_at(50, 50)]), np.array([0.9]), look[None])
+        memory.release(claim.entity_id)
+    assert memory.stats["dormant"] == 3 and memory.stats["forgotten"] == 7
+    assert [r["id"] for r in forgotten] == list(range(1, 8))
+    assert forgotten[0]["state"] == "forgotten" and len(forgotten[0]["prototype"]) == DIM
+    assert [r["id"] for r in memory.entities()] == [8, 9, 10]
+    # A forgotten entity can no longer be re-claimed; a kept one can.
+    requests = [ClaimRequest(20, "person", 200, looks[0][None]), ClaimRequest(21, "person", 200, looks[9][None])]
+    old, recent = memory.claim(requests, 200)
+    assert not old.reidentified and recent.entity_id == 10
+
+
+def test_forgotten_records_stay_listed_without_a_callback():
+    memory = EntityMemory(MemoryConfig(max_entities=1), reid_threshold=0.75)
+    for i in range(3):
+        (claim,) = memory.claim([ClaimRequest(i + 1, "person", i, unit(i)[None])], i)
+        memory.observe(i, [claim.entity_id], np.array([box_at(50, 50)]), np.array([0.9]), unit(i)[None])
+        memory.release(claim.entity_id)
+    records, prototypes = memory.export()
+    assert [(r["id"], r["state"]) for r in records] == [(1, "forgotten"), (2, "forgotten"), (3, "dormant")]
+    assert [r["prototype_row"] for r in records] == [0, 1, 2] and prototypes.shape == (3, DIM)
+    assert memory.entities() == records  # export does not consume anything
+
+
+def test_entity_gallery_is_bounded():
+    memory = EntityMemory(MemoryConfig(gallery_size=8), reid_threshold=0.75)
+    (claim,) = memory.claim([ClaimRequest(1, "person", 0, None)], 0)
+    for f in range(100):
+        memory.observe(f, [claim.entity_id], np.array([box_at(50, 50)]), np.array([0.9]), unit(f)[None])
+    assert memory._entities[claim.entity_id].gallery.rows.shape == (8, DIM)
+    assert memory._entities[claim.entity_id].gallery.count == 8
+
+
+# ---- the record -------------------------------------------------------------------------
+
+
+def test_entity_record_contents():
+    tracker, memory = make(tracking=TrackingConfig(max_age=5, min_hits=3))
+
+    def box(f: int):
+        if f < 5 or 20 <= f < 40:
+            return None
+        size = 60 if f == 10 else 40  # the biggest box is the best thumbnail
+        cx = 100 + f if f < 20 else 600
+        return (cx - size / 2, 200 - size, cx + size / 2, 200 + size)
+
+    look = unit(1)
+    run(tracker, {"other": (lambda f: box_at(700, 500), unit(9), "person"), "a": (box, look, "person")}, range(50))
+    tracker.finish()
+    records, prototypes = memory.export()
+    json.dumps(records)
+    record = next(r for r in records if r["id"] != 1)
+    assert record["class"] == "person"
+    assert record["first_frame"] == 7  # first seen at 5, confirmed (reported) at its 3rd observation
+    assert record["last_frame"] == 49
+    assert record["observations"] == (19 - 7 + 1) + (49 - 42 + 1)
+    assert record["tracklets"] == [
+        {"track_id": 2, "first_frame": 7, "last_frame": 19},
+        {"track_id": 3, "first_frame": 42, "last_frame": 49},
+    ]
+    assert record["thumbnail"]["frame"] == 10 and record["thumbnail"]["box"] == [80.0, 140.0, 140.0, 260.0]
+    prototype = prototypes[record["prototype_row"]]
+    assert np.linalg.norm(prototype) == pytest.approx(1.0, abs=1e-5) and prototype @ look > 0.99
+
+
+def test_thumbnail_updates_are_reported_once():
+    memory = EntityMemory(MemoryConfig(), reid_threshold=0.75)
+    (claim,) = memory.claim([ClaimRequest(1, "person", 0, None)], 0)
+    memory.observe(0, [claim.entity_id], np.array([box_at(50, 50)]), np.array([0.9]))
+    assert memory.pop_thumbnail_updates() == {1: {"frame": 0, "box": list(box_at(50, 50)), "score": pytest.approx(0.9)}}
+    memory.observe(1, [claim.entity_id], np.array([(0, 0, 10, 10)]), np.array([0.99]))  # smaller: no update
+    assert memory.pop_thumbnail_updates() == {}
+
+
+def test_memory_config_rejects_bad_values():
+    with pytest.raises(ConfigError, match="memory.reid_threshold"):
+        MemoryConfig(reid_threshold=2.0)
+    with pytest.raises(ConfigError, match="memory.class_thresholds.car"):
+        MemoryConfig(class_thresholds={"car": "high"})
+    with pytest.raises(ConfigError, match="memory.max_entities"):
+        MemoryConfig(max_entities=0)

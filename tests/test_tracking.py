@@ -1,0 +1,287 @@
+"""Online tracker on synthetic scenes: boxes, scores and embeddings made here, no video."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from orion_core.config import ConfigError, TrackingConfig
+from orion_core.tracking import Tracker, assign, iou_matrix, kalman
+from orion_core.tracking.gallery import EmbeddingRing
+from orion_core.types import Detections
+
+DIM = 64
+
+
+def unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=DIM)
+    return v / np.linalg.norm(v)
+
+
+def box_at(cx: float, cy: float, w: float = 40.0, h: float = 80.0) -> tuple[float, float, float, float]:
+    return (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+
+
+@dataclass
+class Obj:
+    """A synthetic object: where it is at each frame (None = not detected), and what it looks like."""
+
+    name: str
+    box: Callable[[int], tuple | None]
+    embedding: np.ndarray | None = None
+    label: str = "person"
+    score: Callable[[int], float] = lambda f: 0.9
+    has_embedding: Callable[[int], bool] = lambda f: True
+    seen: dict = field(default_factory=dict)  # frame -> (entity_id, track_id)
+
+
+def run(tracker: Tracker, objects: list[Obj], frames, embeddings: bool = True, noise: float = 0.02, seed: int = 0) -> list[Obj]:
+    """Feed the scene (detections in shuffled order) and record which ids each object got."""
+    rng = np.random.default_rng(seed)
+    for frame in frames:
+        present = [(o, o.box(frame)) for o in objects if o.box(frame) is not None]
+        order = rng.permutation(len(present))
+        present = [present[i] for i in order]
+        dets = Detections(
+            np.array([b for _, b in present], np.float32).reshape(-1, 4),
+            np.array([o.score(frame) for o, _ in present], np.float32),
+            [o.label for o, _ in present],
+        )
+        emb = has = None
+        if embeddings:
+            emb = np.zeros((len(present), DIM), np.float32)
+            has = np.zeros(len(present), bool)
+            for i, (o, _) in enumerate(present):
+                if o.embedding is not None and o.has_embedding(frame):
+                    v = o.embedding + rng.normal(0, noise, DIM)
+                    emb[i], has[i] = v / np.linalg.norm(v), True
+        for tracked in tracker.update(frame, dets, emb, has):
+            obj = present[tracked.det_index][0]
+            assert tracked.label == obj.label
+            np.testing.assert_allclose(tracked.box, present[tracked.det_index][1], atol=1e-3)
+            obj.seen[frame] = (tracked.entity_id, tracked.track_id)
+    return objects
+
+
+def ids(obj: Obj, frames=None) -> list[int]:
+    return [obj.seen[f][0] for f in sorted(obj.seen) if frames is None or f in frames]
+
+
+# ---- building blocks --------------------------------------------------------------------
+
+
+def test_iou_matrix_values():
+    a = np.array([[0, 0, 10, 10], [100, 100, 110, 110]], float)
+    b = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [50, 50, 60, 60]], float)
+    np.testing.assert_allclose(iou_matrix(a, b), [[1.0, 50 / 150, 0.0], [0.0, 0.0, 0.0]])
+
+
+def test_assign_only_returns_allowed_pairs():
+    cost = np.array([[0.1, 0.9], [0.2, 0.3]])
+    allowed = np.array([[True, False], [True, False]])
+    rows, cols = assign(cost, allowed)
+    assert list(zip(rows, cols)) == [(0, 0)]  # row 1 may only take column 0, which row 0 wants more
+
+
+def test_kalman_learns_constant_velocity_and_scales_with_frame_gap():
+    mean, cov = kalman.initiate(np.array([box_at(100, 200)]))
+    for step in range(1, 15):
+        mean, cov = kalman.predict(mean, cov, 1.0)
+        mean, cov = kalman.update(mean, cov, np.array([box_at(100 + 5 * step, 200)]))
+    assert mean[0, 4] == pytest.approx(5.0, abs=0.3)  # vx in pixels per frame
+    ahead, _ = kalman.predict(mean, cov, 3.0)
+    assert kalman.state_to_xyxy(ahead)[0, 0] == pytest.approx(box_at(100 + 5 * 17, 200)[0], abs=1.5)
+
+
+def test_embedding_ring_is_bounded_and_keeps_the_newest():
+    ring = EmbeddingRing(4, 2)
+    for i in range(10):
+        ring.add(np.array([i, 1.0]))
+    assert ring.count == 4
+    assert sorted(ring.filled()[:, 0]) == [6, 7, 8, 9]
+
+
+# ---- association ------------------------------------------------------------------------
+
+
+def test_straight_line_movers_keep_one_id_each():
+    objects = [
+        Obj("a", lambda f: box_at(50 + 6 * f, 100), unit(1)),
+        Obj("b", lambda f: box_at(600 - 4 * f, 250), unit(2)),
+        Obj("c", lambda f: box_at(300, 50 + 5 * f), unit(3)),
+    ]
+    run(Tracker(TrackingConfig()), objects, range(60))
+    for obj in objects:
+        assert len(obj.seen) == 60  # reported from frame 0: the first min_hits frames confirm at once
+        assert len(set(ids(obj))) == 1
+    assert len({ids(o)[0] for o in objects}) == 3
+
+
+def test_new_track_is_reported_from_its_min_hits_th_observation():
+    late = Obj("late", lambda f: box_at(300, 300) if f >= 10 else None, unit(4))
+    run(Tracker(TrackingConfig(min_hits=3)), [Obj("early", lambda f: box_at(50 + f, 50), unit(5)), late], range(20))
+    assert min(late.seen) == 12
+    assert sorted(late.seen) == list(range(12, 20))
+
+
+def bouncing_pair() -> list[Obj]:
+    """Two objects walk towards each other, meet (same box) at frame 15 and turn back."""
+
+    def path(start: float, speed: float) -> Callable[[int], tuple]:
+        return lambda f: box_at(start + speed * (f if f <= 15 else 30 - f), 200)
+
+    return [Obj("left", path(100, 10), unit(10)), Obj("right", path(400, -10), unit(11))]
+
+
+def test_appearance_keeps_identities_when_objects_meet_and_turn_back():
+    objects = run(Tracker(TrackingConfig()), bouncing_pair(), range(31))
+    left, right = objects
+    # Both are one box at frame 15; what matters is who is who on either side of it.
+    assert set(ids(left, range(15))) == set(ids(left, range(16, 31))) and len(set(ids(left))) == 1
+    assert set(ids(right, range(15))) == set(ids(right, range(16, 31))) and len(set(ids(right))) == 1
+    assert ids(left)[0] != ids(right)[0]
+
+
+def test_motion_only_swaps_identities_when_objects_turn_back():
+    """Observed behaviour: a constant-velocity model follows each track straight through the
+    meeting point, so after the turn each id lands on the other object."""
+    objects = run(Tracker(TrackingConfig(appearance=False)), bouncing_pair(), range(31), embeddings=False)
+    left, right = objects
+    assert ids(left, range(10))[0] == ids(right, range(20, 31))[-1]
+    assert ids(right, range(10))[0] == ids(left, range(20, 31))[-1]
+
+
+def test_straight_crossing_keeps_ids_with_and_without_appearance():
+    def make() -> list[Obj]:
+        return [Obj("a", lambda f: box_at(100 + 10 * f, 200), unit(20)), Obj("b", lambda f: box_at(400 - 10 * f, 200), unit(21))]
+
+    for config, embeddings in ((TrackingConfig(), True), (TrackingConfig(appearance=False), False)):
+        a, b = run(Tracker(config), make(), range(31), embeddings=embeddings)
+        assert len(set(ids(a, range(12)) + ids(a, range(19, 31)))) == 1
+        assert len(set(ids(b, range(12)) + ids(b, range(19, 31)))) == 1
+        assert ids(a)[0] != ids(b)[0]
+
+
+def test_classes_are_never_matched_to_each_other():
+    person = Obj("person", lambda f: box_at(200 + 2 * f, 200) if f < 10 else None, unit(30), label="person")
+    car = Obj("car", lambda f: box_at(200 + 2 * f, 200) if f >= 10 else None, unit(30), label="car")
+    run(Tracker(TrackingConfig()), [person, car], range(20))
+    assert set(ids(person)).isdisjoint(ids(car))
+    # Same scene with the class gate off: the car continues the person's track.
+    person2 = Obj("person", person.box, unit(30), label="person")
+    car2 = Obj("car", car.box, unit(30), label="car")
+    run(Tracker(TrackingConfig(per_class=False)), [person2, car2], range(20))
+    assert set(ids(person2)) == set(ids(car2))
+
+
+def test_low_score_detections_continue_a_track_through_the_second_pass():
+    def score(f: int) -> float:
+        return 0.3 if 10 <= f < 15 else 0.9
+
+    obj = Obj("occluded", lambda f: box_at(100 + 5 * f, 100), unit(40), score=score)
+    tracker = Tracker(TrackingConfig())
+    run(tracker, [obj], range(25))
+    assert sorted(obj.seen) == list(range(25))  # reported during the low-score frames too
+    assert len(set(ids(obj))) == 1
+    assert tracker.stats["second_pass_matches"] == 5
+
+
+def test_low_score_detections_alone_never_start_a_track():
+    obj = Obj("faint", lambda f: box_at(100, 100), unit(41), score=lambda f: 0.3)
+    tracker = Tracker(TrackingConfig())
+    run(tracker, [obj], range(10))
+    assert obj.seen == {} and tracker.stats["tracks_started"] == 0
+
+
+def test_detections_without_embeddings_are_matched_by_motion():
+    obj = Obj("masked", lambda f: box_at(100 + 5 * f, 100), unit(42), has_embedding=lambda f: f % 3 != 0)
+    run(Tracker(TrackingConfig()), [obj], range(30))
+    assert len(obj.seen) == 30 and len(set(ids(obj))) == 1
+    # No embeddings at all also works.
+    obj2 = Obj("plain", obj.box, None)
+    run(Tracker(TrackingConfig()), [obj2], range(30))
+    assert len(obj2.seen) == 30 and len(set(ids(obj2))) == 1
+
+
+def drifting_occlusion() -> Obj:
+    """Moves right at 8 px/frame, hidden frames 15-22 during which it stops; the Kalman
+    prediction runs ~60 px ahead (no IoU with the real box) when it reappears at frame 23."""
+    return Obj("hidden", lambda f: None if 15 <= f < 23 else box_at(100 + 8 * min(f, 15), 200), unit(50))
+
+
+def test_lost_track_is_recovered_by_appearance_after_its_prediction_drifted():
+    tracker = Tracker(TrackingConfig(max_age=30))
+    (obj,) = run(tracker, [drifting_occlusion()], range(35))
+    assert len({track for _, track in obj.seen.values()}) == 1
+    assert tracker.stats["recovered_by_appearance"] >= 1
+    assert min(f for f in obj.seen if f >= 23) == 23  # reported on reappearance, no re-confirmation
+
+
+def test_without_appearance_the_drifted_track_is_lost():
+    tracker = Tracker(TrackingConfig(appearance=False, max_age=30))
+    (obj,) = run(tracker, [drifting_occlusion()], range(35), embeddings=False)
+    assert len(set(ids(obj))) == 2
+    assert tracker.stats["recovered_by_appearance"] == 0
+
+
+def test_frame_gaps_from_sampling_use_frame_index_differences():
+    # Every 3rd frame: the mover still keeps its id (velocity is per video frame).
+    obj = Obj("sampled", lambda f: box_at(100 + 4 * f, 100), unit(60))
+    run(Tracker(TrackingConfig()), [obj], range(0, 90, 3))
+    assert len(obj.seen) == 30 and len(set(ids(obj))) == 1
+
+    # max_age counts video frames: 12 frames unseen outlive max_age=10 but not max_age=15.
+    def box(f: int) -> tuple | None:
+        return None if 20 < f < 33 else box_at(300, 300)
+
+    for max_age, expected in ((10, 2), (15, 1)):
+        still = Obj("still", box, unit(61))
+        other = Obj("other", lambda f: box_at(50, 50 + f), unit(62))
+        run(Tracker(TrackingConfig(max_age=max_age)), [other, still], range(45))
+        assert len({t for _, t in still.seen.values()}) == expected
+
+
+def test_without_memory_entity_id_is_the_track_id_and_ids_are_compact():
+    objects = [Obj(str(i), lambda f, i=i: box_at(60 + 80 * i, 100 + 3 * f), unit(70 + i)) for i in range(5)]
+    run(Tracker(TrackingConfig()), objects, range(20))
+    assert sorted(ids(o)[0] for o in objects) == [1, 2, 3, 4, 5]
+    assert all(e == t for o in objects for e, t in o.seen.values())
+
+
+def test_stats_and_finish():
+    tracker = Tracker(TrackingConfig(min_hits=3))
+    a = Obj("a", lambda f: box_at(100 + f, 100), unit(80))
+    blip = Obj("blip", lambda f: box_at(400, 400) if f == 10 else None, unit(81))
+    run(tracker, [a, blip], range(20))
+    stats = tracker.stats
+    assert stats["frames"] == 20 and stats["detections"] == 21
+    assert stats["tracks_started"] == 2 and stats["tracks_confirmed"] == 1  # the blip never confirms
+    assert stats["active_tracks"] == 1 and stats["tentative_tracks"] == 0
+    tracker.finish()
+    assert tracker.stats["tracks_ended"] == 1 and tracker.stats["active_tracks"] == 0
+
+
+def test_bad_inputs_raise_clear_errors():
+    tracker = Tracker(TrackingConfig())
+    dets = Detections(np.array([box_at(10, 10)], np.float32), np.array([0.9], np.float32), ["person"])
+    tracker.update(5, dets, None, None)
+    with pytest.raises(ValueError, match="does not follow 5"):
+        tracker.update(5, dets, None, None)
+    with pytest.raises(ValueError, match="does not match 1 detections"):
+        tracker.update(6, dets, np.zeros((2, DIM), np.float32), None)
+
+
+@pytest.mark.parametrize(
+    "kwargs, key",
+    [
+        ({"min_hits": 0}, "tracking.min_hits"),
+        ({"low_score": 0.8, "high_score": 0.5}, "tracking.low_score"),
+        ({"appearance_weight": 1.5}, "tracking.appearance_weight"),
+    ],
+)
+def test_tracking_config_rejects_bad_values_naming_the_key(kwargs, key):
+    with pytest.raises(ConfigError, match=key):
+        TrackingConfig(**kwargs)
