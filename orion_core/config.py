@@ -35,7 +35,7 @@ class EmbeddingConfig:
     batch_size: int = 32
     pooling: str = "auto"  # auto|crop|region
     clip_frames: int = 2  # frames per clip for video-native backends (V-JEPA 2: one tubelet)
-    crop_padding: float = 0.1  # context added around each box before cropping, as a fraction
+    crop_padding: float = 0.0  # context added around each box, as a fraction of its size (0: background pollutes colour features; PETS HOTA 33 -> 43 with histogram)
     embedding_dim: int | None = None
     options: dict = field(default_factory=dict)  # backend-specific extras, passed through
     dinov3_weights_dir: InitVar[str | None] = None  # seed-API alias of weights_dir

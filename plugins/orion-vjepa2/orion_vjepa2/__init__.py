@@ -67,7 +67,7 @@ class VJEPA2Embedder:
 # -- where the weights come from -------------------------------------------------------------
 def checked_config(folder: Path) -> dict:
     """config.json of a local folder, which must be a V-JEPA 2 one (else: which backend runs it)."""
-    model_config = read_folder_config(folder, BACKEND)
+    model_config = read_folder_config(folder)
     check_model_type(model_config, folder, MODEL_TYPES, LABEL, BACKEND, DEFAULT_MODEL)
     return model_config
 
