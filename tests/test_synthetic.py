@@ -100,7 +100,12 @@ def test_object_four_grows_as_it_approaches(scene):
 def test_objects_wear_distinct_textures(tmp_path: Path):
     info = make_scene(tmp_path, n_objects=10, video=False)
     assert len(set(info.textures.values())) == 10
-    assert sum(name in PHOTOS for name in info.textures.values()) == len(PHOTOS)
+    try:
+        import skimage.data  # noqa: F401
+    except ImportError:  # optional: without it every object gets a procedural pattern
+        assert not any(name in PHOTOS for name in info.textures.values())
+    else:
+        assert sum(name in PHOTOS for name in info.textures.values()) == len(PHOTOS)
 
 
 def test_without_scikit_image_auto_falls_back_to_patterns(tmp_path: Path, monkeypatch):
