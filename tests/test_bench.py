@@ -1,0 +1,239 @@
+"""Small, fast versions of the benchmarks, so they cannot rot: `orion bench embed`, the raw-baseline
+convention, the re-entry scorer (hand-made rows and one tiny synthetic scene), and the random
+checkpoint builder."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orion_core import hookimpl
+from orion_core.bench import bench_embed, frame_matches, score_reentries
+from orion_core.cli import main
+from orion_core.evaluate import read_mot_file
+from orion_core.plugins import register_backend, unregister_backend
+from orion_core.synthetic import ReentryEvent
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(name: str) -> types.ModuleType:
+    """A benchmarks/ script as a module (they are run by path, not installed)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_cli(capsys, *args: str) -> str:
+    """`orion ARGS` in-process; main() returns on success and exits non-zero on errors."""
+    try:
+        main(list(args))
+    except SystemExit as exc:
+        assert exc.code in (0, None), capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+# -- orion bench embed -------------------------------------------------------------------------
+def test_bench_embed_histogram_prints_a_ratio_per_mode(capsys):
+    out = run_cli(capsys, "bench", "embed", "--backend", "histogram", "--items", "16", "--frame-size", "192x144",
+                  "--repeats", "1", "--json")
+    rows = json.loads(out)
+    assert [(r["mode"], r["boxes_per_frame"]) for r in rows] == [("encode", None), ("crop", 2), ("crop", 8), ("crop", 32)]
+    assert [r["items"] for r in rows] == [16, 16, 16, 32]  # 16 boxes, except 1 frame x 32 boxes
+    for r in rows:
+        assert r["raw_baseline"] == "encode_batch"  # histogram has no prepare/forward
+        assert r["ratio"] > 0 and r["orion_items_per_s"] > 0 and r["raw_items_per_s"] > 0
+        assert r["ratio"] == pytest.approx(r["orion_items_per_s"] / r["raw_items_per_s"], rel=1e-2)
+    table = run_cli(capsys, "bench", "embed", "--backend", "histogram", "--items", "16", "--boxes-per-frame", "4",
+                    "--frame-size", "192x144", "--repeats", "1")
+    assert "ratio" in table.splitlines()[1] and len(table.splitlines()) == 5  # model line, header, 2 rows, legend
+
+
+def test_bench_embed_bad_option_is_one_line_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["bench", "embed", "--backend", "histogram", "--boxes-per-frame", "2,x"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: --boxes-per-frame '2,x'") and len(err.strip().splitlines()) == 1
+
+
+class ForwardModel:
+    """An embedder object following the raw-baseline convention, recording what it is given."""
+
+    def __init__(self) -> None:
+        self.prepared: list[int] = []
+        self.frames_prepared: list[int] = []
+        self.forwarded: list[tuple[int, ...]] = []
+
+    def prepare(self, images):
+        self.prepared.append(len(images))
+        return np.stack([np.asarray(i[:4, :4], np.float32) for i in images])
+
+    def prepare_frames(self, frames):
+        self.frames_prepared.append(len(frames))
+        return np.stack([np.asarray(f[:4, :4], np.float32) for f in frames])
+
+    def forward(self, batch):
+        self.forwarded.append(batch.shape)
+        return batch.mean(axis=(1, 2))
+
+
+def forward_backend(model: ForwardModel) -> types.ModuleType:
+    @hookimpl
+    def embedding_dim(config):
+        return 3
+
+    @hookimpl
+    def load_embedder(config):
+        return model
+
+    @hookimpl
+    def encode_batch(embedder, images):
+        return np.stack([i.mean(axis=(0, 1)) + 1.0 for i in images])
+
+    @hookimpl
+    def encode_feature_maps(embedder, frames):
+        return np.stack([np.ones((3, 4, 5), np.float32) + f.mean() for f in frames])
+
+    module = types.ModuleType("bench_forward_backend")
+    module.__dict__.update(embedding_dim=embedding_dim, load_embedder=load_embedder, encode_batch=encode_batch,
+                           encode_feature_maps=encode_feature_maps)
+    return module
+
+
+def test_raw_baseline_times_forward_on_prepared_inputs():
+    model = ForwardModel()
+    register_backend("bench-forward", forward_backend(model))
+    try:
+        rows = bench_embed("bench-forward", device="cpu", items=8, batch_sizes=(3,), boxes_per_frame=(4,),
+                           frame_size=(96, 64), repeats=2, warmup=1)
+    finally:
+        unregister_backend("bench-forward")
+    assert [(r.mode, r.items, r.frames) for r in rows] == [("encode", 8, None), ("crop", 8, 2), ("region", 8, 2)]
+    assert {r.raw_baseline for r in rows} == {"forward"}
+    # crops prepared once per batch of 3 before timing (encode: 8 crops, crop mode: 8 crops) ...
+    assert model.prepared == [3, 3, 2, 3, 3, 2]
+    # ... frames likewise (2 frames in one batch), and forward ran warm-up + repeats times per row
+    assert model.frames_prepared == [2] and len(model.forwarded) == (1 + 2) * (3 + 3 + 1)
+    assert all(r.ratio > 0 for r in rows)
+
+
+def test_embedding_path_does_not_import_ultralytics():
+    code = ("import sys, orion_core.bench as b; "
+            "b.bench_embed('histogram', items=4, boxes_per_frame=(2,), frame_size=(96, 64), repeats=1, warmup=0); "
+            "import orion_core.embedder, orion_core.hf; "
+            "sys.exit(1 if 'ultralytics' in sys.modules else 0)")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True).returncode == 0
+
+
+# -- re-entry scoring on hand-made rows ----------------------------------------------------------
+def write_rows(path: Path, rows: list[tuple]) -> Path:
+    path.write_text("".join(",".join(str(v) for v in row) + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def gt_rows() -> list[tuple]:
+    """Object 1: frames 1-5 on the right, away 6-9, back 10-14 on the left. Object 2 stays put."""
+    rows = []
+    for f in range(1, 15):
+        if f <= 5:
+            rows.append((f, 1, 300 + 5 * f, 50, 40, 80, 1, -1, -1, -1))
+        elif f >= 10:
+            rows.append((f, 1, 5 * f, 120, 40, 80, 1, -1, -1, -1))
+        rows.append((f, 2, 150, 40, 40, 80, 1, -1, -1, -1))
+    return rows
+
+
+def pred_from(gt: list[tuple], ids) -> list[tuple]:
+    """Predictions on the GT boxes (shifted 2 px), with `ids(frame, gt_id)` choosing the id (None = no box)."""
+    out = []
+    for f, i, x, y, w, h, *_ in gt:
+        pid = ids(f, i)
+        if pid is not None:
+            out.append((f, pid, x + 2, y, w, h, 0.9, -1, -1, -1))
+    return out
+
+
+EVENT = ReentryEvent(object_id=1, left_frame=5, reentered_frame=10, exit_side="right", entry_side="left")
+
+
+@pytest.mark.parametrize(
+    "ids, old, new",
+    [
+        (lambda f, i: 7 if i == 1 else 3, 7, 7),  # same id throughout: kept
+        (lambda f, i: (7 if f <= 5 else 9) if i == 1 else 3, 7, 9),  # new id after the gap: lost
+        (lambda f, i: (7 if f <= 5 or f >= 12 else 9) if i == 1 else 3, 7, 7),  # new track for 2 frames, re-identified
+        (lambda f, i: (7 if f <= 5 else None) if i == 1 else 3, 7, None),  # never tracked after return: lost
+        (lambda f, i: None if i == 1 else 3, None, None),  # never tracked at all: lost
+    ],
+)
+def test_reentry_outcome_from_per_frame_matching(tmp_path, ids, old, new):
+    gt = read_mot_file(write_rows(tmp_path / "gt.txt", gt_rows()), "gt")
+    pred = read_mot_file(write_rows(tmp_path / "pred.txt", pred_from(gt_rows(), ids)), "pred")
+    (outcome,) = score_reentries(gt, pred, [EVENT])
+    assert (outcome.old_id, outcome.new_id) == (old, new)
+    assert outcome.kept == (old is not None and old == new)
+
+
+def test_matching_is_one_to_one_and_needs_iou_half(tmp_path):
+    gt = [(1, 1, 0, 0, 10, 10, 1), (1, 2, 8, 0, 10, 10, 1), (2, 1, 0, 0, 10, 10, 1), (2, 2, 1, 0, 10, 10, 1)]
+    pred = [
+        (1, 5, 7, 0, 10, 10, 1),  # on gt 2 (IoU 0.82)
+        (1, 6, 4, 0, 10, 10, 1),  # between both (IoU 0.43 each): below 0.5, no match
+        (2, 5, 0, 0, 10, 10, 1),  # exactly gt 1, and IoU 0.82 with gt 2: one box covers one object only
+    ]
+    gt_rows_ = read_mot_file(write_rows(tmp_path / "gt.txt", gt), "gt")
+    pred_rows = read_mot_file(write_rows(tmp_path / "p.txt", pred), "pred")
+    assert frame_matches(gt_rows_, pred_rows) == {(1, 2): 5, (2, 1): 5}
+
+
+# -- the synthetic benchmark on one tiny scene -------------------------------------------------
+def test_synthetic_reentry_benchmark_on_a_tiny_scene(tmp_path):
+    bench = load_script("synthetic_reid")
+    rows = bench.evaluate_seed(0, ["histogram", "motion"], tmp_path, frames=60, size=(192, 144))
+    scene = json.loads((tmp_path / "scene-0" / "scene.json").read_text())
+    assert len(scene["reentries"]) == 1
+    by_method = {r["method"]: r for r in rows}
+    assert set(by_method) == {"histogram", "motion-only"}
+    for row in rows:
+        (outcome,) = row["outcomes"]
+        assert row["reentries"] == 1 and outcome["object_id"] == 1
+        assert outcome["old_id"] is not None  # the object was tracked before it left
+        assert 0 <= row["IDF1"] <= 100 and 0 <= row["HOTA"] <= 100
+    # motion alone cannot link an exit on the right to an entry on the left
+    assert by_method["motion-only"]["kept"] == 0
+    summary = bench.summarise(rows + rows)
+    assert [s["reentries"] for s in summary] == [2, 2]
+    # the ground truth scored as a prediction keeps every re-entry: the scorer itself is sound
+    gt = read_mot_file(tmp_path / "scene-0" / "gt.txt", "gt")
+    events = [ReentryEvent(**{k: e[k] for k in ("object_id", "left_frame", "reentered_frame", "exit_side", "entry_side")})
+              for e in scene["reentries"]]
+    assert all(o.kept for o in score_reentries(gt, read_mot_file(tmp_path / "scene-0" / "gt.txt", "pred"), events))
+
+
+# -- random checkpoints -------------------------------------------------------------------------
+def test_random_checkpoint_loads_as_the_backend_says(tmp_path):
+    pytest.importorskip("transformers")
+    make = load_script("make_random_checkpoint")
+    folder = make.make_checkpoint("dinov3", "tiny", tmp_path / "dinov3-tiny")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["model_type"] == "dinov3_vit" and config["num_register_tokens"] == 4
+    assert config["orion_random_weights"] is True
+    processor = json.loads((folder / "preprocessor_config.json").read_text())
+    assert processor["size"] == {"height": 64, "width": 64}
+    assert make.SIZES["dinov3"]["base"] == dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12,
+                                                num_attention_heads=12)
+    if importlib.util.find_spec("orion_dinov3"):
+        from orion_core.config import EmbeddingConfig
+
+        assert EmbeddingConfig(backend="dinov3", weights_dir=str(folder)).embedding_dim == 32
+    with pytest.raises(SystemExit, match="vjepa2 has no size 'small'"):
+        make.make_checkpoint("vjepa2", "small", tmp_path / "v")
