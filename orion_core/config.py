@@ -151,8 +151,13 @@ class MemoryConfig:
     max_gap_frames: int | None = None  # None = no limit on how long (video frames) an entity may be away
     gallery_size: int = 32  # embeddings kept per entity
     max_entities: int = 1000  # dormant entities kept (oldest forgotten first): bounded memory
+    # Video frames after confirmation during which a new entity may still be recognised as a
+    # returning one (objects re-enter half visible); its first observations are relabelled.
+    late_reid_frames: int = 15
 
     def __post_init__(self) -> None:
+        if not isinstance(self.late_reid_frames, int) or isinstance(self.late_reid_frames, bool) or self.late_reid_frames < 0:
+            raise ConfigError(f"memory.late_reid_frames must be an integer >= 0, got {self.late_reid_frames!r}")
         if self.reid_threshold is not None:
             _check_range(self, "memory", "reid_threshold", -1.0, 1.0)
         for name, value in self.class_thresholds.items():
@@ -344,6 +349,8 @@ def load_yaml(path: str | Path) -> dict:
     import yaml
 
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a directory; pass the YAML file with --config")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist; check the --config path")
     try:
@@ -353,7 +360,9 @@ def load_yaml(path: str | Path) -> dict:
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not a text file") from None
+        raise ConfigError(f"config file {path} is not a text file; pass a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
     if data is None:
         return {}
     if not isinstance(data, dict) or set(data) - {"perception"}:

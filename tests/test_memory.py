@@ -134,7 +134,7 @@ def test_lost_track_entity_can_be_claimed_and_the_lost_track_ends():
     assert entities(seen, range(40)) == {1}
     assert len(tracks(seen, range(40))) == 2
     assert tracker.stats["active_tracks"] == 1 and tracker.stats["tracks_ended"] == 1
-    assert memory.stats == {"entities": 1, "reidentified": 1, "forgotten": 0, "active": 1, "dormant": 0}
+    assert memory.stats == {"entities": 1, "reidentified": 1, "late_reidentified": 0, "forgotten": 0, "active": 1, "dormant": 0}
 
 
 def test_simultaneous_tracks_never_share_an_entity_id():
@@ -298,3 +298,43 @@ def test_memory_config_rejects_bad_values():
         MemoryConfig(class_thresholds={"car": "high"})
     with pytest.raises(ConfigError, match="memory.max_entities"):
         MemoryConfig(max_entities=0)
+
+
+def reentering_at_the_edge(frame: int) -> np.ndarray:
+    """Back at frame 46 barely recognisable (edge of the frame), fully itself from frame 52."""
+    look, edge = unit(1), unit(2)
+    w = 1.0 if frame < 46 else min(1.0, 0.2 + 0.8 * (frame - 46) / 6)
+    v = w * look + (1 - w) * edge
+    return v / np.linalg.norm(v)
+
+
+def run_reentry(late_reid_frames: int):
+    tracker, memory = make(memory_config=MemoryConfig(late_reid_frames=late_reid_frames))
+    seen: dict = {}
+    for frame in range(70):
+        box = leaves_and_returns(46)(frame)
+        n = 0 if box is None else 1
+        dets = Detections(np.array([box] if n else [], np.float32).reshape(-1, 4), np.full(n, 0.9, np.float32), ["person"] * n)
+        emb = np.array([reentering_at_the_edge(frame)] * n, np.float32).reshape(n, DIM)
+        for obj in tracker.update(frame, dets, emb, None):
+            seen[frame] = obj.entity_id
+    return tracker, memory, seen
+
+
+def test_half_visible_reentry_is_recognised_late_and_merged():
+    """Its first crops match poorly, so confirmation founds a new entity; a few frames later it is clearly entity 1."""
+    tracker, memory, seen = run_reentry(late_reid_frames=10)
+    young = seen[48]
+    assert young != 1
+    assert all(seen[f] == 1 for f in range(56, 70))
+    assert memory.merged == {young: 1}
+    assert memory.stats["late_reidentified"] == 1 and memory.stats["entities"] == 2
+    tracker.finish()
+    (record,) = memory.entities()  # the young entity is gone; its tracklet belongs to entity 1
+    assert record["id"] == 1 and len(record["tracklets"]) == 2
+
+
+def test_late_reid_window_zero_keeps_the_new_id():
+    tracker, memory, seen = run_reentry(late_reid_frames=0)
+    assert {seen[f] for f in range(48, 70)} == {seen[48]} != {1}
+    assert memory.merged == {}

@@ -95,7 +95,8 @@ class EntityMemory:
         self._next_id = 1
         self._dim: int | None = None
         self._thumbnail_updates: dict[int, dict] = {}
-        self.counts = {"entities": 0, "reidentified": 0, "forgotten": 0}
+        self.merged: dict[int, int] = {}  # young entity id -> the entity it turned out to be (late_claim)
+        self.counts = {"entities": 0, "reidentified": 0, "late_reidentified": 0, "forgotten": 0}
 
     # ---- thresholds and stats -------------------------------------------------------------
 
@@ -155,6 +156,59 @@ class EntityMemory:
                 self._thumbnail_updates[entity_id] = dict(entity.thumbnail)
             if embeddings is not None and (use_embedding is None or use_embedding[i]):
                 self._gallery_of(entity, embeddings.shape[1]).add(embeddings[i])
+
+    def late_claim(self, request: ClaimRequest, entity_id: int) -> int | None:
+        """Give a young entity a second chance to turn out to be a returning one.
+
+        An object re-entering at the frame edge is half visible when its track is confirmed, so
+        its first crops match its old self poorly; a few frames later they match well. When the
+        track's gallery now reaches a dormant entity, the young entity is merged into it and the
+        old id returned (the engine relabels the few observations already written). Only entities
+        founded at confirmation qualify: a re-identified one already chose.
+        """
+        young = self._entities.get(entity_id)
+        if (
+            young is None
+            or young.reidentified
+            or len(young.tracklets) != 1
+            or not self.config.enabled
+            or request.embeddings is None
+            or len(request.embeddings) == 0
+        ):
+            return None
+        candidates = [self._entities[i] for i in self._dormant if self._entities[i].gallery is not None]
+        allowed = [c for c, entity in enumerate(candidates) if self._may_claim(request, entity)]
+        best, best_sim = None, self.threshold_for(request.label)
+        for c in self._shortlist(request.embeddings, candidates, allowed):
+            sim = gallery_similarity(request.embeddings, candidates[c].gallery.filled())
+            if sim >= best_sim:
+                best, best_sim = candidates[c], sim
+        if best is None:
+            return None
+        self._merge(young, best)
+        return best.id
+
+    def _merge(self, young: _Entity, old: _Entity) -> None:
+        """`young` becomes part of `old`: its tracklet, observations, views and thumbnail."""
+        self._dormant.pop(old.id, None)
+        old.holder = young.holder
+        old.prototype = None
+        old.tracklets.extend(young.tracklets)
+        old.observations += young.observations
+        old.last_frame = max(old.last_frame, young.last_frame)
+        if young.gallery is not None:
+            gallery = self._gallery_of(old, young.gallery.rows.shape[1])
+            for row in young.gallery.filled():
+                gallery.add(row)
+        self._thumbnail_updates.pop(young.id, None)
+        if young.thumbnail_key > old.thumbnail_key:
+            old.thumbnail_key, old.thumbnail = young.thumbnail_key, young.thumbnail
+            self._thumbnail_updates[old.id] = dict(young.thumbnail)
+        old.reidentified += 1
+        del self._entities[young.id]
+        self.merged[young.id] = old.id
+        self.counts["reidentified"] += 1
+        self.counts["late_reidentified"] += 1
 
     def release(self, entity_id: int) -> None:
         """The track carrying `entity_id` ended: the entity becomes dormant (claimable)."""

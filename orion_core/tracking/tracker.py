@@ -69,6 +69,8 @@ class _Track:
     track_id: int = 0  # given at confirmation, so reported ids have no gaps
     entity_id: int = 0
     gallery: EmbeddingRing | None = None
+    confirmed_frame: int = -1
+    founded: bool = False  # its entity was new at confirmation: memory may still recognise it (late_claim)
 
 
 class Tracker:
@@ -373,6 +375,8 @@ class Tracker:
         ]
         for row, claim in zip(rows, self.memory.claim(requests, frame_index, releasable=held_by_lost.keys())):
             self._tracks[row].entity_id = claim.entity_id
+            self._tracks[row].confirmed_frame = frame_index
+            self._tracks[row].founded = not claim.reidentified
             if claim.reidentified:
                 self.counts["reidentified"] += 1
             if claim.displaced_track is not None:
@@ -395,6 +399,7 @@ class Tracker:
             for r, d in zip(rows.tolist(), dets.tolist())
         ]
         if self.memory is not None and len(rows):
+            self._late_claims(frame_index, rows, objects)
             use = None if det_emb is None else det_has[dets] & (via[rows] != _LOW)
             self.memory.observe(
                 frame_index,
@@ -405,6 +410,23 @@ class Tracker:
                 use,
             )
         return objects
+
+    def _late_claims(self, frame_index: int, rows: np.ndarray, objects: list[TrackedObject]) -> None:
+        """Young tracks re-try memory for `memory.config.late_reid_frames` frames after confirmation."""
+        window = self.memory.config.late_reid_frames
+        for obj, row in zip(objects, rows.tolist()):
+            track = self._tracks[row]
+            if not track.founded or track.gallery is None:
+                continue
+            if frame_index - track.confirmed_frame > window:
+                track.founded = False
+                continue
+            request = ClaimRequest(track.track_id, track.label, track.first_frame, track.gallery.filled().copy())
+            old_id = self.memory.late_claim(request, track.entity_id)
+            if old_id is not None:
+                track.entity_id = obj.entity_id = old_id
+                track.founded = False
+                self.counts["reidentified"] += 1
 
     def _drop(self, remove: np.ndarray) -> None:
         if not remove.any():
