@@ -63,6 +63,15 @@ class VJEPA2Embedder:
     precision: str
     source: str
 
+    def prepare(self, images: Sequence[np.ndarray]) -> Any:
+        """Crops -> still clips of `clip_frames` frames (a view: the repeated frames are not copied)."""
+        still = frames_to_pixels(self, images, len(images), 1)
+        return still.expand(-1, self.clip_frames, -1, -1, -1)
+
+    def forward(self, pixels: Any) -> Any:
+        """Split from `prepare` so `orion bench embed` can time the model alone."""
+        return encode_pixels(self, pixels)
+
 
 # -- where the weights come from -------------------------------------------------------------
 def checked_config(folder: Path) -> dict:
@@ -180,10 +189,7 @@ def encode_batch(embedder, images):
     """Each crop becomes a still clip of `clip_frames` frames (default: one tubelet)."""
     if not images:
         return np.zeros((0, embedder.model.config.hidden_size), dtype=np.float32)
-    length = embedder.clip_frames
-    still = frames_to_pixels(embedder, images, len(images), 1)
-    pixels = still.expand(-1, length, -1, -1, -1)  # a view: no copy of the repeated frames
-    return encode_pixels(embedder, pixels).cpu().numpy()
+    return embedder.forward(embedder.prepare(images)).cpu().numpy()
 
 
 @hookimpl
