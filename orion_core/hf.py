@@ -157,11 +157,15 @@ def checkpoint_location(config: Any, default_model: str, backend: str) -> tuple[
     """
     if config.weights_dir:
         path = Path(config.weights_dir).expanduser()
-        if not path.exists():
+        try:
+            path.stat()
+        except FileNotFoundError:
             raise WeightsError(
                 f"weights path {path} does not exist; pass the folder you downloaded (it holds {CONFIG}) "
                 f"with --weights, or drop --weights to fetch {config.model or default_model} from the hub"
-            )
+            ) from None
+        except OSError as exc:
+            raise WeightsError(f"weights path {path} cannot be accessed ({exc.strerror}); check its permissions") from None
         return path, ""
     hub_id = config.model or default_model
     return local_path(hub_id), hub_id

@@ -7,20 +7,23 @@ disk as they come, so memory does not grow with the length of the video.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, OrionError
 from .types import TrackedObject
 
 EPISODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def episode_dir(out_dir: str | os.PathLike, episode: str) -> Path:
@@ -31,12 +34,28 @@ def episode_dir(out_dir: str | os.PathLike, episode: str) -> Path:
             "(no path separators, no '..', not starting with '.')"
         )
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
+    # os.path's checks answer False instead of raising under folders the user may not enter;
+    # creating the folder then fails with a one-line error of its own
+    if os.path.exists(out) and not os.path.isdir(out):
         raise ConfigError(f"output folder {out} is a file; choose another --out")
     for parent in out.absolute().parents:
-        if parent.exists() and not parent.is_dir():
+        if os.path.exists(parent) and not os.path.isdir(parent):
             raise ConfigError(f"output folder {out} is under {parent}, which is a file; choose another --out")
     return out / episode
+
+
+def write_error(exc: OSError, target: Path) -> OrionError:
+    """A failed write as one line: a full disk says so, anything else names the reason."""
+    if exc.errno in DISK_FULL:
+        return OrionError(
+            f"disk full while writing {target}; this run's partial outputs were removed: "
+            "free some space or choose another --out, then run again"
+        )
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return OrionError(
+        f"cannot write {target} ({reason}); this run's partial outputs were removed: "
+        "check the output folder or choose another --out"
+    )
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
@@ -61,18 +80,39 @@ class EpisodeWriter:
             self.staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
             self.staging.mkdir()
         except OSError as exc:
+            if exc.errno in DISK_FULL:
+                raise write_error(exc, target) from None
             raise ConfigError(f"cannot create output folder {target.parent}: {exc.strerror}; choose another --out") from None
-        (self.staging / "thumbnails").mkdir()
-        self._txt = open(self.staging / "tracks.txt", "w", encoding="utf-8")
-        self._jsonl = open(self.staging / "tracks.jsonl", "w", encoding="utf-8")
-        self._raw = open(self.staging / "embeddings.f32", "wb")
         self.rows = 0
+        try:
+            (self.staging / "thumbnails").mkdir()
+            self._txt = open(self.staging / "tracks.txt", "w", encoding="utf-8")
+            self._jsonl = open(self.staging / "tracks.jsonl", "w", encoding="utf-8")
+            self._raw = open(self.staging / "embeddings.f32", "wb")
+        except BaseException as exc:  # Ctrl-C included: the staging folder must not outlive us
+            self.abort()
+            if isinstance(exc, OSError):
+                raise write_error(exc, target) from exc
+            raise
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Turn an OSError (disk full, folder gone, quota) into one OrionError naming the episode."""
+        try:
+            yield
+        except OSError as exc:
+            raise write_error(exc, self.target) from exc
 
     def write_run(self, run: dict) -> None:
-        write_json_atomic(self.staging / "run.json", run)
+        with self.writing():
+            write_json_atomic(self.staging / "run.json", run)
 
     def observe(self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None) -> int:
         """Append one observation to tracks.txt, tracks.jsonl and embeddings; returns its row."""
+        with self.writing():
+            return self._observe(frame_index, time_s, obj, embedding)
+
+    def _observe(self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None) -> int:
         x1, y1, x2, y2 = (float(v) for v in obj.box)
         frame = frame_index + 1  # MOTChallenge frames are 1-based
         self._txt.write(f"{frame},{obj.entity_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{obj.score:.4f},-1,-1,-1\n")
@@ -99,8 +139,12 @@ class EpisodeWriter:
         import cv2
 
         name = f"thumbnails/{entity_id}.jpg"
-        if not cv2.imwrite(str(self.staging / name), np.ascontiguousarray(image_rgb[:, :, ::-1])):
-            raise OSError(f"could not write {name}")
+        # encode in memory and write with Python: cv2.imwrite gives no reason when the disk is full
+        ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(image_rgb[:, :, ::-1]))
+        if not ok:
+            raise ValueError(f"OpenCV could not encode a {image_rgb.shape} thumbnail")
+        with self.writing(), open(self.staging / name, "wb") as handle:
+            handle.write(jpeg.tobytes())
         return name
 
     def _finish_embeddings(self) -> None:
@@ -116,30 +160,39 @@ class EpisodeWriter:
         raw_path.unlink()
 
     def close_streams(self) -> None:
-        for handle in (self._txt, self._jsonl):
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-        self._finish_embeddings()
+        with self.writing():
+            for handle in (self._txt, self._jsonl):
+                handle.flush()  # buffered rows hit the disk here: a full disk must fail now, not later
+                os.fsync(handle.fileno())
+                handle.close()
+            self._finish_embeddings()
 
     def commit(self, memory: dict, run: dict) -> Path:
         """Finish every file, write run.json (complete) last, then move the folder into place."""
-        write_json_atomic(self.staging / "memory.json", memory)
-        write_json_atomic(self.staging / "run.json", run)
-        old = None
-        if self.target.exists():
-            old = self.target.parent / f".{self.target.name}.old-{uuid.uuid4().hex[:8]}"
-            os.replace(self.target, old)
-        os.replace(self.staging, self.target)
+        with self.writing():
+            write_json_atomic(self.staging / "memory.json", memory)
+            write_json_atomic(self.staging / "run.json", run)
+            old = None
+            try:
+                if self.target.exists():
+                    old = self.target.parent / f".{self.target.name}.old-{uuid.uuid4().hex[:8]}"
+                    os.replace(self.target, old)
+                os.replace(self.staging, self.target)
+            except BaseException:  # a full disk or Ctrl-C mid-swap: put the previous result back
+                if old is not None and old.exists() and not self.target.exists():
+                    os.replace(old, self.target)
+                raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
         return self.target
 
     def abort(self) -> None:
         """Remove the staging folder: a failed run leaves nothing that looks like a result."""
-        for handle in (self._txt, self._jsonl, self._raw):
+        for handle in (getattr(self, name, None) for name in ("_txt", "_jsonl", "_raw")):
+            if handle is None:
+                continue
             try:
-                handle.close()
+                handle.close()  # may flush into a full disk again; the folder goes anyway
             except OSError:
                 pass
         shutil.rmtree(self.staging, ignore_errors=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import stat
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -61,11 +62,15 @@ def _av():
 
 
 def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"video file {path} does not exist; check the path")
-    if path.is_dir():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise InputError(f"video file {path} does not exist; check the path") from None
+    except OSError as exc:  # e.g. a parent folder the user may not enter (Path.exists() raises then)
+        raise InputError(f"video file {path} cannot be accessed ({exc.strerror}); check the path and its permissions") from None
+    if stat.S_ISDIR(info.st_mode):
         raise InputError(f"{path} is a directory, not a video file; pass the path of a video file")
-    if path.stat().st_size == 0:
+    if info.st_size == 0:
         raise InputError(f"video file {path} is empty (0 bytes); re-copy or re-export it")
 
 
@@ -76,8 +81,9 @@ def _open_container(path: Path):
     except PermissionError:
         raise InputError(f"video file {path} is not readable (permission denied); fix its permissions") from None
     except (av.FFmpegError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or _short(exc)  # FFmpeg's own words, without errno and path
         raise InputError(
-            f"{path} is not a video FFmpeg can read ({_short(exc)}); pass a video file (mp4, avi, mkv, ...)"
+            f"{path} is not a video FFmpeg can read ({reason}); pass a video file (mp4, avi, mkv, ...)"
         ) from None
 
 
@@ -194,16 +200,18 @@ class VideoSource:
         limit = self.config.max_frames
         pending = self._first
         self._first = None
+        last_time_s: float | None = None
         try:
             while limit is None or self.frames_yielded < limit:
                 av_frame = pending if pending is not None else self._next_av_frame()
                 pending = None
                 if av_frame is None:
-                    self._check_complete()
+                    self._check_complete(last_time_s)
                     break
                 index = self.frames_decoded
                 self.frames_decoded += 1
                 time_s = self._time_s(av_frame, index)
+                last_time_s = time_s if av_frame.pts is not None else None
                 if not sampler.keep(time_s):
                     continue
                 image = av_frame.to_ndarray(format="rgb24")
@@ -214,17 +222,32 @@ class VideoSource:
             if self.truncated:
                 log.warning("%s: %s; processed the %d frames that decoded", self.path, self.error, self.frames_decoded)
 
-    def _check_complete(self) -> None:
-        """At end of stream: did we get roughly what the header promised?"""
+    def _check_complete(self, last_time_s: float | None) -> None:
+        """At end of stream: did we get roughly what the header promised?
+
+        With a frame count in the header, compare counts. Without one (Matroska, WebM), compare
+        the last frame's timestamp with the duration: duration x fps would call every
+        variable-frame-rate file "truncated", because its declared rate is only a guess.
+        """
         if self.truncated:
             return
-        expected, slack = self.info.frame_count, COUNT_SLACK
-        if expected is None and self.info.duration_s and self.info.fps > 0:
-            expected, slack = int(round(self.info.duration_s * self.info.fps)), DURATION_SLACK
-        if expected and self.frames_decoded < expected - max(2, slack * expected):
+        expected = self.info.frame_count
+        if expected:
+            if self.frames_decoded < expected - max(2, COUNT_SLACK * expected):
+                self.truncated = True
+                self.error = (
+                    f"decoded {self.frames_decoded} frames but the header announces about {expected}; "
+                    "the file looks truncated or damaged"
+                )
+            return
+        duration = self.info.duration_s
+        if not duration or last_time_s is None:
+            return
+        frame_s = 1.0 / self.info.fps if self.info.fps > 0 else 0.0
+        if last_time_s < duration - max(2 * frame_s, DURATION_SLACK * duration):
             self.truncated = True
             self.error = (
-                f"decoded {self.frames_decoded} frames but the header announces about {expected}; "
+                f"frames stop at {last_time_s:.2f} s but the header announces {duration:.2f} s; "
                 "the file looks truncated or damaged"
             )
 
@@ -362,6 +385,10 @@ class VideoWriter:
             raise
         self._container = None
         os.replace(self._tmp, self.path)
+
+    def discard(self) -> None:
+        """Drop what was written without flushing the encoder (a failed or interrupted run)."""
+        self._abort()
 
     def _abort(self) -> None:
         if self._container is not None:

@@ -247,6 +247,8 @@ def read_config(path: Path) -> dict:
         raise WeightsError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg}); {DOWNLOAD_HINT}") from None
     except UnicodeDecodeError:
         raise WeightsError(f"{path} is not a text file; {DOWNLOAD_HINT}") from None
+    except OSError as exc:
+        raise WeightsError(f"{path} cannot be read ({exc.strerror}); check its permissions") from None
     if not isinstance(data, dict):
         raise WeightsError(f"{path} is not a JSON object; {DOWNLOAD_HINT}")
     return data

@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import time
+from typing import Iterator
 
 import click
 
 
+def _check_conflicts(opts: dict) -> None:
+    """Options that only one detector reads must not be silently ignored by another."""
+    from ..errors import ConfigError
+
+    detector = opts["detector"] or ("mot" if opts["detections"] else None)
+    if opts["detections"] and detector != "mot":
+        raise ConfigError(f"--detections is read only by --detector mot, not --detector {detector}; drop one of the two")
+    if opts["detector_model"] and detector not in (None, "yolo"):
+        raise ConfigError(f"--detector-model is read only by --detector yolo, not --detector {detector}; drop one of the two")
+
+
 def _overrides(opts: dict) -> dict:
     """Command-line options as a nested config dict; options not given are None and ignored."""
+    _check_conflicts(opts)
     classes = [c.strip() for c in opts["classes"].split(",") if c.strip()] if opts["classes"] else None
     detector = opts["detector"] or ("mot" if opts["detections"] else None)
     return {
@@ -65,16 +79,26 @@ class _ProgressLine:
             click.echo("", err=True)
 
 
-def _sigterm_as_interrupt() -> None:
-    """SIGTERM stops a run like Ctrl-C: staging files are removed, nothing looks complete."""
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM stops a run like Ctrl-C: staging files are removed, nothing looks complete.
+
+    The previous handler comes back afterwards, so calling the command in-process (tests,
+    notebooks) leaves the host's signal handling as it was.
+    """
 
     def handler(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
     try:
-        signal.signal(signal.SIGTERM, handler)
+        previous = signal.signal(signal.SIGTERM, handler)
     except ValueError:  # not in the main thread (e.g. embedded use)
-        pass
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @click.command()
@@ -113,19 +137,17 @@ def run(video: str, config_file: str | None, preset: str | None, verbose: int, *
 
     if verbose:
         logging.getLogger().setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
-    _sigterm_as_interrupt()
     config = build_config(preset=preset, yaml_path=config_file, overrides=_overrides(opts))
     engine = PerceptionEngine(config)
     progress = _ProgressLine(sys.stderr.isatty())
-    try:
-        result = engine.process_video(video, progress=progress)
-    finally:
-        progress.done()
+    with _sigterm_as_interrupt():
+        try:
+            result = engine.process_video(video, progress=progress)
+        finally:
+            progress.done()
     counts = result.counts
     click.echo(
         f"{result.episode}: {counts['frames']} frames, {counts['observations']} observations, "
         f"{counts['tracks']} tracks -> {counts['entities']} entities ({counts['reidentified']} re-identified)"
     )
-    if result.video.get("truncated"):
-        click.echo(f"warning: {result.video.get('error')}", err=True)
     click.echo(f"outputs: {result.path}")

@@ -33,6 +33,10 @@ class Detector:
         """What run.json records about the detector."""
         return {"detector": self.name}
 
+    def coverage_warnings(self, frames_decoded: int) -> list[str]:
+        """After a whole video: anything suggesting the detector did not fit it (e.g. the wrong det.txt)."""
+        return []
+
 
 def clip_boxes(
     boxes: np.ndarray,

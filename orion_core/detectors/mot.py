@@ -23,12 +23,12 @@ MIN_COLUMNS = 7
 def read_mot_detections(path: str | Path) -> dict[int, np.ndarray]:
     """MOT frame number (1-based) -> (N, 5) float32 rows `left, top, w, h, score`, in file order."""
     path = Path(path)
-    if not path.exists():
-        raise InputError(f"detections file {path} does not exist; check the --detections path")
-    if path.is_dir():
-        raise InputError(f"detections path {path} is a directory; pass the det.txt file inside it")
     try:
         text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"detections file {path} does not exist; check the --detections path") from None
+    except IsADirectoryError:
+        raise InputError(f"detections path {path} is a directory; pass the det.txt file inside it") from None
     except UnicodeDecodeError:
         raise InputError(f"detections file {path} is not a text file; pass a MOTChallenge det.txt") from None
     except OSError as exc:
@@ -105,3 +105,12 @@ class MotDetector(Detector):
 
     def info(self) -> dict:
         return {"detector": self.name, "file": str(self.path), "boxes": self.num_boxes, "last_frame": self.last_frame}
+
+    def coverage_warnings(self, frames_decoded: int) -> list[str]:
+        unused = sum(len(rows) for frame, rows in self.rows.items() if frame > frames_decoded)
+        if not unused:
+            return []
+        return [
+            f"detections file {self.path} has {unused} of {self.num_boxes} boxes on frames after the video's last "
+            f"frame ({frames_decoded}; its last is {self.last_frame}): is it the det.txt of this video?"
+        ]
