@@ -125,6 +125,39 @@ class _EntityLedger:
         return False
 
 
+    def merge(self, aliases: dict[int, int], writer: EpisodeWriter) -> None:
+        """Fold late re-identified entities into the ones they turned out to be."""
+        for young_id, old_id in aliases.items():
+            young = self.entities.pop(young_id, None)
+            if young is None:
+                continue
+            old = self.entities.setdefault(old_id, dict(young, id=old_id, observations=0, track_ids=[]))
+            old["first_frame"] = min(old["first_frame"], young["first_frame"])
+            old["last_frame"] = max(old["last_frame"], young["last_frame"])
+            old["observations"] += young["observations"]
+            old["track_ids"] = sorted(old["track_ids"] + young["track_ids"], key=lambda t: self.tracks[t]["first_frame"])
+            for track_id in young["track_ids"]:
+                self.tracks[track_id]["entity_id"] = old_id
+            young_quality = self.best_quality.pop(young_id, 0.0)
+            better = young_quality > self.best_quality.get(old_id, 0.0)
+            if better:
+                self.best_quality[old_id] = young_quality
+                if young.get("prototype_row") is not None:
+                    old["prototype_row"] = young["prototype_row"]
+            writer.move_thumbnail(young_id, old_id, keep_source=better)
+
+
+def resolve_aliases(merged: dict[int, int]) -> dict[int, int]:
+    """young -> final id, following chains (an entity merged into one that was merged later)."""
+    resolved = {}
+    for young in merged:
+        target = merged[young]
+        while target in merged:
+            target = merged[target]
+        resolved[young] = target
+    return resolved
+
+
 class PerceptionEngine:
     """Runs the whole pipeline for one video at a time with one configuration."""
 
@@ -271,6 +304,9 @@ class PerceptionEngine:
                     video_writer.close()
                 video_writer = None
             writer.close_streams()
+            aliases = resolve_aliases(memory.merged) if memory is not None else {}
+            writer.relabel(aliases)
+            ledger.merge(aliases, writer)
             entities = self._entities(ledger, memory)
             counts.update(tracks=len(ledger.tracks), entities=len(entities))
             counts["reidentified"] = sum(1 for e in entities if len(e["track_ids"]) > 1)

@@ -128,3 +128,28 @@ def test_demo_prints_idf1(tmp_path, capsys):
     assert "IDF1" in out and (tmp_path / "demo" / "episode" / "tracks.txt").is_file()
     idf1 = float(out.split("IDF1 ")[1].split()[0])
     assert idf1 > 70
+
+
+def test_late_reidentification_relabels_rows_already_written(scene, tmp_path, monkeypatch):
+    """Force a late merge: entity ids in every output use the final id, memory.json has no young entity."""
+    from orion_core.tracking import memory as memory_module
+
+    real = memory_module.EntityMemory.claim
+
+    def claim_nothing_at_confirmation(self, requests, frame_index, releasable=()):
+        return [self._found(request, frame_index) for request in requests]  # re-ID is left to late_claim
+
+    monkeypatch.setattr(memory_module.EntityMemory, "claim", claim_nothing_at_confirmation)
+    result = run_scene(scene, tmp_path, embedding={"backend": "histogram"})
+    monkeypatch.setattr(memory_module.EntityMemory, "claim", real)
+    folder = result.path
+    run = json.loads((folder / "run.json").read_text())
+    assert run["tracker"]["memory"]["late_reidentified"] >= 1
+    assert all(reentry_kept(scene, folder / "tracks.txt"))
+    jsonl = [json.loads(line) for line in (folder / "tracks.jsonl").read_text().splitlines()]
+    txt_ids = [int(line.split(",")[1]) for line in (folder / "tracks.txt").read_text().splitlines()]
+    assert txt_ids == [r["entity_id"] for r in jsonl]
+    memory = json.loads((folder / "memory.json").read_text())["entities"]
+    assert sorted(e["id"] for e in memory) == sorted(set(txt_ids))
+    assert sum(e["observations"] for e in memory) == len(jsonl)
+    assert sorted(p.name for p in (folder / "thumbnails").iterdir()) == sorted(f"{e['id']}.jpg" for e in memory)
