@@ -366,10 +366,21 @@ class ViTEmbedder:
     source: str = ""
     model: Any = field(default=None, repr=False)
 
-    def _run(self, batch: np.ndarray) -> tuple[Any, Any]:
+    def prepare(self, images: Sequence[np.ndarray]) -> Any:
+        """RGB crops -> normalised pixels at the checkpoint's input size, on the device (benchmarks time `forward` alone)."""
+        return to_device(resize_normalize(images, self.preprocess.size, self.preprocess), self.device, self.precision)
+
+    def prepare_frames(self, frames: Sequence[np.ndarray]) -> Any:
+        """Same-size RGB frames -> pixels resized to whole patches, full extent kept."""
+        shapes = {frame.shape for frame in frames}
+        if len(shapes) != 1:
+            raise ValueError(f"encode_frames needs frames of one size, got {sorted(shapes)}")
+        size = patch_grid_size(frames[0].shape[:2], self.patch_size, self.short_side)
+        return to_device(resize_normalize(frames, size, self.preprocess), self.device, self.precision)
+
+    def _infer(self, pixels: Any) -> tuple[Any, Any]:
         import torch
 
-        pixels = to_device(batch, self.device, self.precision)
         with torch.inference_mode():
             return self.forward(pixels)
 
@@ -377,18 +388,14 @@ class ViTEmbedder:
         """(N, D) float32 CLS embeddings of RGB uint8 crops."""
         if not len(images):
             return np.zeros((0, self.dim), dtype=np.float32)
-        batch = resize_normalize(images, self.preprocess.size, self.preprocess)
-        cls, _ = self._run(batch)
+        cls, _ = self._infer(self.prepare(images))
         return cls.float().cpu().numpy()
 
     def encode_frames(self, frames: Sequence[np.ndarray]) -> np.ndarray:
         """(B, D, h, w) float32 patch features of same-size RGB uint8 frames (registers and CLS excluded)."""
-        shapes = {frame.shape for frame in frames}
-        if len(shapes) != 1:
-            raise ValueError(f"encode_frames needs frames of one size, got {sorted(shapes)}")
-        size = patch_grid_size(frames[0].shape[:2], self.patch_size, self.short_side)
-        grid_h, grid_w = size[0] // self.patch_size, size[1] // self.patch_size
-        _, patches = self._run(resize_normalize(frames, size, self.preprocess))
+        pixels = self.prepare_frames(frames)
+        grid_h, grid_w = pixels.shape[-2] // self.patch_size, pixels.shape[-1] // self.patch_size
+        _, patches = self._infer(pixels)
         if patches.shape[1] != grid_h * grid_w:
             raise RuntimeError(f"model returned {patches.shape[1]} patch tokens for a {grid_h}x{grid_w} grid")
         maps = patches.reshape(len(frames), grid_h, grid_w, patches.shape[-1]).permute(0, 3, 1, 2)
