@@ -64,6 +64,8 @@ FAMILIES: dict[str, Family] = {
 }
 # Single-file state dicts (no config.json): recognised by a key only that format has.
 META_DINOV3 = Family("Meta .pth state dict", "dinov3", "dinov3", r"^blocks\.(\d+)\.", required=())
+# Meta's DINOv2 files: learned position embeddings (`pos_embed`) and, for _reg4, `register_tokens`.
+META_DINOV2 = Family("Meta .pth state dict", "dinov2", "dinov2", r"^blocks\.(\d+)\.", required=())
 MOBILENETV2 = Family(".pt state dict", "mobilenetv2", "mobilenetv2", r"^features\.(\d+)\.", required=())
 # timm's hub layout (config.json names an `architecture`, no `model_type`): backend by a word in the name.
 TIMM_MARKERS = (("dinov3", "dinov3"), ("dinov2", "dinov2"))
@@ -369,7 +371,7 @@ def check_family(family: Family, backend: str | None, path: Path) -> None:
 
 
 def verify_file(path: Path, backend: str | None) -> CheckpointReport:
-    """A single file: only a Meta DINOv3 .pth or a MobileNetV2 .pt make sense on their own."""
+    """A single file: only Meta's DINOv2/DINOv3 .pth or the MobileNetV2 .pt make sense on their own."""
     if path.name == "config.json" or path.suffix in (".safetensors", ".json"):
         raise WeightsError(f"{path} is a file; give the folder that holds config.json and the weights: {path.parent}")
     if path.suffix not in (".pth", ".pt", ".bin"):
@@ -377,11 +379,13 @@ def verify_file(path: Path, backend: str | None) -> CheckpointReport:
     tensors = read_torch_state(path)
     if "storage_tokens" in tensors:
         family = META_DINOV3
+    elif "pos_embed" in tensors and "cls_token" in tensors:
+        family = META_DINOV2
     elif "features.0.0.weight" in tensors:
         family = MOBILENETV2
     else:
         raise WeightsError(
-            f"{path} is a single weights file but neither a Meta DINOv3 .pth nor the mobilenetv2 .pt; "
+            f"{path} is a single weights file but neither a Meta DINOv2/DINOv3 .pth nor the mobilenetv2 .pt; "
             "for other models give the Hugging Face folder that holds config.json"
         )
     check_family(family, backend, path)
@@ -390,7 +394,8 @@ def verify_file(path: Path, backend: str | None) -> CheckpointReport:
         hidden, dims = last_conv[0], {}
     else:
         _, shape = patch_embedding(tensors, str(path))
-        hidden, dims = shape[0], {"patch_size": shape[-1], "register_tokens": tensors["storage_tokens"][0][1]}
+        registers = tensors.get("storage_tokens", tensors.get("register_tokens", ((1, 0, 0), "")))[0][1]
+        hidden, dims = shape[0], {"patch_size": shape[-1], "register_tokens": registers}
     total, _ = parameter_counts(tensors, None)
     return CheckpointReport(
         path=path.resolve(),

@@ -218,7 +218,7 @@ def test_meta_dinov3_pth_file(tmp_path, capsys):
     assert_one_line_error(code, err, "dinov3 checkpoint", "backend vjepa2")
     torch.save({"head.weight": torch.zeros(2, 2)}, tmp_path / "other.pth")
     code, _, err = orion(["weights", "verify", str(tmp_path / "other.pth")], capsys)
-    assert_one_line_error(code, err, "neither a Meta DINOv3 .pth")
+    assert_one_line_error(code, err, "neither a Meta DINOv2/DINOv3 .pth")
 
 
 def test_timm_hub_folder(tmp_path, capsys):

@@ -16,6 +16,7 @@ from orion_core.config import EmbeddingConfig
 from orion_core.embedder import VisualEmbedder
 from orion_core.errors import WeightsError
 from orion_core.testing import check_backend, sample_images
+from orion_core.weights import verify_checkpoint
 from orion_core.vision import l2_normalize
 
 CPU = dict(device="cpu", precision="fp32")
@@ -221,6 +222,8 @@ def test_meta_pth_through_timm(tmp_path, registers):
     options = {"timm_kwargs": TIMM_TINY, "short_side": 56}
     report = check_backend("dinov2", weights_dir=str(path), options=options)
     assert report["dim"] == 32 and report["feature_grid"] == (4, 6)
+    verified = verify_checkpoint(path)  # `orion weights verify` accepts what the backend loads
+    assert (verified.backend, verified.hidden_size, verified.dims["register_tokens"]) == ("dinov2", 32, 4 if registers else 0)
 
     loaded = embedder_for(path, options=options).model
     assert loaded.source.startswith("timm vit_small_patch14" + ("_reg4" if registers else "") + "_dinov2.lvd142m")
