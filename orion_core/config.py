@@ -120,7 +120,7 @@ class TrackingConfig:
     min_iou: float = 0.2  # first-pass motion gate: below this IoU with the prediction, no match
     low_min_iou: float = 0.5  # second-pass gate: low-score boxes must overlap the prediction this much
     max_appearance_distance: float = 0.6  # first-pass appearance gate (cosine distance to the track's EMA)
-    appearance_weight: float = 0.8  # cost = w * appearance + (1 - w) * (1 - IoU); 0.8 best on PETS frames 1-400
+    appearance_weight: float = 0.9  # cost = w * appearance + (1 - w) * (1 - IoU); 0.9 best on PETS frames 1-400 (histogram and mobilenetv2)
     ema_momentum: float = 0.9  # track embedding = m * old + (1 - m) * new
     gallery_size: int = 16  # recent embeddings kept per track
     min_hits: int = 3  # observations before a new track is reported
