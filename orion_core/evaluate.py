@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InputError
+from .motchallenge import read_text
 
 IOU_THRESHOLD = 0.5  # CLEAR and Identity match at IoU >= 0.5; HOTA sweeps alpha itself
 _COLUMNS = {"gt": (7, 10), "pred": (6, 10)}  # allowed column counts (min, max) per file kind
@@ -61,16 +62,7 @@ def read_mot_file(path: str | Path, kind: str = "gt") -> MotRows:
         raise ConfigError(f"read_mot_file: kind must be 'gt' or 'pred', got {kind!r}.")
     path = Path(path)
     label = "ground-truth" if kind == "gt" else "prediction"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"{label} file not found: {path}. Check the path.") from None
-    except IsADirectoryError:
-        raise InputError(f"{label} path {path} is a folder; give the .txt file itself.") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{label} file {path} is not a text file; expected MOTChallenge CSV rows.") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {label} file {path}: {exc.strerror or exc}.") from None
+    text = read_text(path, f"{label} file")
 
     min_cols, max_cols = _COLUMNS[kind]
     layout = (

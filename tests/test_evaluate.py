@@ -121,7 +121,7 @@ def test_malformed_rows_name_file_and_line(tmp_path: Path, line: str, message: s
 
 
 def test_missing_file_and_detections_passed_as_tracks(tmp_path: Path):
-    with pytest.raises(InputError, match="prediction file not found"):
+    with pytest.raises(InputError, match="prediction file .* does not exist"):
         read_mot_file(tmp_path / "nope.txt", "pred")
     dets = write(tmp_path / "det.txt", [[1, -1, 0, 0, 5, 5, 0.9], [1, -1, 9, 9, 5, 5, 0.8]])
     with pytest.raises(InputError, match="detections file, not tracks"):
@@ -223,4 +223,4 @@ def test_cli_table_json_and_one_line_errors(tmp_path: Path, gt: Path, capsys):
         main(["eval", "--gt", str(gt), "--pred", str(tmp_path / "missing.txt")])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert err.startswith("Error: prediction file not found") and err.count("\n") == 1
+    assert err.startswith("Error: prediction file ") and err.count("\n") == 1

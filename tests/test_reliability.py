@@ -695,7 +695,7 @@ def test_real_stderr_is_one_line(case, paths):
 
 
 OTHER_COMMANDS = {
-    "eval-missing-gt": (lambda p: ["eval", "--gt", p.root / "nogt.txt", "--pred", p.det], ["nogt.txt", "not found"]),
+    "eval-missing-gt": (lambda p: ["eval", "--gt", p.root / "nogt.txt", "--pred", p.det], ["nogt.txt", "does not exist"]),
     "eval-bad-line": (lambda p: ["eval", "--gt", p.cols_det, "--pred", p.det], ["cols.txt, line 2", "columns"]),
     "eval-bad-frames": (lambda p: ["eval", "--gt", p.det, "--pred", p.det, "--frames", "x-y"], ["--frames 'x-y'"]),
     "eval-no-gt-option": (lambda p: ["eval", "--pred", p.det], ["Missing option '--gt'", "orion eval --help"]),

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..config import DetectionConfig
 from ..errors import ConfigError, InputError
+from ..motchallenge import read_text
 from ..types import Detections, Frame
 from .base import Detector, clip_boxes
 
@@ -23,16 +24,7 @@ MIN_COLUMNS = 7
 def read_mot_detections(path: str | Path) -> dict[int, np.ndarray]:
     """MOT frame number (1-based) -> (N, 5) float32 rows `left, top, w, h, score`, in file order."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(f"detections file {path} does not exist; check the --detections path") from None
-    except IsADirectoryError:
-        raise InputError(f"detections path {path} is a directory; pass the det.txt file inside it") from None
-    except UnicodeDecodeError:
-        raise InputError(f"detections file {path} is not a text file; pass a MOTChallenge det.txt") from None
-    except OSError as exc:
-        raise InputError(f"detections file {path} cannot be read ({exc.strerror}); check its permissions") from None
+    text = read_text(path, "detections file")
     rows: dict[int, list[tuple[float, ...]]] = {}
     for number, line in enumerate(text.splitlines(), start=1):
         line = line.strip()
