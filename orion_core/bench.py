@@ -173,13 +173,17 @@ def has_forward(model: Any, prepare: str = "prepare") -> bool:
     return callable(getattr(model, prepare, None)) and callable(getattr(model, "forward", None))
 
 
-def raw_crop_runner(embedder: Any, crops: Sequence[np.ndarray]) -> tuple[Callable[[], Any], str]:
-    """(function that runs the raw model over `crops` in batch_size batches, what it calls)."""
+def _raw_runner(embedder: Any, items: Sequence[np.ndarray], prepare: str, hook: str, argument: str) -> tuple[Callable[[], Any], str]:
+    """(function that runs the raw model over `items` in batch_size batches, what it calls).
+
+    `forward` on inputs prepared before the clock starts when the embedder offers `prepare`
+    (pure model cost), else the plugin's own `hook` called directly (the core's overhead only).
+    """
     model, step = embedder.model, embedder.config.batch_size
-    batches = _chunks(list(crops), step)
-    if has_forward(model):
+    batches = _chunks(list(items), step)
+    if has_forward(model, prepare):
         with _no_grad():
-            inputs = [model.prepare(list(batch)) for batch in batches]
+            inputs = [getattr(model, prepare)(list(batch)) for batch in batches]
 
         def run_forward() -> None:
             with _no_grad():
@@ -190,31 +194,19 @@ def raw_crop_runner(embedder: Any, crops: Sequence[np.ndarray]) -> tuple[Callabl
 
     def run_hook() -> None:
         for batch in batches:
-            embedder.backend.call("encode_batch", embedder=model, images=list(batch))
+            embedder.backend.call(hook, embedder=model, **{argument: list(batch)})
 
-    return run_hook, "encode_batch"
+    return run_hook, hook
+
+
+def raw_crop_runner(embedder: Any, crops: Sequence[np.ndarray]) -> tuple[Callable[[], Any], str]:
+    """The raw model over crops, in batch_size batches like the core."""
+    return _raw_runner(embedder, crops, "prepare", "encode_batch", "images")
 
 
 def raw_frame_runner(embedder: Any, frames: Sequence[np.ndarray]) -> tuple[Callable[[], Any], str]:
     """The raw model over whole frames (region pooling), in batch_size batches like the core."""
-    model, step = embedder.model, embedder.config.batch_size
-    batches = _chunks(list(frames), step)
-    if has_forward(model, "prepare_frames"):
-        with _no_grad():
-            inputs = [model.prepare_frames(list(batch)) for batch in batches]
-
-        def run_forward() -> None:
-            with _no_grad():
-                for x in inputs:
-                    model.forward(x)
-
-        return run_forward, "forward"
-
-    def run_hook() -> None:
-        for batch in batches:
-            embedder.backend.call("encode_feature_maps", embedder=model, frames=list(batch))
-
-    return run_hook, "encode_feature_maps"
+    return _raw_runner(embedder, frames, "prepare_frames", "encode_feature_maps", "frames")
 
 
 # -- the embedding benchmark -------------------------------------------------------------------------
