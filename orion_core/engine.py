@@ -226,12 +226,16 @@ class PerceptionEngine:
         t = time.perf_counter()
         source = open_video(video, cfg.video)
         timer.add("decode", t)
-        t = time.perf_counter()
-        detector = make_detector(cfg.detection)
-        timer.add("load_detector", t)
-        t = time.perf_counter()
-        embedder = self.embedder()
-        timer.add("load_embedder", t)
+        try:  # a bad detections file or weights folder must not leave the video open
+            t = time.perf_counter()
+            detector = make_detector(cfg.detection)
+            timer.add("load_detector", t)
+            t = time.perf_counter()
+            embedder = self.embedder()
+            timer.add("load_embedder", t)
+        except BaseException:
+            source.close()
+            raise
         threshold = self.reid_threshold(embedder)
         memory = EntityMemory(cfg.memory, reid_threshold=threshold) if (cfg.memory.enabled and embedder is not None) else None
         tracker = Tracker(cfg.tracking, memory=memory)
