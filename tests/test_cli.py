@@ -49,3 +49,11 @@ def test_unknown_backend_is_one_line_without_traceback(capsys, tmp_path):
 def test_version(capsys):
     main(["--version"])
     assert "0.2.0" in capsys.readouterr().out
+
+
+def test_bare_orion_shows_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Usage: orion") and "Commands" in out and "\n" in out.strip()

@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     except (click.exceptions.Abort, KeyboardInterrupt):
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except click.exceptions.NoArgsIsHelpError as exc:  # bare `orion` or `orion weights`: show the help
+        click.echo(exc.ctx.get_help() if exc.ctx is not None else exc.format_message())
+        sys.exit(0)
     except click.UsageError as exc:  # click's own form is three lines (usage, hint, error)
         hint = f"; see '{exc.ctx.command_path} --help'" if exc.ctx is not None else ""
         click.echo(f"Error: {one_line(exc.format_message()).rstrip('.')}{hint}", err=True)
