@@ -66,7 +66,8 @@ def ensure_backend(name: str) -> str:
         if exc.name != module_name:
             raise
         return name  # let the normal UnknownBackendError explain what is installed
-    register_backend(name, module, distribution=f"orion-{name}" if name not in BUILT_IN_MODULES else "orion-core")
+    plugin = getattr(module, "plugin", module)  # entry points may name an object inside the module
+    register_backend(name, plugin, distribution=f"orion-{name}" if name not in BUILT_IN_MODULES else "orion-core")
     return name
 
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from .errors import ConfigError, OrionError, WeightsError
+from .hookspecs import hookimpl
 from .vision import Preprocess, patch_grid_size, preprocess_from_processor, read_json, resize_normalize, to_device
 
 log = logging.getLogger(__name__)
@@ -532,3 +533,34 @@ def load_vit(family: ViTFamily, config: Any) -> ViTEmbedder:
         model=model,
     )
 
+
+class ViTBackend:
+    """The hooks every ViT family implements the same way; a plugin registers one instance.
+
+    The entry point names the instance (`dinov2 = "orion_dinov2:plugin"`), so the DINOv2 and
+    DINOv3 packages hold only what differs: their `ViTFamily` and their `backend_info`.
+    """
+
+    def __init__(self, family: ViTFamily, info: Mapping[str, Any]) -> None:
+        self.family = family
+        self.info = dict(info)
+
+    @hookimpl
+    def embedding_dim(self, config):
+        return vit_dim(self.family, config)
+
+    @hookimpl
+    def load_embedder(self, config):
+        return load_vit(self.family, config)
+
+    @hookimpl
+    def encode_batch(self, embedder, images):
+        return embedder.encode_crops(images)
+
+    @hookimpl
+    def encode_feature_maps(self, embedder, frames):
+        return embedder.encode_frames(frames)
+
+    @hookimpl
+    def backend_info(self):
+        return dict(self.info)

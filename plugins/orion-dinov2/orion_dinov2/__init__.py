@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import re
 
-from orion_core import hookimpl
-from orion_core.hf import ViTFamily, load_vit, vit_dim
+from orion_core.hf import ViTBackend, ViTFamily
 
 SIZES = {"s": "small", "b": "base", "l": "large", "g": "giant"}
 WIDTHS = {"small": 384, "base": 768, "large": 1024, "giant": 1536}
@@ -52,36 +51,16 @@ FAMILY = ViTFamily(
 )
 
 
-@hookimpl
-def embedding_dim(config):
-    return vit_dim(FAMILY, config)
+INFO = {
+    "description": "DINOv2 ViT (self-supervised, LVD-142M): CLS token per crop, 14-px patch features per frame",
+    "default_model": FAMILY.default_model,
+    "models": sorted(HUB_DIMS),
+    "licence": "Apache-2.0 (DINOv2 code and weights); not gated, downloads from the Hugging Face Hub on first use",
+    "gated": False,
+    # Cosine similarity of L2-normalised CLS embeddings: a starting point, not a measured optimum;
+    # tune it per scene with `orion eval`.
+    "reid_threshold": 0.65,
+    "options": {"short_side": FAMILY.short_side, "crop_size": "from preprocessor_config.json", "timm_model": None, "timm_kwargs": {}},
+}
 
-
-@hookimpl
-def load_embedder(config):
-    return load_vit(FAMILY, config)
-
-
-@hookimpl
-def encode_batch(embedder, images):
-    return embedder.encode_crops(images)
-
-
-@hookimpl
-def encode_feature_maps(embedder, frames):
-    return embedder.encode_frames(frames)
-
-
-@hookimpl
-def backend_info():
-    return {
-        "description": "DINOv2 ViT (self-supervised, LVD-142M): CLS token per crop, 14-px patch features per frame",
-        "default_model": FAMILY.default_model,
-        "models": sorted(HUB_DIMS),
-        "licence": "Apache-2.0 (DINOv2 code and weights); not gated, downloads from the Hugging Face Hub on first use",
-        "gated": False,
-        # Cosine similarity of L2-normalised CLS embeddings: a starting point, not a measured optimum;
-        # tune it per scene with `orion eval`.
-        "reid_threshold": 0.65,
-        "options": {"short_side": FAMILY.short_side, "crop_size": "from preprocessor_config.json", "timm_model": None, "timm_kwargs": {}},
-    }
+plugin = ViTBackend(FAMILY, INFO)

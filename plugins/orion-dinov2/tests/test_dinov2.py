@@ -310,6 +310,6 @@ def test_uncached_hub_id_offline_says_how_to_get_weights(tmp_path, monkeypatch):
 
 
 def test_backend_info():
-    info = orion_dinov2.backend_info()
+    info = orion_dinov2.plugin.backend_info()
     assert info["default_model"] == "facebook/dinov2-small" and not info["gated"]
     assert "Apache-2.0" in info["licence"]

@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import re
 
-from orion_core import hookimpl
 from orion_core.errors import WeightsError
-from orion_core.hf import ViTFamily, load_vit, vit_dim
+from orion_core.hf import ViTBackend, ViTFamily
 
 # Meta's architecture names -> timm's (same networks; timm converts Meta's key names on load).
 TIMM_ARCHS = {
@@ -72,36 +71,16 @@ FAMILY = ViTFamily(
 )
 
 
-@hookimpl
-def embedding_dim(config):
-    return vit_dim(FAMILY, config)
+INFO = {
+    "description": "DINOv3 ViT (self-supervised, LVD-1689M or SAT-493M): CLS token per crop, 16-px patch features per frame",
+    "default_model": DEFAULT_MODEL,
+    "models": sorted(HUB_DIMS),
+    "licence": LICENCE,
+    "gated": True,
+    # Cosine similarity of L2-normalised CLS embeddings: a starting point, not a measured optimum;
+    # tune it per scene with `orion eval`.
+    "reid_threshold": 0.65,
+    "options": {"short_side": FAMILY.short_side, "crop_size": "from preprocessor_config.json", "timm_model": None, "timm_kwargs": {}},
+}
 
-
-@hookimpl
-def load_embedder(config):
-    return load_vit(FAMILY, config)
-
-
-@hookimpl
-def encode_batch(embedder, images):
-    return embedder.encode_crops(images)
-
-
-@hookimpl
-def encode_feature_maps(embedder, frames):
-    return embedder.encode_frames(frames)
-
-
-@hookimpl
-def backend_info():
-    return {
-        "description": "DINOv3 ViT (self-supervised, LVD-1689M or SAT-493M): CLS token per crop, 16-px patch features per frame",
-        "default_model": DEFAULT_MODEL,
-        "models": sorted(HUB_DIMS),
-        "licence": LICENCE,
-        "gated": True,
-        # Cosine similarity of L2-normalised CLS embeddings: a starting point, not a measured optimum;
-        # tune it per scene with `orion eval`.
-        "reid_threshold": 0.65,
-        "options": {"short_side": FAMILY.short_side, "crop_size": "from preprocessor_config.json", "timm_model": None, "timm_kwargs": {}},
-    }
+plugin = ViTBackend(FAMILY, INFO)

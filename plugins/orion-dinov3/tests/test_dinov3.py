@@ -289,7 +289,7 @@ def test_offline_without_a_cached_copy_says_download_and_pass_weights(tmp_path, 
 
 
 def test_backend_info():
-    info = orion_dinov3.backend_info()
+    info = orion_dinov3.plugin.backend_info()
     assert info["default_model"] == "facebook/dinov3-vits16-pretrain-lvd1689m"
     assert info["gated"] and "DINOv3 License" in info["licence"]
     assert set(info["models"]) >= {"facebook/dinov3-vitl16-pretrain-sat493m", "facebook/dinov3-vit7b16-pretrain-lvd1689m"}
