@@ -6,6 +6,7 @@ so a pass means the backend works in the pipeline, not just in isolation.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -82,3 +83,51 @@ def check_backend(name: str, atol: float = 1e-4, **config: Any) -> dict:
         assert isinstance(info, dict), f"{name}: backend_info must return a dict"
         report["info"] = info
     return report
+
+
+def assert_one_line(message: str, *fragments: str) -> None:
+    """An error a user sees: one non-empty line that contains every fragment."""
+    assert message and "\n" not in message, f"not a single line: {message!r}"
+    for fragment in fragments:
+        assert fragment in message, message
+
+
+def check_weights_errors(name: str, good_folder: str | Path, tmp_path: str | Path) -> None:
+    """Bad `--weights` paths for a backend that loads Hugging Face folders: each must be one WeightsError line.
+
+    Covers a missing path, an empty folder, a text file, a folder with no weights file, and
+    `model.safetensors` truncated in half and by its last 100 bytes. `good_folder` must load.
+    """
+    import shutil
+
+    import pytest
+
+    from .config import EmbeddingConfig
+    from .embedder import VisualEmbedder
+    from .errors import WeightsError
+
+    good, tmp = Path(good_folder), Path(tmp_path)
+
+    def error(path: Path, load: bool = False) -> str:
+        with pytest.raises(WeightsError) as info:
+            config = EmbeddingConfig(backend=name, weights_dir=str(path), device="cpu", precision="fp32")
+            if load:
+                VisualEmbedder(config)
+        return str(info.value)
+
+    assert_one_line(error(tmp / "missing"), "does not exist")
+    (tmp / "empty").mkdir()
+    assert_one_line(error(tmp / "empty"), "no config.json")
+    notes = tmp / "notes.txt"
+    notes.write_text("not a model")
+    assert_one_line(error(notes), "is a file", "config.json")
+    no_weights = tmp / "no-weights"
+    shutil.copytree(good, no_weights)
+    (no_weights / "model.safetensors").unlink()
+    assert_one_line(error(no_weights, load=True), "no weights")
+    for label, cut in (("half", lambda size: size // 2), ("tail", lambda size: size - 100)):
+        truncated = tmp / f"truncated-{label}"
+        shutil.copytree(good, truncated)
+        weights = truncated / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[: cut(weights.stat().st_size)])
+        assert_one_line(error(truncated, load=True), "truncated")

@@ -15,7 +15,7 @@ import orion_dinov2
 from orion_core.config import EmbeddingConfig
 from orion_core.embedder import VisualEmbedder
 from orion_core.errors import WeightsError
-from orion_core.testing import check_backend, sample_images
+from orion_core.testing import assert_one_line, check_backend, check_weights_errors, sample_images
 from orion_core.weights import verify_checkpoint
 from orion_core.vision import l2_normalize
 
@@ -48,10 +48,7 @@ def hf_model(folder: Path):
 
 
 def one_line_error(info, *fragments: str) -> None:
-    message = str(info.value)
-    assert "\n" not in message and message
-    for fragment in fragments:
-        assert fragment in message, message
+    assert_one_line(str(info.value), *fragments)
 
 
 # -- the contract and the model's own outputs ---------------------------------------------------------
@@ -153,32 +150,10 @@ def test_embedding_dim_of_hub_ids_needs_no_network(model, dim):
 
 # -- bad weights ------------------------------------------------------------------------------------
 def test_bad_weights_are_one_line_weights_errors(dinov2_dir, tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(WeightsError) as info:
-        EmbeddingConfig(backend="dinov2", weights_dir=str(tmp_path / "empty"))
-    one_line_error(info, "no config.json")
-
-    with pytest.raises(WeightsError) as info:
-        EmbeddingConfig(backend="dinov2", weights_dir=str(tmp_path / "missing"))
-    one_line_error(info, "does not exist")
-
-    notes = tmp_path / "notes.txt"
-    notes.write_text("not a model")
-    with pytest.raises(WeightsError) as info:
-        EmbeddingConfig(backend="dinov2", weights_dir=str(notes))
-    one_line_error(info, "is a file", "config.json")
-
+    check_weights_errors("dinov2", dinov2_dir, tmp_path)
     with pytest.raises(WeightsError) as info:
         EmbeddingConfig(backend="dinov2", weights_dir=str(dinov2_dir / "config.json"))
     one_line_error(info, "pass the folder that holds it", str(dinov2_dir))
-
-    truncated = tmp_path / "truncated"
-    shutil.copytree(dinov2_dir, truncated)
-    weights = truncated / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
-    with pytest.raises(WeightsError) as info:
-        embedder_for(truncated)
-    one_line_error(info, "truncated")
 
 
 def test_another_familys_folder_names_its_backend(dinov2_dir, tmp_path):

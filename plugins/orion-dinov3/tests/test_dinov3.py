@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import cv2
@@ -15,7 +14,7 @@ import orion_dinov3
 from orion_core.config import EmbeddingConfig
 from orion_core.embedder import VisualEmbedder
 from orion_core.errors import WeightsError
-from orion_core.testing import check_backend, sample_images
+from orion_core.testing import assert_one_line, check_backend, check_weights_errors, sample_images
 from orion_core.vision import l2_normalize
 
 CPU = dict(device="cpu", precision="fp32")
@@ -55,10 +54,7 @@ def wide_frame() -> np.ndarray:
 
 
 def one_line_error(info, *fragments: str) -> None:
-    message = str(info.value)
-    assert "\n" not in message and message
-    for fragment in fragments:
-        assert fragment in message, message
+    assert_one_line(str(info.value), *fragments)
 
 
 # -- the contract and the model's own outputs ---------------------------------------------------------
@@ -143,31 +139,7 @@ def test_embedding_dim_of_hub_ids_needs_no_network(model, dim):
 
 # -- bad weights ------------------------------------------------------------------------------------
 def test_bad_weights_are_one_line_weights_errors(dinov3_dir, tmp_path):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(WeightsError) as info:
-        EmbeddingConfig(backend="dinov3", weights_dir=str(tmp_path / "empty"))
-    one_line_error(info, "no config.json")
-
-    notes = tmp_path / "README.md"
-    notes.write_text("not a model")
-    with pytest.raises(WeightsError) as info:
-        EmbeddingConfig(backend="dinov3", weights_dir=str(notes))
-    one_line_error(info, "is a file", "config.json")
-
-    truncated = tmp_path / "truncated"
-    shutil.copytree(dinov3_dir, truncated)
-    weights = truncated / "model.safetensors"
-    weights.write_bytes(weights.read_bytes()[:-100])
-    with pytest.raises(WeightsError) as info:
-        embedder_for(truncated)
-    one_line_error(info, "truncated")
-
-    no_weights = tmp_path / "no-weights"
-    shutil.copytree(dinov3_dir, no_weights)
-    (no_weights / "model.safetensors").unlink()
-    with pytest.raises(WeightsError) as info:
-        embedder_for(no_weights)
-    one_line_error(info, "no weights")
+    check_weights_errors("dinov3", dinov3_dir, tmp_path)
 
 
 def test_a_dinov2_folder_names_the_dinov2_backend(dinov3_dir, tmp_path):
