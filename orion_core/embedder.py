@@ -96,14 +96,19 @@ class VisualEmbedder:
             if not usable_image(image):
                 shape = getattr(image, "shape", None)
                 raise ConfigError(f"image {i} is not an HxWx3 uint8 RGB array of at least 2x2 pixels (got shape {shape})")
-        out = np.zeros((len(images), self.dim), dtype=np.float32)
-        step = self.config.batch_size
-        for start in range(0, len(images), step):
-            chunk = images[start : start + step]
-            raw = self._call("encode_batch", embedder=self.model, images=chunk)
-            self.stats["backend_calls"] += 1
-            out[start : start + len(chunk)] = self._normalised(self._validated(raw, len(chunk), "encode_batch"), "encode_batch")
+        out = self._batched("encode_batch", "images", images)
         self.stats["encoded"] += len(images)
+        return out
+
+    def _batched(self, hook: str, argument: str, items: list) -> np.ndarray:
+        """Call `hook` on `batch_size` chunks of `items`; validated, L2-normalised (N, D) rows."""
+        out = np.zeros((len(items), self.dim), dtype=np.float32)
+        step = self.config.batch_size
+        for start in range(0, len(items), step):
+            chunk = items[start : start + step]
+            raw = self._call(hook, embedder=self.model, **{argument: chunk})
+            self.stats["backend_calls"] += 1
+            out[start : start + len(chunk)] = self._normalised(self._validated(raw, len(chunk), hook), hook)
         return out
 
     def feature_maps(self, frames: Sequence[np.ndarray]) -> np.ndarray:
@@ -138,15 +143,7 @@ class VisualEmbedder:
         """(N, D) unit rows for TxHxWx3 RGB crop sequences (video-native backends only)."""
         if not self.backend.has("encode_clips"):
             raise ConfigError(f"backend {self.name!r} does not encode clips; use a video backend such as vjepa2")
-        clips = list(clips)
-        out = np.zeros((len(clips), self.dim), dtype=np.float32)
-        step = self.config.batch_size
-        for start in range(0, len(clips), step):
-            chunk = clips[start : start + step]
-            raw = self._call("encode_clips", embedder=self.model, clips=chunk)
-            self.stats["backend_calls"] += 1
-            out[start : start + len(chunk)] = self._normalised(self._validated(raw, len(chunk), "encode_clips"), "encode_clips")
-        return out
+        return self._batched("encode_clips", "clips", list(clips))
 
     def embed_boxes(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """Embeddings for the boxes of several frames in as few backend calls as possible.
