@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InputError
+from .video import VideoWriter
 
 MIN_IN_FRAME = 0.25  # fraction of a box that must be inside the frame for a GT row
 TEXTURE_HEIGHT = 160  # pixels; object textures are prepared once at this height, then resized per frame
@@ -179,7 +180,7 @@ def make_scene(
     gt_rows: list[tuple[int, int, int, int, int, int]] = []
     visibility: dict[tuple[int, int], float] = {}
     in_frame: dict[tuple[int, int], float] = {}
-    writer = _VideoWriter(out / "video.mp4", fps, width, height) if video else None
+    writer = VideoWriter(out / "video.mp4", fps) if video else None
     complete = False
     try:
         for index in range(frames):
@@ -193,7 +194,7 @@ def make_scene(
         complete = True
     finally:
         if writer is not None:
-            writer.close(keep=complete)
+            writer.close() if complete else writer.discard()
 
     det_lines = _detections(det_rng, gt_rows, visibility, width, height, det_jitter, det_dropout,
                             det_false_positives, det_min_visibility)
@@ -486,30 +487,6 @@ def _crossings(gt_rows: list[tuple[int, int, int, int, int, int]], visibility: d
     _, back, v_min = min(hidden, key=lambda h: h[2])
     return [CrossingEvent(front_id=a if back == b else b, back_id=back, first_frame=hidden[0][0],
                           last_frame=hidden[-1][0], min_visibility=round(v_min, 4))]
-
-
-class _VideoWriter:
-    """mp4v through OpenCV, written under a temporary name and renamed when complete."""
-
-    def __init__(self, path: Path, fps: float, width: int, height: int) -> None:
-        import cv2
-
-        self.path = path
-        self.tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-        self._writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-        if not self._writer.isOpened():
-            raise InputError(f"OpenCV cannot write mp4v video to {self.tmp}; check the folder is writable "
-                             "and opencv-python-headless has FFmpeg support.")
-
-    def write(self, rgb: np.ndarray) -> None:
-        self._writer.write(np.ascontiguousarray(rgb[..., ::-1]))
-
-    def close(self, keep: bool) -> None:
-        self._writer.release()
-        if keep:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 def _write_text(path: Path, text: str) -> None:
