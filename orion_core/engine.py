@@ -20,7 +20,8 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .config import PerceptionConfig
-from .outputs import EpisodeWriter, episode_dir
+from .episodes import EpisodeLock, check_replaceable, recover
+from .outputs import EpisodeWriter, episode_dir, make_output_folder
 from .types import Frame, TrackedObject
 
 log = logging.getLogger(__name__)
@@ -209,8 +210,13 @@ class PerceptionEngine:
         episode: str | None = None,
         out_dir: str | Path | None = None,
         progress: Progress | None = None,
+        inputs: tuple[str | Path, ...] = (),
     ) -> EpisodeResult:
-        """Process `video` and write `<out>/<episode>/`; returns the episode's summary."""
+        """Process `video` and write `<out>/<episode>/`; returns the episode's summary.
+
+        `inputs` names further files the run reads (a YAML config, say) that must never be
+        replaced by the output; the video, detections and weights are added here.
+        """
         from .annotate import Annotator
         from .detectors import make_detector
         from .tracking import EntityMemory, Tracker
@@ -222,6 +228,8 @@ class PerceptionEngine:
         timer = _Timer()
         episode = episode or cfg.output.episode or Path(video).stem
         target = episode_dir(out_dir if out_dir is not None else cfg.output.out_dir, episode)
+        protected = self._protected_inputs(video, inputs)
+        check_replaceable(target, protected)  # before any work: say it now, not after the video
 
         t = time.perf_counter()
         source = open_video(video, cfg.video)
@@ -248,7 +256,12 @@ class PerceptionEngine:
         trim_heap = _HeapTrimmer()
         video_writer = None
         writer = None
+        lock = EpisodeLock(target)
         try:
+            make_output_folder(target)
+            lock.acquire()  # one run per episode; what is left over from others is from dead runs
+            recover(target)
+            check_replaceable(target, protected)
             writer = EpisodeWriter(target, dim)  # from here on, any failure removes the staging folder
             writer.write_run(run)
             if annotator is not None:
@@ -328,6 +341,7 @@ class PerceptionEngine:
                 writer.abort()
             raise
         finally:
+            lock.release()
             source.close()
         outputs = {name: path / name for name in ("tracks.txt", "tracks.jsonl", "embeddings.npy", "memory.json", "run.json", "thumbnails")}
         if cfg.output.save_video:
@@ -342,6 +356,14 @@ class PerceptionEngine:
             video=run["video"],
             outputs=outputs,
         )
+
+    def _protected_inputs(self, video: str | Path, extra: tuple[str | Path, ...]) -> list[Path]:
+        """Every file the run reads: none of them may sit where the episode will be written."""
+        cfg = self.config
+        paths = [video, *extra, cfg.detection.detections, cfg.embedding.weights_dir]
+        if cfg.detection.model and Path(cfg.detection.model).exists():
+            paths.append(cfg.detection.model)
+        return [Path(p) for p in paths if p]
 
     # -- records ----------------------------------------------------------------------------
     def _warnings(self, source, detector, counts: dict[str, int]) -> list[str]:

@@ -7,11 +7,16 @@ disk as they come, so memory does not grow with the length of the video.
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import json
+import logging
 import os
 import re
 import shutil
+import signal
+import sys
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,9 +24,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from .episodes import check_replaceable, write_marker
 from .errors import ConfigError, OrionError
 from .types import TrackedObject
 
+log = logging.getLogger(__name__)
 EPISODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -58,6 +65,20 @@ def write_error(exc: OSError, target: Path) -> OrionError:
     )
 
 
+def _create_error(exc: OSError, target: Path) -> OrionError:
+    if exc.errno in DISK_FULL:
+        return write_error(exc, target)
+    return ConfigError(f"cannot create output folder {target.parent}: {exc.strerror}; choose another --out")
+
+
+def make_output_folder(target: Path) -> None:
+    """Create `<out>` (not the episode) with one-line errors."""
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _create_error(exc, target) from None
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """JSON via a temporary name and a rename: readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -75,16 +96,15 @@ class EpisodeWriter:
     def __init__(self, target: Path, embedding_dim: int) -> None:
         self.target = target
         self.embedding_dim = embedding_dim
+        make_output_folder(target)
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
             self.staging = target.parent / f".{target.name}.partial-{uuid.uuid4().hex[:8]}"
             self.staging.mkdir()
         except OSError as exc:
-            if exc.errno in DISK_FULL:
-                raise write_error(exc, target) from None
-            raise ConfigError(f"cannot create output folder {target.parent}: {exc.strerror}; choose another --out") from None
+            raise _create_error(exc, target) from None
         self.rows = 0
         try:
+            write_marker(self.staging, target.name)
             (self.staging / "thumbnails").mkdir()
             self._txt = open(self.staging / "tracks.txt", "w", encoding="utf-8")
             self._jsonl = open(self.staging / "tracks.jsonl", "w", encoding="utf-8")
@@ -199,23 +219,41 @@ class EpisodeWriter:
         os.replace(tmp, path)
 
     def commit(self, memory: dict, run: dict) -> Path:
-        """Finish every file, write run.json (complete) last, then move the folder into place."""
+        """Finish every file, write run.json (complete) last, then swap the folder into place.
+
+        The caller holds the episode's lock (episodes.EpisodeLock). Where the kernel offers it
+        the swap is one atomic exchange, so there is no instant without an episode; elsewhere
+        it is two renames, and a run killed between them leaves both folders for the next run
+        to recover (episodes.recover). Signals wait until the new result is in place: once it
+        is, the run has succeeded, whatever arrives while the old result is being removed.
+        """
         with self.writing():
             write_json_atomic(self.staging / "memory.json", memory)
             write_json_atomic(self.staging / "run.json", run)
-            old = None
-            try:
-                if self.target.exists():
-                    old = self.target.parent / f".{self.target.name}.old-{uuid.uuid4().hex[:8]}"
-                    os.replace(self.target, old)
-                os.replace(self.staging, self.target)
-            except BaseException:  # a full disk or Ctrl-C mid-swap: put the previous result back
-                if old is not None and old.exists() and not self.target.exists():
-                    os.replace(old, self.target)
-                raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        with signals_deferred():
+            with self.writing():
+                check_replaceable(self.target, [])  # someone may have put a folder there meanwhile
+                old = self._swap_into_place()
+            if old is not None:
+                _remove_quietly(old, self.target)
         return self.target
+
+    def _swap_into_place(self) -> Path | None:
+        """Move staging to the target; returns where the previous result went (to be removed)."""
+        if not os.path.lexists(self.target):
+            os.replace(self.staging, self.target)
+            return None
+        if _exchange(self.staging, self.target):
+            return self.staging  # the staging name now holds the previous result
+        old = self.target.parent / f".{self.target.name}.old-{uuid.uuid4().hex[:8]}"
+        os.replace(self.target, old)
+        try:
+            os.replace(self.staging, self.target)
+        except BaseException:  # a full disk mid-swap: put the previous result back
+            if old.exists() and not os.path.lexists(self.target):
+                os.replace(old, self.target)
+            raise
+        return old
 
     def abort(self) -> None:
         """Remove the staging folder: a failed run leaves nothing that looks like a result."""
@@ -226,7 +264,8 @@ class EpisodeWriter:
                 handle.close()  # may flush into a full disk again; the folder goes anyway
             except OSError:
                 pass
-        shutil.rmtree(self.staging, ignore_errors=True)
+        with signals_deferred():  # a second Ctrl-C must not leave half a staging folder
+            shutil.rmtree(self.staging, ignore_errors=True)
 
 
 def _relabel_mot(line: str, aliases: dict[int, int]) -> str:
@@ -240,3 +279,64 @@ def _relabel_jsonl(line: str, aliases: dict[int, int]) -> str:
         return line
     record["entity_id"] = aliases[record["entity_id"]]
     return json.dumps(record) + "\n"
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # glibc < 2.28, musl
+        return False
+    at_fdcwd = -100
+    result = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
+        return False  # this filesystem cannot exchange: fall back to two renames
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _remove_quietly(old: Path, target: Path) -> None:
+    """Remove a replaced result; a failure only leaves a hidden folder the next run tidies."""
+    trash = target.parent / f".{target.name}.trash-{uuid.uuid4().hex[:8]}"
+    try:
+        os.replace(old, trash)
+    except OSError:
+        trash = old
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP back for a few file-system steps that must not be cut.
+
+    An interrupt that arrives meanwhile is logged and dropped: the steps finish quickly, and the
+    run then ends the way those steps leave it (complete after a commit, clean after an abort).
+    Off the main thread (embedded use) signals cannot be handled here and nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
+    previous = {}
+    for name in names:
+        number = getattr(signal, name)
+        try:
+            previous[number] = signal.signal(number, lambda signum, frame: caught.append(signum))
+        except (ValueError, OSError):
+            pass
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            log.warning("an interrupt arrived while the episode folder was being swapped; the swap was finished first")

@@ -803,6 +803,7 @@ def test_a_failed_final_rename_puts_the_previous_result_back(paths, capsys, monk
         return real_replace(src, dst)
 
     monkeypatch.setattr(orion_core.outputs.os, "replace", replace)
+    monkeypatch.setattr(orion_core.outputs, "_exchange", lambda a, b: False)  # the two-rename fallback
     code, _, err = orion(run_args(paths), capsys)
     assert code == 2
     assert_one_error_line(err, f"cannot write {paths.out / EPISODE}", "Input/output error")

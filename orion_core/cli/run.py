@@ -81,24 +81,29 @@ class _ProgressLine:
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM stops a run like Ctrl-C: staging files are removed, nothing looks complete.
+    """SIGTERM, SIGHUP (terminal closed) and SIGQUIT stop a run like Ctrl-C: staging files are
+    removed, nothing looks complete, the previous result stays.
 
-    The previous handler comes back afterwards, so calling the command in-process (tests,
+    The previous handlers come back afterwards, so calling the command in-process (tests,
     notebooks) leaves the host's signal handling as it was.
     """
 
     def handler(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):
+            if hasattr(signal, name):
+                number = getattr(signal, name)
+                previous[number] = signal.signal(number, handler)
     except ValueError:  # not in the main thread (e.g. embedded use)
-        yield
-        return
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, old in previous.items():
+            signal.signal(number, old)
 
 
 @click.command()
@@ -142,7 +147,7 @@ def run(video: str, config_file: str | None, preset: str | None, verbose: int, *
     progress = _ProgressLine(sys.stderr.isatty())
     with _sigterm_as_interrupt():
         try:
-            result = engine.process_video(video, progress=progress)
+            result = engine.process_video(video, progress=progress, inputs=(config_file,) if config_file else ())
         finally:
             progress.done()
     counts = result.counts
