@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
+import warnings
 
 import click
 
@@ -57,13 +58,25 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+MAX_MESSAGE = 2000  # a last guard: messages quote at most ~80 characters of input, but other tools' text is theirs
+
+
 def one_line(text: str) -> str:
     """Messages quoting other tools (a plugin's exception, FFmpeg) may span lines; the CLI prints one."""
-    return " ".join(str(text).split())
+    line = " ".join(str(text).split())
+    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE] + "..."
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
+    # numpy's "invalid value encountered in divide" and the like are checked for (NaN rows, empty
+    # ground truth) where they matter; on stderr they would only bury the one line that counts.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = cli.main(args=argv, prog_name="orion", standalone_mode=False)
         if isinstance(code, int) and code:
