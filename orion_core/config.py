@@ -14,7 +14,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, OrionError, PluginError, UnknownBackendError, quote
+from .errors import ConfigError, OrionError, PluginError, UnknownBackendError, clip, quote
 
 POOLINGS = ("auto", "crop", "region")
 
@@ -404,7 +404,7 @@ def _yaml_loader(path: Path) -> type:
                 key = self.construct_object(key_node, deep=True)
                 if not isinstance(key, str):
                     raise ConfigError(
-                        f"{where(key_node)}: key {quote(repr(key))} is a {type(key).__name__}; keys must be names (text)"
+                        f"{where(key_node)}: key {clip(repr(key))} is a {type(key).__name__}; keys must be names (text)"
                     )
                 if key in seen:
                     raise ConfigError(

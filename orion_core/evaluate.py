@@ -28,7 +28,8 @@ import numpy as np
 from .errors import ConfigError, InputError, clip, quote
 from .motchallenge import MAX_FRAME, read_lines
 
-IOU_THRESHOLD = 0.5  # CLEAR and Identity match at IoU >= 0.5; HOTA sweeps alpha itself
+IOU_THRESHOLD = 0.5
+MAX_COORD = 1e7  # pixels; larger boxes are nonsense, and from ~1e154 their area overflows float64  # CLEAR and Identity match at IoU >= 0.5; HOTA sweeps alpha itself
 _COLUMNS = {"gt": (7, 10), "pred": (6, 10)}  # allowed column counts (min, max) per file kind
 _RATIO_KEYS = (
     "HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "LocA",
@@ -91,6 +92,8 @@ def read_mot_file(path: str | Path, kind: str = "gt") -> MotRows:
             raise InputError(f"{where}: {quote(bad)} is not a number (expected {layout}).") from None
         if not all(np.isfinite(values[:6])):
             raise InputError(f"{where}: frame, id and box must be finite numbers.")
+        if max(abs(v) for v in values[2:6]) > MAX_COORD:  # w * h would overflow to inf and the IoU to NaN
+            raise InputError(f"{where}: box coordinates beyond {MAX_COORD:,.0f} pixels; columns 3-6 are left, top, width, height.")
         frame, track_id, _, _, width, height = values[:6]
         if frame != int(frame) or frame < 1:
             raise InputError(f"{where}: frame {clip(fields[0])} must be a whole number >= 1 (MOT frames are 1-based).")

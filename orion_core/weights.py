@@ -158,13 +158,16 @@ def read_safetensors_header(path: Path) -> Tensors:
 def read_torch_state(path: Path) -> Tensors:
     """Shapes from a .bin/.pth/.pt state dict via weights_only torch.load (memory-mapped where the format allows)."""
     import pickle
+    import warnings
 
     import torch
 
     regular_file(path, "weights file", WeightsError, DOWNLOAD_HINT)
 
     def load(mmap: bool) -> Any:
-        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": a second stderr line saying nothing
+            warnings.simplefilter("ignore")
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
 
     try:
         try:
@@ -190,7 +193,7 @@ def read_torch_state(path: Path) -> Tensors:
         raise WeightsError(f"{path} does not hold a state dict of tensors; give the model weights file")
     odd = next((key for key in state if not isinstance(key, str)), None)
     if odd is not None:
-        raise WeightsError(f"{path}: tensor name {quote(repr(odd))} is a {type(odd).__name__}, not a name; give the model weights file")
+        raise WeightsError(f"{path}: tensor name {clip(repr(odd))} is a {type(odd).__name__}, not a name; give the model weights file")
     return {name: (tuple(value.shape), str(value.dtype).replace("torch.", "")) for name, value in state.items()}
 
 
@@ -244,7 +247,7 @@ def shard_name(index: Path, value: Any) -> str:
     """A weight_map entry: the plain name of a file beside the index (never a path out of the folder)."""
     if not isinstance(value, str) or not value or "/" in value or "\\" in value or value in (".", "..") or "\x00" in value:
         raise WeightsError(
-            f"{index}: weight_map names {quote(repr(value))}, not a file name in {index.parent}; {DOWNLOAD_HINT}"
+            f"{index}: weight_map names {clip(repr(value))}, not a file name in {index.parent}; {DOWNLOAD_HINT}"
         )
     return value
 
@@ -543,7 +546,7 @@ def verify_checkpoint(path: str | Path, backend: str | None = None) -> Checkpoin
     if path.is_file():
         return verify_file(path, backend)
     config_path = path / "config.json"
-    if not config_path.is_file():
+    if not config_path.exists():  # a FIFO or folder of that name is refused by read_config, not "missing"
         below = find_config_below(path)
         hint = f"did you mean {below}?" if below else "give the folder that holds config.json and model.safetensors"
         raise WeightsError(f"{path} has no config.json; {hint}")

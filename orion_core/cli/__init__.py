@@ -6,14 +6,47 @@ User mistakes raise `OrionError`; `main` prints them as one line and exits 2 (no
 
 from __future__ import annotations
 
-import importlib
-import logging
+import contextlib
+import os
+import signal
 import sys
-import warnings
+from typing import Iterator
 
-import click
 
-from ..errors import OrionError
+def _exit_interrupted(signum, frame) -> None:  # noqa: ARG001
+    os.write(2, b"Interrupted.\n")
+    os._exit(130)
+
+
+@contextlib.contextmanager
+def exit_on_interrupt() -> Iterator[None]:
+    """Ctrl-C while importing (nothing written yet) ends the process at once: "Interrupted.", exit 130.
+
+    A KeyboardInterrupt raised inside an import escapes as a traceback before `main` can catch it,
+    or is swallowed by a library's bare `except:` around an optional import (the run then goes on).
+    Only Python's own handler is replaced (a host application's stays), and it comes back afterwards.
+    """
+    try:
+        active = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        if active:
+            signal.signal(signal.SIGINT, _exit_interrupted)
+    except ValueError:  # not the main thread
+        active = False
+    try:
+        yield
+    finally:
+        if active:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+with exit_on_interrupt():
+    import importlib
+    import logging
+    import warnings
+
+    import click
+
+    from ..errors import OrionError
 
 COMMANDS = {
     "run": ("orion_core.cli.run", "run", "Detect, embed, track and re-identify objects in a video."),
@@ -36,7 +69,8 @@ class LazyGroup(click.Group):
             return None
         module_name, attr, _ = COMMANDS[name]
         try:
-            module = importlib.import_module(module_name)
+            with exit_on_interrupt():
+                module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
                 return None
