@@ -543,6 +543,9 @@ def verify_checkpoint(path: str | Path, backend: str | None = None) -> Checkpoin
     path = Path(path).expanduser()
     if not path.exists():
         raise WeightsError(f"{path} does not exist; {DOWNLOAD_HINT.replace('download it again', 'download the checkpoint first')}")
+    kind = kind_of(path.stat().st_mode)
+    if kind not in (None, "a directory"):  # a FIFO would block the first read
+        raise WeightsError(f"{path} is {kind}, not a checkpoint folder or file; give the folder that holds config.json")
     if path.is_file():
         return verify_file(path, backend)
     config_path = path / "config.json"

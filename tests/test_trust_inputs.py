@@ -318,6 +318,11 @@ def test_verify_a_fifo_named_model_safetensors(paths):
     result = in_subprocess(["weights", "verify", config_fifo], timeout=60)
     assert result.returncode == 2
     assert_one_error_line(result.stderr, "config.json", "named pipe (FIFO)")
+    fifo = paths.tmp / "weights.pth"
+    os.mkfifo(fifo)
+    result = in_subprocess(["weights", "verify", fifo], timeout=60)
+    assert result.returncode == 2
+    assert_one_error_line(result.stderr, "weights.pth", "named pipe (FIFO), not a checkpoint folder or file")
 
 
 def test_verify_infinite_shape_and_scalar_patch_tensor(paths, capsys):
