@@ -31,7 +31,7 @@ def episode_dir(out_dir: str | os.PathLike, episode: str) -> Path:
     if not isinstance(episode, str) or not EPISODE_NAME.fullmatch(episode) or ".." in episode:
         raise ConfigError(
             f"episode name {quote(episode)} is not allowed: use letters, digits, '.', '_' and '-' only "
-            "(no spaces or path separators, no '..', not starting with '.'); name it with --episode NAME"
+            "(no spaces or path separators, no '..', not starting with '.'); name it with --episode NAME (episode=... in Python)"
         )
     out = Path(out_dir)
     # os.path's checks answer False instead of raising under folders the user may not enter;

@@ -301,7 +301,7 @@ def config_ints(config: dict, family: Family, config_path: Path) -> dict[str, in
         if isinstance(value, list) and len(value) == 2 and value[0] == value[1]:
             value = value[0]  # patch_size [16, 16]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise WeightsError(f"{config_path}: {key} must be a positive integer, got {value!r}; {DOWNLOAD_HINT}")
+            raise WeightsError(f"{config_path}: {key} must be a positive integer, got {quote(repr(value))}; {DOWNLOAD_HINT}")
         values[key] = value
     if values["hidden_size"] % values["num_attention_heads"]:
         raise WeightsError(
@@ -441,9 +441,9 @@ def check_backend_name(backend: str | None) -> None:
     if backend is None or backend in BACKENDS:
         return
     if backend in WEIGHTLESS:
-        raise WeightsError(f"backend {backend!r} needs no weights; there is nothing to verify (drop --weights from orion run)")
+        raise WeightsError(f"backend {quote(backend)} needs no weights; there is nothing to verify (drop --weights from orion run)")
     raise WeightsError(
-        f"orion weights verify knows checkpoints for {', '.join(BACKENDS)}, not backend {backend!r}; check the --backend spelling"
+        f"orion weights verify knows checkpoints for {', '.join(BACKENDS)}, not backend {quote(backend)}; check the --backend spelling"
     )
 
 
@@ -505,7 +505,7 @@ def verify_timm_folder(path: Path, config: dict, backend: str | None) -> Checkpo
     arch = config["architecture"]
     owner = next((name for marker, name in TIMM_MARKERS if marker in arch), None)
     if owner is None:
-        raise WeightsError(f"{path}/config.json names timm model {arch!r}, which is no DINOv2/DINOv3 ViT Orion's backends read")
+        raise WeightsError(f"{path}/config.json names timm model {quote(arch)}, which is no DINOv2/DINOv3 ViT Orion's backends read")
     family = Family(f"timm {arch}", owner, owner, r"(?:^|\.)blocks\.(\d+)\.", required=())
     check_family(family, backend, path)
     files = weight_files(path)

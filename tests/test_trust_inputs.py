@@ -122,6 +122,18 @@ def test_nul_in_a_detections_path_from_yaml(paths, capsys):
     fails(run_args(paths, "--config", config, det=False), capsys, "perception.detection.detections", "NUL", out=paths.out)
 
 
+def test_nul_in_paths_given_to_the_python_api(paths):
+    from orion_core import InputError, PerceptionConfig, PerceptionEngine
+    from orion_core.detectors.mot import read_mot_detections
+
+    with pytest.raises(InputError, match="contains a NUL character"):
+        read_mot_detections("det\0.txt")
+    engine = PerceptionEngine(PerceptionConfig.from_dict({"embedding": {"backend": "histogram"}, "detection": {"detector": "motion"}}))
+    with pytest.raises(InputError, match=r"video file path 'v\\x00.mp4' contains a NUL character"):
+        engine.process_video("v\0.mp4", episode=EPISODE, out_dir=paths.out)
+    assert_nothing_written(paths.out)
+
+
 def test_config_that_is_a_device_a_fifo_or_huge(paths, capsys):
     fails(run_args(paths, "--config", "/dev/zero"), capsys, "/dev/zero", "is a character device, not a regular file")
     fifo = paths.tmp / "config.yaml"
@@ -329,6 +341,8 @@ def test_verify_infinite_shape_and_scalar_patch_tensor(paths, capsys):
     folder = _copy(paths.dino, paths.tmp / "inf")
     _raw_safetensors(folder / "model.safetensors", '{"w": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 4]}}')
     verify_fails(capsys, folder, "model.safetensors", "broken safetensors header")
+    _raw_safetensors(folder / "model.safetensors", '{"w": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    verify_fails(capsys, folder, "model.safetensors", "broken safetensors header", "recursion limit")
     name = "embeddings.patch_embeddings.projection.weight"
     _raw_safetensors(folder / "model.safetensors", json.dumps({name: {"dtype": "F32", "shape": [], "data_offsets": [0, 4]}}))
     verify_fails(capsys, folder, name, "shape []", "not a patch-embedding kernel")
