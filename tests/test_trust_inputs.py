@@ -337,6 +337,14 @@ def test_verify_a_fifo_named_model_safetensors(paths):
     assert_one_error_line(result.stderr, "weights.pth", "named pipe (FIFO), not a checkpoint folder or file")
 
 
+def test_run_with_a_fifo_config_json_in_the_weights_folder(paths, capsys):
+    folder = _copy(paths.dino, paths.tmp / "fifo-config")
+    (folder / "config.json").unlink()
+    os.mkfifo(folder / "config.json")
+    argv = run_args(paths, "--weights", folder, "--device", "cpu", backend="dinov2")
+    fails(argv, capsys, "config.json", "named pipe (FIFO)", out=paths.out)
+
+
 def test_verify_infinite_shape_and_scalar_patch_tensor(paths, capsys):
     folder = _copy(paths.dino, paths.tmp / "inf")
     _raw_safetensors(folder / "model.safetensors", '{"w": {"dtype": "F32", "shape": [Infinity], "data_offsets": [0, 4]}}')
