@@ -14,7 +14,7 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError, OrionError, PluginError, UnknownBackendError
+from .errors import ConfigError, OrionError, PluginError, UnknownBackendError, clip, quote
 
 POOLINGS = ("auto", "crop", "region")
 
@@ -303,19 +303,20 @@ def _type_name(hint: Any) -> str:
 def build_section(section_cls: type, data: Any, where: str) -> Any:
     """One config dataclass from a dict, with errors naming `where.key`."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} {data!r}")
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} {quote(repr(data))}")
     hints = typing.get_type_hints(section_cls)
     known = {f.name for f in dataclasses.fields(section_cls)} | (
         {"dinov3_weights_dir"} if section_cls is EmbeddingConfig else set()
     )
     for key, value in data.items():
         if key not in known:
-            raise ConfigError(f"{where}.{key}: unknown key; known keys: {', '.join(sorted(known))}")
+            raise ConfigError(f"{where}.{_key(key)}: unknown key; known keys: {', '.join(sorted(known))}")
         hint = hints.get(key)
         if isinstance(hint, InitVar):
             hint = hint.type
         if hint is not None and not _type_ok(value, hint):
-            raise ConfigError(f"{where}.{key}: expected {_type_name(hint)}, got {type(value).__name__} {value!r}")
+            raise ConfigError(f"{where}.{key}: expected {_type_name(hint)}, got {type(value).__name__} {quote(repr(value))}")
+        _check_text(value, f"{where}.{key}")
     values = dict(data)
     for key, hint in hints.items():  # YAML has no float literal for "1"; accept ints where floats are expected
         if key in values and hint is float and isinstance(values[key], int):
@@ -331,6 +332,26 @@ def build_section(section_cls: type, data: Any, where: str) -> Any:
         raise ConfigError(message if prefixed else f"{where}: {message}") from None
 
 
+def _key(key: Any) -> str:
+    """A key as it goes into `section.key` in a message: short keys as they are, long ones cut (user input)."""
+    text = str(key)
+    return text if len(text) <= 80 else quote(text)
+
+
+def _check_text(value: Any, where: str) -> None:
+    """No NUL characters in strings (paths, names): they reach open() and FFmpeg as a ValueError traceback."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ConfigError(f"{where}: {quote(value)} contains a NUL character; remove it")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key, where)
+            _check_text(item, f"{where}.{_key(key)}")
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            _check_text(item, where)
+
+
 def deep_merge(base: dict, override: dict) -> dict:
     """Recursively merge; values of `override` win, None values in `override` are ignored."""
     merged = copy.deepcopy(base)
@@ -344,32 +365,112 @@ def deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
+# A config file is a few hundred bytes; the bounds stop "billion laughs" files, /dev/zero and deep
+# nesting (PyYAML recurses per level) before they cost memory or end in a RecursionError traceback.
+MAX_CONFIG_BYTES = 1 * 2**20
+MAX_YAML_DEPTH = 32
+
+
+def _yaml_loader(path: Path) -> type:
+    """PyYAML's SafeLoader, stricter: no aliases, bounded depth, text keys only, no duplicate keys."""
+    import yaml
+
+    def where(node_or_event: Any) -> str:
+        return f"config file {path} line {node_or_event.start_mark.line + 1}"
+
+    class StrictLoader(yaml.SafeLoader):
+        depth = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                event = self.peek_event()
+                raise ConfigError(
+                    f"{where(event)}: YAML aliases (*{_key(event.anchor)}) are not supported (they can expand without "
+                    "bound); write the value out in full"
+                )
+            self.depth += 1
+            try:
+                if self.depth > MAX_YAML_DEPTH:
+                    raise ConfigError(f"{where(self.peek_event())}: nested deeper than {MAX_YAML_DEPTH} levels; a config needs 4")
+                return super().compose_node(parent, index)
+            finally:
+                self.depth -= 1
+
+        def construct_mapping(self, node: Any, deep: bool = False) -> dict:
+            if isinstance(node, yaml.MappingNode):
+                self.flatten_mapping(node)
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                if not isinstance(key, str):
+                    raise ConfigError(
+                        f"{where(key_node)}: key {clip(repr(key))} is a {type(key).__name__}; keys must be names (text)"
+                    )
+                if key in seen:
+                    raise ConfigError(
+                        f"{where(key_node)}: duplicate key {_key(key)!r} (first on line {seen[key]}); keep one of the two"
+                    )
+                seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+    return StrictLoader
+
+
+def read_config_text(path: Path) -> str:
+    """The text of a config file: a regular file under MAX_CONFIG_BYTES, UTF-8 (a BOM is fine)."""
+    from .files import check_size, regular_file
+
+    info = regular_file(path, "config file", ConfigError, "pass the YAML file with --config")
+    check_size(path, info.st_size, MAX_CONFIG_BYTES, "config file", ConfigError)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+        check_size(path, len(data), MAX_CONFIG_BYTES, "config file", ConfigError)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not a UTF-8 text file; pass a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
+    if "\x00" in text:
+        raise ConfigError(f"config file {path} holds NUL bytes, so it is not a text file; pass a YAML file")
+    return text
+
+
 def load_yaml(path: str | Path) -> dict:
-    """The `perception:` mapping of a YAML file (safe_load only)."""
+    """The `perception:` mapping of a YAML file (a strict safe_load; every section a mapping)."""
     import yaml
 
     path = Path(path)
-    if path.is_dir():
-        raise ConfigError(f"config file {path} is a directory; pass the YAML file with --config")
-    if not path.is_file():
-        raise ConfigError(f"config file {path} does not exist; check the --config path")
+    text = read_config_text(path)
+    loader = _yaml_loader(path)(text)  # what yaml.safe_load does, with the stricter loader
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = loader.get_single_data()
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"config file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not a text file; pass a YAML file") from None
-    except OSError as exc:
-        raise ConfigError(f"config file {path} cannot be read ({exc.strerror}); check its permissions") from None
+    except RecursionError:  # deep nesting inside one flow collection the depth check has not reached
+        raise ConfigError(f"config file {path}: nested deeper than {MAX_YAML_DEPTH} levels; a config needs 4") from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict) or set(data) - {"perception"}:
         extra = sorted(set(data) - {"perception"}) if isinstance(data, dict) else []
-        hint = f"unknown top-level key {extra[0]!r}" if extra else "expected a mapping"
+        hint = f"unknown top-level key {_key(extra[0])!r}" if extra else "expected a mapping"
         raise ConfigError(f"config file {path}: {hint}; put settings under 'perception:'")
-    return data.get("perception") or {}
+    perception = data.get("perception")
+    if perception is None:
+        return {}
+    if not isinstance(perception, dict):
+        raise ConfigError(f"config file {path}: perception must be a mapping of sections, got {type(perception).__name__}")
+    for name, section in perception.items():
+        if section is not None and not isinstance(section, dict):  # else an override would silently replace it
+            raise ConfigError(
+                f"config file {path}: perception.{_key(name)} must be a mapping of keys, got {type(section).__name__} "
+                f"{quote(repr(section))}"
+            )
+    return perception
 
 
 def build_config(preset: str | None = None, yaml_path: str | Path | None = None, overrides: dict | None = None) -> PerceptionConfig:

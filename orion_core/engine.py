@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REID_THRESHOLD = 0.75
 THUMBNAIL_SIDE = 128
+# Decoded frames held for one batch: 16 frames of 1080p are 100 MB; 16 of 8K would be 1.6 GB.
+READ_AHEAD_BYTES = 256 * 2**20
 Progress = Callable[[dict], None]
 
 
@@ -189,7 +191,9 @@ class PerceptionEngine:
         return DEFAULT_REID_THRESHOLD
 
     def _chunks(self, frames: Iterator[Frame], timer: _Timer) -> Iterator[list[Frame]]:
+        """Frames in groups of `read_ahead`, or fewer once they hold READ_AHEAD_BYTES (large frames)."""
         chunk: list[Frame] = []
+        held = 0
         while True:
             started = time.perf_counter()
             frame = next(frames, None)
@@ -197,9 +201,11 @@ class PerceptionEngine:
             if frame is None:
                 break
             chunk.append(frame)
-            if len(chunk) >= self.read_ahead:
+            held += frame.image.nbytes
+            if len(chunk) >= self.read_ahead or held >= READ_AHEAD_BYTES:
                 yield chunk
                 chunk = []
+                held = 0
         if chunk:
             yield chunk
 
@@ -268,7 +274,7 @@ class PerceptionEngine:
                 fps = source.info.fps if source.info.fps > 0 else 25.0
                 if cfg.video.fps:
                     fps = min(fps, cfg.video.fps)
-                video_writer = VideoWriter(writer.staging / "annotated.mp4", fps=fps)
+                video_writer = VideoWriter(writer.staging / "annotated.mp4", fps=fps, fit=True)  # frame size may change mid-stream
             for chunk in self._chunks(iter(source), timer):
                 t = time.perf_counter()
                 detections = detector.detect_batch(chunk)

@@ -29,3 +29,20 @@ class WeightsError(OrionError):
 
 class InputError(OrionError):
     """An input file (video, detections) is missing or unreadable."""
+
+
+QUOTE_LIMIT = 80  # characters of user input a message may quote: a 500 MB field must not become a 500 MB line
+
+
+def quote(text: object, limit: int = QUOTE_LIMIT) -> str:
+    """`repr` of user input, cut to about `limit` characters (with how much was left out), for messages."""
+    text = str(text)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text):,} characters)"
+
+
+def clip(text: object, limit: int = QUOTE_LIMIT) -> str:
+    """User input shown as is (no quotes) when short, else cut like `quote`."""
+    text = str(text)
+    return text if len(text) <= limit and text.isprintable() else quote(text, limit)

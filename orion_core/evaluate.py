@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ConfigError, InputError
-from .motchallenge import read_text
+from .errors import ConfigError, InputError, clip, quote
+from .motchallenge import MAX_FRAME, read_lines
 
-IOU_THRESHOLD = 0.5  # CLEAR and Identity match at IoU >= 0.5; HOTA sweeps alpha itself
+IOU_THRESHOLD = 0.5
+MAX_COORD = 1e7  # pixels; larger boxes are nonsense, and from ~1e154 their area overflows float64  # CLEAR and Identity match at IoU >= 0.5; HOTA sweeps alpha itself
 _COLUMNS = {"gt": (7, 10), "pred": (6, 10)}  # allowed column counts (min, max) per file kind
 _RATIO_KEYS = (
     "HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "LocA",
@@ -62,7 +63,7 @@ def read_mot_file(path: str | Path, kind: str = "gt") -> MotRows:
         raise ConfigError(f"read_mot_file: kind must be 'gt' or 'pred', got {kind!r}.")
     path = Path(path)
     label = "ground-truth" if kind == "gt" else "prediction"
-    text = read_text(path, f"{label} file")
+    lines = read_lines(path, f"{label} file")
 
     min_cols, max_cols = _COLUMNS[kind]
     layout = (
@@ -72,7 +73,7 @@ def read_mot_file(path: str | Path, kind: str = "gt") -> MotRows:
     )
     rows: list[tuple[float, ...]] = []
     line_numbers: list[int] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
@@ -88,16 +89,20 @@ def read_mot_file(path: str | Path, kind: str = "gt") -> MotRows:
             values = tuple(float(f) for f in fields)
         except ValueError:
             bad = next(f for f in fields if not _is_number(f))
-            raise InputError(f"{where}: {bad!r} is not a number (expected {layout}).") from None
+            raise InputError(f"{where}: {quote(bad)} is not a number (expected {layout}).") from None
         if not all(np.isfinite(values[:6])):
             raise InputError(f"{where}: frame, id and box must be finite numbers.")
+        if max(abs(v) for v in values[2:6]) > MAX_COORD:  # w * h would overflow to inf and the IoU to NaN
+            raise InputError(f"{where}: box coordinates beyond {MAX_COORD:,.0f} pixels; columns 3-6 are left, top, width, height.")
         frame, track_id, _, _, width, height = values[:6]
         if frame != int(frame) or frame < 1:
-            raise InputError(f"{where}: frame {fields[0]} must be a whole number >= 1 (MOT frames are 1-based).")
-        if track_id != int(track_id):
-            raise InputError(f"{where}: id {fields[1]} must be a whole number.")
+            raise InputError(f"{where}: frame {clip(fields[0])} must be a whole number >= 1 (MOT frames are 1-based).")
+        if frame > MAX_FRAME:  # past int64's exact range, the cast below would silently change it
+            raise InputError(f"{where}: frame {quote(fields[0])} is larger than {MAX_FRAME:,}, the largest Orion reads.")
+        if track_id != int(track_id) or abs(track_id) > 2**53:  # larger ids are not exact in float64 / int64
+            raise InputError(f"{where}: id {clip(fields[1])} must be a whole number (at most 2**53).")
         if width < 0 or height < 0:
-            raise InputError(f"{where}: negative box size ({fields[4]} x {fields[5]}); columns 5-6 are width, height.")
+            raise InputError(f"{where}: negative box size ({clip(fields[4])} x {clip(fields[5])}); columns 5-6 are width, height.")
         rows.append(values[:7] if len(values) >= 7 else values[:6] + (1.0,))
         line_numbers.append(number)
 
@@ -150,17 +155,25 @@ def parse_frame_range(text: str) -> tuple[int, int]:
     try:
         first, last = (int(p) for p in parts)
     except ValueError:
-        raise ConfigError(f"--frames {text!r}: expected A-B with whole numbers, e.g. --frames 1-400.") from None
+        raise ConfigError(f"--frames {quote(text)}: expected A-B with whole numbers, e.g. --frames 1-400.") from None
     if first < 1 or last < first:
-        raise ConfigError(f"--frames {text!r}: need 1 <= A <= B (frames are 1-based), e.g. --frames 1-400.")
+        raise ConfigError(f"--frames {quote(text)}: need 1 <= A <= B (frames are 1-based), e.g. --frames 1-400.")
+    if last > MAX_FRAME:
+        raise ConfigError(f"--frames {quote(text)}: B may be at most {MAX_FRAME:,}, the largest frame number Orion reads.")
     return first, last
 
 
 def sequence_data(gt: MotRows, pred: MotRows, first: int, last: int) -> dict[str, Any]:
-    """The per-frame dict TrackEval's metrics read, for frames first..last (TrackEval MOT15 rules)."""
+    """The per-timestep dict TrackEval's metrics read, for frames first..last (TrackEval MOT15 rules).
+
+    Only frames that hold a row become timesteps, and each run of empty frames between them becomes
+    one empty timestep: an empty frame changes no metric (HOTA and Identity sum over frames; CLEAR
+    carries a track's previous match across it), and one stands for any number of them. So the
+    work follows the rows, not the frame numbers: a stray row at frame 1e9 costs one timestep.
+    `num_timesteps` is the length of those lists; `evaluate_mot` reports the frame span itself.
+    """
     from trackeval.datasets import MotChallenge2DBox
 
-    num_timesteps = last - first + 1
     gt_keep = (gt.frames >= first) & (gt.frames <= last)
     pred_keep = (pred.frames >= first) & (pred.frames <= last)
     considered = gt_keep & (gt.flags.astype(np.int64) != 0)  # TrackEval casts the flag to int too
@@ -172,7 +185,7 @@ def sequence_data(gt: MotRows, pred: MotRows, first: int, last: int) -> dict[str
     gt_by_frame = _rows_by_frame(gt.frames, gt_keep)
     pred_by_frame = _rows_by_frame(pred.frames, pred_keep)
     empty = np.empty(0, dtype=np.int64)
-    for frame in range(first, last + 1):
+    for frame in _timesteps(sorted(set(gt_by_frame) | set(pred_by_frame)), first):
         g = gt_by_frame.get(frame, empty)
         p = pred_by_frame.get(frame, empty)
         ious = MotChallenge2DBox._calculate_box_ious(gt.boxes[g], pred.boxes[p], box_format="xywh")
@@ -184,7 +197,7 @@ def sequence_data(gt: MotRows, pred: MotRows, first: int, last: int) -> dict[str
         data["tracker_confidences"].append(pred.flags[p])
         data["similarity_scores"].append(ious[g_ok])
     data.update(
-        num_timesteps=num_timesteps,
+        num_timesteps=len(data["gt_ids"]),
         num_gt_ids=len(gt_id_values),
         num_tracker_ids=len(pred_id_values),
         num_gt_dets=int(considered.sum()),
@@ -192,6 +205,18 @@ def sequence_data(gt: MotRows, pred: MotRows, first: int, last: int) -> dict[str
         seq=gt.path.stem,
     )
     return data
+
+
+def _timesteps(frames: list[int], first: int) -> list[int | None]:
+    """The frames with rows, in order, with one None (an empty frame) wherever frames were skipped."""
+    steps: list[int | None] = []
+    previous = first - 1
+    for frame in frames:
+        if frame > previous + 1:
+            steps.append(None)
+        steps.append(frame)
+        previous = frame
+    return steps
 
 
 def _rows_by_frame(frames: np.ndarray, keep: np.ndarray) -> dict[int, np.ndarray]:

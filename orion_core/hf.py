@@ -182,7 +182,7 @@ def read_folder_config(folder: Path) -> dict:
             raise WeightsError(f"{folder} is a file; pass the folder that holds it: {folder.parent}")
         raise WeightsError(f"{folder} is a file, not a model folder; pass the folder that holds {CONFIG} and the weights")
     path = folder / CONFIG
-    if not path.is_file():
+    if not path.exists():  # a FIFO or folder of that name is refused by read_config (it would block a read)
         below = find_config_below(folder)
         hint = f"did you mean {below}?" if below else f"pass the folder that holds {CONFIG} and model.safetensors"
         raise WeightsError(f"{folder} has no {CONFIG}, so it is not a Hugging Face model folder; {hint}")

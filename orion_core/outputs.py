@@ -25,20 +25,20 @@ from typing import Any, Iterator
 import numpy as np
 
 from .episodes import check_replaceable, write_marker
-from .errors import ConfigError, OrionError
+from .errors import ConfigError, OrionError, quote
 from .types import TrackedObject
 
 log = logging.getLogger(__name__)
-EPISODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+EPISODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$` would let a trailing newline in
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def episode_dir(out_dir: str | os.PathLike, episode: str) -> Path:
     """`<out>/<episode>`, refusing names that would escape `out` or hide the folder."""
-    if not EPISODE_NAME.match(episode) or ".." in episode:
+    if not isinstance(episode, str) or not EPISODE_NAME.fullmatch(episode) or ".." in episode:
         raise ConfigError(
-            f"episode name {episode!r} is not allowed: use letters, digits, '.', '_' and '-' only "
-            "(no path separators, no '..', not starting with '.')"
+            f"episode name {quote(episode)} is not allowed: use letters, digits, '.', '_' and '-' only "
+            "(no spaces or path separators, no '..', not starting with '.'); name it with --episode NAME (episode=... in Python)"
         )
     out = Path(out_dir)
     # os.path's checks answer False instead of raising under folders the user may not enter;

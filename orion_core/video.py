@@ -20,6 +20,7 @@ import numpy as np
 
 from .config import VideoConfig
 from .errors import ConfigError, InputError
+from .files import kind_of, stat_path
 from .types import Frame
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,9 @@ COUNT_SLACK = 0.01
 DURATION_SLACK = 0.05
 # FFmpeg "decodes" text files as ANSI art (the tty demuxer); never a video a user meant.
 TEXT_FORMATS = {"tty"}
+# Largest frame decoded: 8K (7680x4320 = 33 MP, DCI 8192x4320 = 35 MP) fits; an 8192x8192 frame is 201 MB
+# of RGB and a few KB of MJPEG, so a tiny file could otherwise ask for gigabytes of read-ahead.
+MAX_MEGAPIXELS = 40
 
 
 @dataclass
@@ -62,14 +66,12 @@ def _av():
 
 
 def _check_path(path: Path) -> None:
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise InputError(f"video file {path} does not exist; check the path") from None
-    except OSError as exc:  # e.g. a parent folder the user may not enter (Path.exists() raises then)
-        raise InputError(f"video file {path} cannot be accessed ({exc.strerror}); check the path and its permissions") from None
+    info = stat_path(path, "video file")  # missing, a NUL in the name, a parent folder the user may not enter
     if stat.S_ISDIR(info.st_mode):
         raise InputError(f"{path} is a directory, not a video file; pass the path of a video file")
+    kind = kind_of(info.st_mode)
+    if kind is not None:  # a FIFO would block or look empty; a device never ends
+        raise InputError(f"video file {path} is {kind}, not a regular file; save the video to a file and pass that")
     if info.st_size == 0:
         raise InputError(f"video file {path} is empty (0 bytes); re-copy or re-export it")
 
@@ -90,6 +92,15 @@ def _open_container(path: Path):
 def _short(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text[:200] or type(exc).__name__
+
+
+def check_frame_size(path: Path, width: int, height: int, where: str = "") -> None:
+    """Refuse frames above MAX_MEGAPIXELS before they are converted to RGB (3 bytes per pixel)."""
+    if width * height > MAX_MEGAPIXELS * 1_000_000:
+        raise InputError(
+            f"{path}{where} has {width}x{height} frames ({width * height / 1e6:.0f} megapixels); Orion reads at most "
+            f"{MAX_MEGAPIXELS} megapixels per frame: scale the video down first (e.g. ffmpeg -vf scale=3840:-2)"
+        )
 
 
 def _frame_count_hint(stream) -> int | None:
@@ -149,8 +160,11 @@ class VideoSource:
                 codec=stream.codec_context.name,
                 container=self._container.format.name,
             )
+            check_frame_size(self.path, self.info.width, self.info.height)
             self._decoder = self._container.decode(stream)
             self._first = self._next_av_frame()  # probe: a "video" that decodes nothing fails now
+            if self._first is not None:
+                check_frame_size(self.path, self._first.width, self._first.height)
         except BaseException:
             self._container.close()
             raise
@@ -214,6 +228,7 @@ class VideoSource:
                 last_time_s = time_s if av_frame.pts is not None else None
                 if not sampler.keep(time_s):
                     continue
+                check_frame_size(self.path, av_frame.width, av_frame.height, f" frame {index + 1}")  # size may change mid-stream
                 image = av_frame.to_ndarray(format="rgb24")
                 self.frames_yielded += 1
                 yield Frame(index=index, time_s=time_s, image=image)
@@ -316,12 +331,13 @@ class VideoWriter:
     odd sizes are padded by one pixel because yuv420p needs even dimensions.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None, fit: bool = False) -> None:
         if not fps or fps <= 0 or not math.isfinite(fps):
             raise ConfigError(f"VideoWriter: fps must be positive, got {fps!r}")
         self.path = Path(path)
         self.fps = fps
         self.codec = codec
+        self.fit = fit
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
         self._container = None
@@ -354,7 +370,11 @@ class VideoWriter:
         self._stream = stream
 
     def write(self, image: np.ndarray) -> None:
-        """Append one HxWx3 RGB uint8 frame; every frame must have the first one's size."""
+        """Append one HxWx3 RGB uint8 frame of the first one's size (with `fit`, other sizes are scaled to it).
+
+        Videos may change size mid-stream (a stream switching resolution, concatenated clips); an
+        annotated copy keeps the first size, as players expect one size per stream.
+        """
         av = _av()
         image = np.asarray(image)
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -363,7 +383,11 @@ class VideoWriter:
             self._start(image.shape[1], image.shape[0])
             self._size = image.shape[:2]
         if image.shape[:2] != self._size:
-            raise ValueError(f"VideoWriter: frame size {image.shape[:2]} differs from the first frame's {self._size}")
+            if not self.fit:
+                raise ValueError(f"VideoWriter: frame size {image.shape[:2]} differs from the first frame's {self._size}")
+            import cv2
+
+            image = cv2.resize(image, (self._size[1], self._size[0]), interpolation=cv2.INTER_LINEAR)
         pad_h, pad_w = self._stream.height - image.shape[0], self._stream.width - image.shape[1]
         if pad_h or pad_w:
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")

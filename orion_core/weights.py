@@ -2,9 +2,12 @@
 
 A half-finished `hf download`, a config.json from one checkpoint beside the weights of another,
 or a DINOv2 folder passed to `--backend vjepa2` otherwise surface minutes into a run as a deep
-stack trace. Here each becomes one line naming the file and the fix. Safetensors headers are
-parsed by hand (8-byte length + JSON), so checking a 4 GB file reads a few kilobytes; `.bin` and
-`.pth` files go through `torch.load(weights_only=True, mmap=True)`, which never runs pickled code.
+stack trace. Here each becomes one line naming the file and the fix. Safetensors files are opened
+with `safetensors.safe_open` (the library's own header validation; the data is memory-mapped, not
+read); `.bin` and `.pth` files go through `torch.load(weights_only=True, mmap=True)`, which never
+runs pickled code. For Hugging Face folders the model transformers would build from config.json is
+instantiated on the meta device (no memory) and every tensor's name and shape is compared with the
+files: what verify accepts, the loader loads.
 """
 
 from __future__ import annotations
@@ -12,12 +15,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import WeightsError
+from .errors import WeightsError, clip, quote
+from .files import check_size, kind_of, regular_file
 
 Tensors = dict[str, tuple[tuple[int, ...], str]]  # name -> (shape, dtype)
 
@@ -73,11 +76,9 @@ BACKENDS = ("dinov2", "dinov3", "vjepa2", "mobilenetv2")
 WEIGHTLESS = ("histogram",)
 
 PATCH_EMBED = re.compile(r"patch_embed\w*\.(?:projection\.|proj\.)?weight$")
-DTYPE_BYTES = {
-    "F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1, "U8": 1,
-    "U16": 2, "U32": 4, "U64": 8, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1,
-}  # fmt: skip
-MAX_HEADER = 100 * 1024 * 1024  # safetensors' own limit; a larger "length" means garbage or not safetensors
+MAX_JSON_BYTES = 64 * 2**20  # config.json is a few KB, a shard index of a 7B model under 100 KB
+# Weights transformers' loader does not need (pre-training only); `load_transformers_model` ignores them too.
+OPTIONAL_WEIGHTS = ("mask_token",)
 DOWNLOAD_HINT = "download it again (e.g. hf download ORG/MODEL --local-dir DIR)"
 
 
@@ -97,6 +98,7 @@ class CheckpointReport:
     dims: dict[str, Any] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     dtypes: list[str] = field(default_factory=list)
+    checked: str = "layout, config.json, every tensor name and shape against the model transformers builds from it"
 
     @property
     def run_command(self) -> str:
@@ -114,6 +116,7 @@ class CheckpointReport:
             f"  dims        hidden {self.hidden_size}, layers {self.num_layers}" + (f", {dims}" if dims else ""),
             f"  parameters  {params}",
             f"  files       {', '.join(self.files)} ({'/'.join(self.dtypes)})",
+            f"  checked     {self.checked}",
             f"  run         {self.run_command}",
         ]
 
@@ -127,56 +130,44 @@ def human_count(count: int) -> str:
 
 # -- reading tensor headers -----------------------------------------------------------------
 def read_safetensors_header(path: Path) -> Tensors:
-    """Shapes and dtypes from a .safetensors header; truncated or inconsistent files raise WeightsError."""
-    size = path.stat().st_size
-    with path.open("rb") as handle:
-        head = handle.read(8)
-        if len(head) < 8:
-            raise WeightsError(f"{path} is {size} bytes, too short to be safetensors; {DOWNLOAD_HINT}")
-        (length,) = struct.unpack("<Q", head)
-        if length > MAX_HEADER or 8 + length > size:
-            raise WeightsError(f"{path} has a broken safetensors header (truncated or not safetensors); {DOWNLOAD_HINT}")
-        try:
-            header = json.loads(handle.read(length))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise WeightsError(f"{path} has an unreadable safetensors header (corrupt); {DOWNLOAD_HINT}") from None
-    if not isinstance(header, dict):
-        raise WeightsError(f"{path} has an unreadable safetensors header (corrupt); {DOWNLOAD_HINT}")
-    tensors: Tensors = {}
-    data_end = 0
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        try:
-            shape = tuple(int(v) for v in entry["shape"])
-            dtype = str(entry["dtype"])
-            begin, end = (int(v) for v in entry["data_offsets"])
-        except (KeyError, TypeError, ValueError):
-            raise WeightsError(f"{path}: tensor {name!r} has a malformed header entry (corrupt); {DOWNLOAD_HINT}") from None
-        numel = 1
-        for dim in shape:
-            numel *= dim
-        if dtype in DTYPE_BYTES and end - begin != numel * DTYPE_BYTES[dtype]:
+    """Shapes and dtypes of a .safetensors file via `safe_open`; truncated or corrupt files raise WeightsError."""
+    from safetensors import SafetensorError, safe_open
+
+    info = regular_file(path, "weights file", WeightsError, DOWNLOAD_HINT)
+    if info.st_size < 8:
+        raise WeightsError(f"{path} is {info.st_size} bytes, too short to be safetensors; {DOWNLOAD_HINT}")
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            tensors: Tensors = {}
+            for name in handle.keys():
+                part = handle.get_slice(name)
+                tensors[name] = (tuple(int(v) for v in part.get_shape()), str(part.get_dtype()))
+    except (SafetensorError, OSError, ValueError) as exc:
+        reason = str(exc)
+        if "incomplete metadata" in reason.lower() or "MetadataIncompleteBuffer" in reason:
             raise WeightsError(
-                f"{path}: tensor {name!r} {list(shape)} {dtype} has {end - begin} bytes of data, "
-                f"expected {numel * DTYPE_BYTES[dtype]} (corrupt); {DOWNLOAD_HINT}"
-            )
-        tensors[name] = (shape, dtype)
-        data_end = max(data_end, end)
-    if 8 + length + data_end > size:
+                f"{path} is truncated: its header promises more data than the file's {info.st_size:,} bytes "
+                f"(an unfinished download); {DOWNLOAD_HINT}"
+            ) from None
         raise WeightsError(
-            f"{path} is truncated: its header promises {8 + length + data_end:,} bytes but the file has {size:,} "
-            f"(an unfinished download); {DOWNLOAD_HINT}"
-        )
+            f"{path} has a broken safetensors header (truncated or not safetensors: {clip(reason)}); {DOWNLOAD_HINT}"
+        ) from None
     return tensors
 
 
 def read_torch_state(path: Path) -> Tensors:
     """Shapes from a .bin/.pth/.pt state dict via weights_only torch.load (memory-mapped where the format allows)."""
+    import pickle
+    import warnings
+
     import torch
 
+    regular_file(path, "weights file", WeightsError, DOWNLOAD_HINT)
+
     def load(mmap: bool) -> Any:
-        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": a second stderr line saying nothing
+            warnings.simplefilter("ignore")
+            return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
 
     try:
         try:
@@ -185,6 +176,13 @@ def read_torch_state(path: Path) -> Tensors:
             if "mmap" not in str(exc):  # legacy (pre-zip) files cannot be memory-mapped
                 raise
             state = load(mmap=False)
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():  # torch's safe unpickler met a class or function
+            raise WeightsError(
+                f"{path} contains Python objects, not only tensors; refused for safety (loading it could run code): "
+                "use a safetensors file or a state dict of tensors from a source you trust"
+            ) from None
+        raise WeightsError(f"cannot read {path} as a PyTorch state dict ({clip(exc)}): truncated or corrupt; {DOWNLOAD_HINT}") from None
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise WeightsError(
@@ -193,6 +191,9 @@ def read_torch_state(path: Path) -> Tensors:
     state = unwrap_state(state)
     if state is None:
         raise WeightsError(f"{path} does not hold a state dict of tensors; give the model weights file")
+    odd = next((key for key in state if not isinstance(key, str)), None)
+    if odd is not None:
+        raise WeightsError(f"{path}: tensor name {clip(repr(odd))} is a {type(odd).__name__}, not a name; give the model weights file")
     return {name: (tuple(value.shape), str(value.dtype).replace("torch.", "")) for name, value in state.items()}
 
 
@@ -222,8 +223,8 @@ def weight_files(folder: Path) -> list[Path]:
             weight_map = read_config(index).get("weight_map")
             if not isinstance(weight_map, dict) or not weight_map:
                 raise WeightsError(f"{index} has no weight_map; {DOWNLOAD_HINT}")
-            shards = sorted(set(weight_map.values()))
-            missing = [name for name in shards if not (folder / name).is_file()]
+            shards = sorted({shard_name(index, value) for value in weight_map.values()})
+            missing = [name for name in shards if not (folder / name).exists()]
             if missing:
                 raise WeightsError(
                     f"{folder} lacks {len(missing)} of {len(shards)} shards listed in {index_name} "
@@ -231,7 +232,7 @@ def weight_files(folder: Path) -> list[Path]:
                 )
             return [folder / name for name in shards]
     for name in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
+        if (folder / name).exists():  # a FIFO or folder of that name is refused by read_tensors, not skipped
             return [folder / name]
     others = sorted(p.name for p in folder.glob("*.safetensors"))
     if others:
@@ -242,11 +243,25 @@ def weight_files(folder: Path) -> list[Path]:
     )
 
 
+def shard_name(index: Path, value: Any) -> str:
+    """A weight_map entry: the plain name of a file beside the index (never a path out of the folder)."""
+    if not isinstance(value, str) or not value or "/" in value or "\\" in value or value in (".", "..") or "\x00" in value:
+        raise WeightsError(
+            f"{index}: weight_map names {clip(repr(value))}, not a file name in {index.parent}; {DOWNLOAD_HINT}"
+        )
+    return value
+
+
 def read_config(path: Path) -> dict:
+    """A JSON object from a regular file of at most MAX_JSON_BYTES; anything else is one WeightsError line."""
+    info = regular_file(path, "config file", WeightsError, DOWNLOAD_HINT)
+    check_size(path, info.st_size, MAX_JSON_BYTES, "config file", WeightsError)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise WeightsError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg}); {DOWNLOAD_HINT}") from None
+    except RecursionError:
+        raise WeightsError(f"{path} is nested too deeply to be a model config (corrupt); {DOWNLOAD_HINT}") from None
     except UnicodeDecodeError:
         raise WeightsError(f"{path} is not a text file; {DOWNLOAD_HINT}") from None
     except OSError as exc:
@@ -267,13 +282,15 @@ def find_config_below(folder: Path, depth: int = 3) -> Path | None:
 
 def family_for(config: dict, config_path: Path) -> Family:
     model_type = config.get("model_type")
-    if model_type in FAMILIES:
-        return FAMILIES[model_type]
     known = ", ".join(FAMILIES)
     if model_type is None:
         raise WeightsError(f"{config_path} has no model_type; Orion's backends read checkpoints of model_type {known}")
+    if not isinstance(model_type, str):
+        raise WeightsError(f"{config_path}: model_type must be a string, got {type(model_type).__name__}; {DOWNLOAD_HINT}")
+    if model_type in FAMILIES:
+        return FAMILIES[model_type]
     raise WeightsError(
-        f"{config_path}: model_type {model_type!r} is not a family Orion's backends read ({known}); download one of those"
+        f"{config_path}: model_type {quote(model_type)} is not a family Orion's backends read ({known}); download one of those"
     )
 
 
@@ -284,7 +301,7 @@ def config_ints(config: dict, family: Family, config_path: Path) -> dict[str, in
         if isinstance(value, list) and len(value) == 2 and value[0] == value[1]:
             value = value[0]  # patch_size [16, 16]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise WeightsError(f"{config_path}: {key} must be a positive integer, got {value!r}; {DOWNLOAD_HINT}")
+            raise WeightsError(f"{config_path}: {key} must be a positive integer, got {quote(repr(value))}; {DOWNLOAD_HINT}")
         values[key] = value
     if values["hidden_size"] % values["num_attention_heads"]:
         raise WeightsError(
@@ -307,7 +324,10 @@ def patch_embedding(tensors: Tensors, where: str) -> tuple[str, tuple[int, ...]]
         raise WeightsError(
             f"{where} has no patch-embedding weight; it is not a ViT checkpoint Orion can run ({DOWNLOAD_HINT})"
         )
-    return found[0]
+    name, shape = found[0]
+    if len(shape) not in (4, 5):  # (out, in, [time,] h, w)
+        raise WeightsError(f"{where}: {name} has shape {list(shape)}, not a patch-embedding kernel (corrupt); {DOWNLOAD_HINT}")
+    return name, shape
 
 
 def check_shapes(family: Family, values: dict[str, int], tensors: Tensors, where: str) -> None:
@@ -333,6 +353,71 @@ def check_shapes(family: Family, values: dict[str, int], tensors: Tensors, where
         )
 
 
+def expected_tensors(folder: Path) -> tuple[dict[str, tuple[int, ...]], str]:
+    """Name -> shape of every tensor the model transformers builds from `folder`/config.json, on the meta device.
+
+    Returns also the model's `base_model_prefix` (checkpoints saved from a task model carry it).
+    """
+    import warnings
+
+    import torch
+    from transformers import AutoConfig, AutoModel
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            config = AutoConfig.from_pretrained(str(folder), trust_remote_code=False)
+            with torch.device("meta"):
+                model = AutoModel.from_config(config, trust_remote_code=False)
+            state = saved_layout(model)
+    except RecursionError:
+        raise WeightsError(f"{folder}/config.json is nested too deeply to be a model config (corrupt); {DOWNLOAD_HINT}") from None
+    except Exception as exc:  # a value transformers cannot build a model from (negative size, wrong type, ...)
+        raise WeightsError(
+            f"{folder}/config.json describes no model transformers can build ({type(exc).__name__}: {clip(' '.join(str(exc).split()), 160)}); "
+            f"{DOWNLOAD_HINT}"
+        ) from None
+    return {name: tuple(value.shape) for name, value in state.items()}, model.base_model_prefix
+
+
+def saved_layout(model: Any) -> dict:
+    """The state dict as `save_pretrained` writes it: transformers 5 renames (and may fuse) some weights
+    between the file and the module tree, and saves in the original layout the hub files use."""
+    state = model.state_dict()
+    try:
+        from transformers.core_model_loading import revert_weight_conversion
+    except ImportError:  # transformers 4: files use the module names
+        return state
+    return revert_weight_conversion(model, state)
+
+
+def check_against_model(folder: Path, tensors: Tensors, where: str) -> None:
+    """Every tensor the model needs must be in the files with the model's shape (what from_pretrained enforces).
+
+    Catches what the family-level checks cannot: a wrong intermediate_size or num_register_tokens in
+    config.json, a tensor missing from the files. Extra tensors are fine (the loader ignores them).
+    """
+    expected, prefix = expected_tensors(folder)
+    strip = f"{prefix}." if prefix else ""
+    found = {}
+    for name, (shape, _) in tensors.items():
+        key = name[len(strip):] if strip and name.startswith(strip) and name[len(strip):] in expected else name
+        found[key] = shape
+    missing = [name for name in expected if name not in found and not any(part in name for part in OPTIONAL_WEIGHTS)]
+    if missing:
+        raise WeightsError(
+            f"{where} lacks {len(missing)} tensor(s) the model described by config.json needs (first: {clip(missing[0])}), "
+            f"so they would be random; config and weights come from different checkpoints, {DOWNLOAD_HINT}"
+        )
+    for name, shape in expected.items():
+        if name in found and tuple(found[name]) != shape:
+            raise WeightsError(
+                f"config.json describes {clip(name)} as {list(shape)} but {where} has {list(found[name])}: config and "
+                f"weights come from different checkpoints (check sizes such as intermediate_size, num_register_tokens); "
+                f"{DOWNLOAD_HINT}"
+            )
+
+
 def parameter_counts(tensors: Tensors, unused_prefix: str | None) -> tuple[int, int]:
     total = unused = 0
     for name, (shape, _) in tensors.items():
@@ -356,9 +441,9 @@ def check_backend_name(backend: str | None) -> None:
     if backend is None or backend in BACKENDS:
         return
     if backend in WEIGHTLESS:
-        raise WeightsError(f"backend {backend!r} needs no weights; there is nothing to verify (drop --weights from orion run)")
+        raise WeightsError(f"backend {quote(backend)} needs no weights; there is nothing to verify (drop --weights from orion run)")
     raise WeightsError(
-        f"orion weights verify knows checkpoints for {', '.join(BACKENDS)}, not backend {backend!r}; check the --backend spelling"
+        f"orion weights verify knows checkpoints for {', '.join(BACKENDS)}, not backend {quote(backend)}; check the --backend spelling"
     )
 
 
@@ -394,8 +479,10 @@ def verify_file(path: Path, backend: str | None) -> CheckpointReport:
         hidden, dims = last_conv[0], {}
     else:
         _, shape = patch_embedding(tensors, str(path))
-        registers = tensors.get("storage_tokens", tensors.get("register_tokens", ((1, 0, 0), "")))[0][1]
-        hidden, dims = shape[0], {"patch_size": shape[-1], "register_tokens": registers}
+        tokens = tensors.get("storage_tokens", tensors.get("register_tokens", ((1, 0, 0), "")))[0]
+        if len(tokens) != 3:
+            raise WeightsError(f"{path}: register tokens have shape {list(tokens)}, expected (1, N, width) (corrupt); {DOWNLOAD_HINT}")
+        hidden, dims = shape[0], {"patch_size": shape[-1], "register_tokens": tokens[1]}
     total, _ = parameter_counts(tensors, None)
     return CheckpointReport(
         path=path.resolve(),
@@ -408,6 +495,8 @@ def verify_file(path: Path, backend: str | None) -> CheckpointReport:
         dims=dims,
         files=[path.name],
         dtypes=sorted({dtype for _, dtype in tensors.values()}),
+        checked="layout, patch embedding and layer count only (a single file has no config to check the "
+        "other shapes against); the backend's strict load checks every tensor",
     )
 
 
@@ -416,7 +505,7 @@ def verify_timm_folder(path: Path, config: dict, backend: str | None) -> Checkpo
     arch = config["architecture"]
     owner = next((name for marker, name in TIMM_MARKERS if marker in arch), None)
     if owner is None:
-        raise WeightsError(f"{path}/config.json names timm model {arch!r}, which is no DINOv2/DINOv3 ViT Orion's backends read")
+        raise WeightsError(f"{path}/config.json names timm model {quote(arch)}, which is no DINOv2/DINOv3 ViT Orion's backends read")
     family = Family(f"timm {arch}", owner, owner, r"(?:^|\.)blocks\.(\d+)\.", required=())
     check_family(family, backend, path)
     files = weight_files(path)
@@ -443,6 +532,8 @@ def verify_timm_folder(path: Path, config: dict, backend: str | None) -> Checkpo
         dims={"patch": shape[-1]},
         files=[file.name for file in files],
         dtypes=sorted({dtype for _, dtype in tensors.values()}),
+        checked="layout, num_features against the patch embedding, layer count; timm's strict load checks "
+        "every other tensor when the backend loads it",
     )
 
 
@@ -452,10 +543,13 @@ def verify_checkpoint(path: str | Path, backend: str | None = None) -> Checkpoin
     path = Path(path).expanduser()
     if not path.exists():
         raise WeightsError(f"{path} does not exist; {DOWNLOAD_HINT.replace('download it again', 'download the checkpoint first')}")
+    kind = kind_of(path.stat().st_mode)
+    if kind not in (None, "a directory"):  # a FIFO would block the first read
+        raise WeightsError(f"{path} is {kind}, not a checkpoint folder or file; give the folder that holds config.json")
     if path.is_file():
         return verify_file(path, backend)
     config_path = path / "config.json"
-    if not config_path.is_file():
+    if not config_path.exists():  # a FIFO or folder of that name is refused by read_config, not "missing"
         below = find_config_below(path)
         hint = f"did you mean {below}?" if below else "give the folder that holds config.json and model.safetensors"
         raise WeightsError(f"{path} has no config.json; {hint}")
@@ -473,6 +567,7 @@ def verify_checkpoint(path: str | Path, backend: str | None = None) -> Checkpoin
         raise WeightsError(f"{files[0]} holds no tensors; {DOWNLOAD_HINT}")
     where = files[0].name if len(files) == 1 else f"the {len(files)} weight shards"
     check_shapes(family, values, tensors, where)
+    check_against_model(path, tensors, where)
     total, unused = parameter_counts(tensors, family.unused_prefix)
     dims = {"heads": values["num_attention_heads"], "patch": values["patch_size"]}
     dims.update({key: config[key] for key in family.shown if key in config})

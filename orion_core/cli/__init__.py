@@ -6,13 +6,47 @@ User mistakes raise `OrionError`; `main` prints them as one line and exits 2 (no
 
 from __future__ import annotations
 
-import importlib
-import logging
+import contextlib
+import os
+import signal
 import sys
+from typing import Iterator
 
-import click
 
-from ..errors import OrionError
+def _exit_interrupted(signum, frame) -> None:  # noqa: ARG001
+    os.write(2, b"Interrupted.\n")
+    os._exit(130)
+
+
+@contextlib.contextmanager
+def exit_on_interrupt() -> Iterator[None]:
+    """Ctrl-C while importing (nothing written yet) ends the process at once: "Interrupted.", exit 130.
+
+    A KeyboardInterrupt raised inside an import escapes as a traceback before `main` can catch it,
+    or is swallowed by a library's bare `except:` around an optional import (the run then goes on).
+    Only Python's own handler is replaced (a host application's stays), and it comes back afterwards.
+    """
+    try:
+        active = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        if active:
+            signal.signal(signal.SIGINT, _exit_interrupted)
+    except ValueError:  # not the main thread
+        active = False
+    try:
+        yield
+    finally:
+        if active:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+with exit_on_interrupt():
+    import importlib
+    import logging
+    import warnings
+
+    import click
+
+    from ..errors import OrionError
 
 COMMANDS = {
     "run": ("orion_core.cli.run", "run", "Detect, embed, track and re-identify objects in a video."),
@@ -35,7 +69,8 @@ class LazyGroup(click.Group):
             return None
         module_name, attr, _ = COMMANDS[name]
         try:
-            module = importlib.import_module(module_name)
+            with exit_on_interrupt():
+                module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
             if exc.name == module_name:
                 return None
@@ -57,13 +92,25 @@ def cli(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
+MAX_MESSAGE = 2000  # a last guard: messages quote at most ~80 characters of input, but other tools' text is theirs
+
+
 def one_line(text: str) -> str:
     """Messages quoting other tools (a plugin's exception, FFmpeg) may span lines; the CLI prints one."""
-    return " ".join(str(text).split())
+    line = " ".join(str(text).split())
+    return line if len(line) <= MAX_MESSAGE else line[:MAX_MESSAGE] + "..."
 
 
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: user errors become one line on stderr and exit code 2."""
+    # numpy's "invalid value encountered in divide" and the like are checked for (NaN rows, empty
+    # ground truth) where they matter; on stderr they would only bury the one line that counts.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        _main(argv)
+
+
+def _main(argv: list[str] | None) -> None:
     try:
         code = cli.main(args=argv, prog_name="orion", standalone_mode=False)
         if isinstance(code, int) and code:

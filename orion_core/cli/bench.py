@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import click
 
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 
 
 def _ints(text: str, option: str) -> list[int]:
     try:
         values = [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise ConfigError(f"{option} {text!r}: expected whole numbers separated by commas, e.g. {option} 2,8,32") from None
+        raise ConfigError(f"{option} {quote(text)}: expected whole numbers separated by commas, e.g. {option} 2,8,32") from None
     if not values or any(v < 1 for v in values):
-        raise ConfigError(f"{option} {text!r}: expected positive whole numbers separated by commas, e.g. {option} 2,8,32")
+        raise ConfigError(f"{option} {quote(text)}: expected positive whole numbers separated by commas, e.g. {option} 2,8,32")
     return values
 
 
@@ -21,7 +21,7 @@ def _words(text: str, allowed: tuple[str, ...], option: str) -> list[str]:
     values = [part.strip() for part in text.split(",") if part.strip()]
     bad = [v for v in values if v not in allowed]
     if not values or bad:
-        raise ConfigError(f"{option} {text!r}: use one or more of {', '.join(allowed)}, separated by commas")
+        raise ConfigError(f"{option} {quote(text)}: use one or more of {', '.join(allowed)}, separated by commas")
     return values
 
 
@@ -29,9 +29,9 @@ def _frame_size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
-        raise ConfigError(f"--frame-size {text!r}: expected WIDTHxHEIGHT, e.g. --frame-size 768x576") from None
+        raise ConfigError(f"--frame-size {quote(text)}: expected WIDTHxHEIGHT, e.g. --frame-size 768x576") from None
     if width < 32 or height < 32:
-        raise ConfigError(f"--frame-size {text!r}: frames must be at least 32x32 pixels")
+        raise ConfigError(f"--frame-size {quote(text)}: frames must be at least 32x32 pixels")
     return width, height
 
 

@@ -137,13 +137,16 @@ def run(video: str, config_file: str | None, preset: str | None, verbose: int, *
     """Detect, embed, track and re-identify objects in VIDEO; write <out>/<episode>/."""
     import logging
 
-    from ..config import build_config
-    from ..engine import PerceptionEngine
+    from . import exit_on_interrupt
 
     if verbose:
         logging.getLogger().setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
-    config = build_config(preset=preset, yaml_path=config_file, overrides=_overrides(opts))
-    engine = PerceptionEngine(config)
+    with exit_on_interrupt():  # imports and plugin discovery: nothing is written yet
+        from ..config import build_config
+        from ..engine import PerceptionEngine
+
+        config = build_config(preset=preset, yaml_path=config_file, overrides=_overrides(opts))
+        engine = PerceptionEngine(config)
     progress = _ProgressLine(sys.stderr.isatty())
     with _sigterm_as_interrupt():
         try:

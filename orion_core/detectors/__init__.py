@@ -6,7 +6,7 @@ Importing this package is cheap: ultralytics and OpenCV load when a detector is 
 from __future__ import annotations
 
 from ..config import DetectionConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from .base import Detector, clip_boxes
 from .mot import MotDetector
 from .motion import MotionDetector
@@ -24,7 +24,7 @@ def make_detector(config: DetectionConfig) -> Detector:
     cls = DETECTORS.get(config.detector)
     if cls is None:
         raise ConfigError(
-            f"detection.detector: unknown detector {config.detector!r}; choose one of {', '.join(DETECTORS)}"
+            f"detection.detector: unknown detector {quote(config.detector)}; choose one of {', '.join(DETECTORS)}"
         )
     return cls(config)
 

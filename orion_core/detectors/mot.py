@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from ..config import DetectionConfig
-from ..errors import ConfigError, InputError
-from ..motchallenge import read_text
+from ..errors import ConfigError, InputError, quote
+from ..motchallenge import check_frame, read_lines
 from ..types import Detections, Frame
 from .base import Detector, clip_boxes
 
@@ -24,9 +24,9 @@ MIN_COLUMNS = 7
 def read_mot_detections(path: str | Path) -> dict[int, np.ndarray]:
     """MOT frame number (1-based) -> (N, 5) float32 rows `left, top, w, h, score`, in file order."""
     path = Path(path)
-    text = read_text(path, "detections file")
+    lines = read_lines(path, "detections file")
     rows: dict[int, list[tuple[float, ...]]] = {}
-    for number, line in enumerate(text.splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
@@ -46,7 +46,7 @@ def _parse_line(path: Path, number: int, line: str) -> tuple[int, tuple[float, .
     if len(columns) < MIN_COLUMNS:
         raise InputError(
             f"{where}: expected at least {MIN_COLUMNS} comma-separated columns "
-            f"(frame,id,left,top,w,h,score,...), got {len(columns)}: {line[:80]!r}"
+            f"(frame,id,left,top,w,h,score,...), got {len(columns)}: {quote(line)}"
         )
     numbers = []
     for position, text in enumerate(columns[:MIN_COLUMNS], start=1):
@@ -55,16 +55,11 @@ def _parse_line(path: Path, number: int, line: str) -> tuple[int, tuple[float, .
         try:
             value = float(text)
         except ValueError:
-            raise InputError(f"{where} column {position}: {text!r} is not a number; fix or remove the line") from None
+            raise InputError(f"{where} column {position}: {quote(text)} is not a number; fix or remove the line") from None
         if not math.isfinite(value):
-            raise InputError(f"{where} column {position}: {text!r} is not a finite number; fix or remove the line")
+            raise InputError(f"{where} column {position}: {quote(text)} is not a finite number; fix or remove the line")
         numbers.append(value)
-    frame = numbers[0]
-    if frame != int(frame) or frame < 1:
-        raise InputError(
-            f"{where}: frame number {columns[0]!r} must be a whole number >= 1 (MOTChallenge frames are 1-based)"
-        )
-    return int(frame), tuple(numbers[2:7])
+    return check_frame(numbers[0], columns[0], where), tuple(numbers[2:7])
 
 
 class MotDetector(Detector):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..config import DetectionConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, quote
 from ..types import Detections, Frame
 from .base import Detector, clip_boxes
 
@@ -37,7 +37,7 @@ class MotionDetector(Detector):
 
         method = config.motion_method
         if method not in METHODS:
-            raise ConfigError(f"detection.motion_method: unknown method {method!r}; choose one of {', '.join(METHODS)}")
+            raise ConfigError(f"detection.motion_method: unknown method {quote(method)}; choose one of {', '.join(METHODS)}")
         if isinstance(config.min_area, bool) or not isinstance(config.min_area, int) or config.min_area < 1:
             raise ConfigError(f"detection.min_area must be a positive integer (pixels), got {config.min_area!r}")
         self._cv2 = cv2

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..config import DetectionConfig
-from ..errors import ConfigError, WeightsError
+from ..errors import ConfigError, WeightsError, quote
 from ..types import Detections, Frame
 from .base import Detector, clip_boxes
 
@@ -37,7 +37,7 @@ def resolve_weights(model: str) -> str:
         raise WeightsError(f"YOLO weights file {path} does not exist; check --detector-model / detection.model")
     if not is_online():
         raise WeightsError(
-            f"YOLO weights {model!r} are not on this machine and downloads are off (offline or YOLO_OFFLINE=1); "
+            f"YOLO weights {quote(model)} are not on this machine and downloads are off (offline or YOLO_OFFLINE=1); "
             f"download {path.name} elsewhere and put it at {Path.cwd() / path.name} or {cached}, "
             "or pass --detector-model /path/to/weights.pt"
         )
@@ -54,12 +54,12 @@ def load_yolo(model: str) -> Any:
     except Exception as exc:
         detail = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise WeightsError(
-            f"could not load YOLO weights {weights!r} ({detail}); the file may be truncated or not an "
+            f"could not load YOLO weights {quote(weights)} ({detail}); the file may be truncated or not an "
             "ultralytics checkpoint: re-download it or pass another --detector-model"
         ) from None
     if yolo.task not in BOX_TASKS:
         raise WeightsError(
-            f"YOLO model {weights!r} is a {yolo.task!r} model; Orion needs one that outputs boxes "
+            f"YOLO model {quote(weights)} is a {yolo.task!r} model; Orion needs one that outputs boxes "
             f"({', '.join(BOX_TASKS)}), e.g. yolo11n.pt"
         )
     return yolo
