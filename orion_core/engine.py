@@ -316,7 +316,7 @@ class PerceptionEngine:
             counts["reidentified"] = sum(1 for e in entities if len(e["track_ids"]) > 1)
             run = self._run_record(video, source, embedder, threshold, started_at, complete=True)
             run["counts"] = counts
-            run["warnings"] = self._warnings(source, detector, counts)
+            run["warnings"] = (embedder.warnings if embedder is not None else []) + self._warnings(source, detector, counts)
             run["tracker"] = getattr(tracker, "stats", {})
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
