@@ -76,7 +76,7 @@ class EmbeddingConfig:
         if self.backend is None:
             self.backend, why = choose_backend(self.weights_dir, self.model)
             self.backend_choice = why
-            log.warning("no embedding backend named; using %s because %s (name one with --backend)", self.backend, why)
+            log.warning("no embedding backend named; using %s because %s (name one: embedding.backend, --backend)", self.backend, why)
         backend = get_backend(self.backend)  # UnknownBackendError lists what is installed
         self._plugin_dim: int | None = None
         if self.embedding_dim is None:

@@ -300,7 +300,7 @@ def load_transformers_model(folder: Path, backend: str, device: str, precision: 
     from .weights import verify_checkpoint
 
     verify_checkpoint(folder, backend=backend)
-    try:
+    try:  # `dtype=` (not the older `torch_dtype=`) needs transformers >= 4.56: the plugins' floor
         model, info = AutoModel.from_pretrained(
             str(folder), dtype=torch_dtype(precision), output_loading_info=True, trust_remote_code=False
         )

@@ -337,18 +337,19 @@ def choose_backend(weights_dir: str | None = None, model: str | None = None) -> 
         if backend not in names:
             raise UnknownBackendError(unknown_backend_message(backend))
         return backend, why
-    skipped = []
+    skipped: list[str] = []
+    chosen, why = FALLBACK_BACKEND, "it needs no weights"
     for name in DEFAULT_PREFERENCE:
         if name not in names:
             continue
-        present, why = weights_present(name)
+        present, reason = weights_present(name)
         if present:
-            return name, why
-        skipped.append(f"{name}: {why}")
-    why = "it needs no weights"
-    if skipped:
+            chosen, why = name, reason
+            break
+        skipped.append(f"{name}: {reason}")
+    if skipped:  # say why a stronger installed backend was passed over
         why += f" (skipped {'; '.join(skipped)})"
-    return FALLBACK_BACKEND, why
+    return chosen, why
 
 
 def default_backend() -> str:

