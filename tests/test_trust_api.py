@@ -18,7 +18,7 @@ import pytest
 
 from orion_core import EmbeddingConfig, PerceptionConfig, PerceptionEngine, VisualEmbedder
 from orion_core.errors import OrionError
-from orion_core.plugins import choose_backend, installed_backends
+from orion_core.plugins import installed_backends
 
 from trust_helpers import assert_one_error_line, orion, write_inputs
 
@@ -164,6 +164,8 @@ def test_default_backend_is_never_one_that_needs_a_download(hf_cache, caplog):
 
 
 def test_default_backend_takes_a_cached_model(hf_cache, dinov2_dir):
+    from orion_core.plugins import choose_backend
+
     cache_model(hf_cache, "facebook/dinov2-small", dinov2_dir)
     name, why = choose_backend()
     assert name == "dinov2" and "facebook/dinov2-small" in why and "cache" in why
