@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import logging
 import types
 import typing
 from dataclasses import InitVar, dataclass, field
@@ -17,14 +18,23 @@ from typing import Any
 from .errors import ConfigError, OrionError, PluginError, UnknownBackendError, clip, quote
 
 POOLINGS = ("auto", "crop", "region")
+log = logging.getLogger(__name__)
+
+
+# Widest embedding any backend may declare: ViT-7B is 4096; a bigger number is a plugin bug that
+# would make every (N, D) buffer (and embeddings.npy) absurd.
+MAX_EMBEDDING_DIM = 65536
 
 
 @dataclass
 class EmbeddingConfig:
     """Which backend embeds detections, and how.
 
-    `backend=None` picks the first installed of vjepa2, dinov3, dinov2, else `histogram`.
-    `embedding_dim` is filled from the plugin's `embedding_dim` hook (no weights loaded).
+    `backend=None` picks the strongest installed backend whose weights are on this machine (see
+    `plugins.choose_backend`) and logs which one and why. `embedding_dim` is filled from the
+    plugin's `embedding_dim` hook (no weights loaded); a value filled that way is a hint, not a
+    pin: `VisualEmbedder` asks the plugin again, so changing `weights_dir` afterwards works.
+    `dinov3_weights_dir` is the original design's name for `weights_dir` (also settable later).
     """
 
     backend: str | None = None
@@ -42,8 +52,10 @@ class EmbeddingConfig:
 
     def __post_init__(self, dinov3_weights_dir: str | None) -> None:
         from .device import DEVICES, PRECISIONS
-        from .plugins import default_backend, get_backend
+        from .plugins import choose_backend, get_backend
 
+        if isinstance(dinov3_weights_dir, property):  # not passed: dataclass hands over the class attribute
+            dinov3_weights_dir = None
         if dinov3_weights_dir is not None:
             if self.weights_dir is not None and str(self.weights_dir) != str(dinov3_weights_dir):
                 raise ConfigError("give either weights_dir or dinov3_weights_dir (an alias), not both")
@@ -60,23 +72,51 @@ class EmbeddingConfig:
             raise ConfigError(f"embedding.batch_size must be a positive integer, got {self.batch_size!r}")
         if not isinstance(self.clip_frames, int) or self.clip_frames < 1:
             raise ConfigError(f"embedding.clip_frames must be a positive integer, got {self.clip_frames!r}")
+        self.backend_choice: str | None = None  # why the backend was picked, when nobody named one
         if self.backend is None:
-            self.backend = default_backend()
+            self.backend, why = choose_backend(self.weights_dir, self.model)
+            self.backend_choice = why
+            log.warning("no embedding backend named; using %s because %s (name one: embedding.backend, --backend)", self.backend, why)
         backend = get_backend(self.backend)  # UnknownBackendError lists what is installed
+        self._plugin_dim: int | None = None
         if self.embedding_dim is None:
-            self.embedding_dim = query_embedding_dim(backend, self)
+            self.embedding_dim = self._plugin_dim = query_embedding_dim(backend, self)
+
+    @property
+    def pinned_dim(self) -> int | None:
+        """The dimension the user asked for, or None when `embedding_dim` only echoes the plugin's answer."""
+        if self.embedding_dim is not None and self.embedding_dim == getattr(self, "_plugin_dim", None):
+            return None
+        return self.embedding_dim
+
+
+def _get_dinov3_weights_dir(self: EmbeddingConfig) -> str | None:
+    return self.weights_dir
+
+
+def _set_dinov3_weights_dir(self: EmbeddingConfig, value: str | None) -> None:
+    self.weights_dir = None if value is None else str(value)
+
+
+# The design's API sets `config.embedding.dinov3_weights_dir = "models/..."` after construction;
+# as a property the alias reaches `weights_dir` (and run.json) instead of a stray attribute.
+EmbeddingConfig.dinov3_weights_dir = property(_get_dinov3_weights_dir, _set_dinov3_weights_dir)  # type: ignore[assignment]
 
 
 def query_embedding_dim(backend: Any, config: EmbeddingConfig) -> int:
-    """Ask the plugin for its dimension; anything but a positive int is the plugin's fault."""
+    """Ask the plugin for its dimension; anything but a positive int (up to MAX_EMBEDDING_DIM) is the plugin's fault."""
+    from .plugins import short
+
     try:
         dim = backend.call("embedding_dim", config=config)
     except OrionError:
         raise
     except Exception as exc:
-        raise PluginError(f"backend {backend.name!r}: embedding_dim failed: {type(exc).__name__}: {exc}") from exc
-    if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-        raise PluginError(f"backend {backend.name!r}: embedding_dim returned {dim!r}, expected a positive int")
+        raise PluginError(f"backend {backend.name!r}: embedding_dim failed: {type(exc).__name__}: {short(str(exc), 200)}") from exc
+    if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_EMBEDDING_DIM:
+        raise PluginError(
+            f"backend {backend.name!r}: embedding_dim returned {short(dim)}, expected a positive int up to {MAX_EMBEDDING_DIM}"
+        )
     return dim
 
 

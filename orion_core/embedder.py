@@ -16,6 +16,7 @@ import numpy as np
 from .config import EmbeddingConfig, query_embedding_dim
 from .device import resolve_device, resolve_precision
 from .errors import ConfigError, OrionError, PluginError
+from .hf import RANDOM_WARNING, random_weights
 from .plugins import Backend, get_backend
 from .vision import crop_box, l2_normalize, region_pool, usable_image
 
@@ -32,9 +33,12 @@ class VisualEmbedder:
         precision = resolve_precision(config.precision, device)
         resolved = dataclasses.replace(config, device=device, precision=precision, embedding_dim=None)
         dim = query_embedding_dim(self.backend, resolved)
-        if config.embedding_dim is not None and config.embedding_dim != dim:
+        # Only a dimension the user wrote is checked: one the config filled in from the plugin's
+        # default model must not veto the weights_dir set after it (the design's own API does that).
+        pinned = config.pinned_dim if isinstance(config, EmbeddingConfig) else config.embedding_dim
+        if pinned is not None and pinned != dim:
             raise ConfigError(
-                f"embedding.embedding_dim is {config.embedding_dim} but backend {self.backend.name!r} "
+                f"embedding.embedding_dim is {pinned} but backend {self.backend.name!r} "
                 f"produces {dim} for this model; remove embedding_dim from the config"
             )
         self.config = dataclasses.replace(resolved, embedding_dim=dim)
@@ -42,6 +46,13 @@ class VisualEmbedder:
         self.pooling = self._resolve_pooling(config.pooling)
         self.stats = {"skipped": 0, "encoded": 0, "backend_calls": 0}
         self.model = self._call("load_embedder", config=self.config)
+        self.backend.encoder = self.encode  # `embedder.backend.encode_image(image)`, as the design wrote it
+        self.warnings: list[str] = []
+        checkpoint = self.config.weights_dir or self.config.model
+        if random_weights(checkpoint):
+            message = RANDOM_WARNING.format(path=checkpoint)
+            log.warning(message)
+            self.warnings.append(message)
 
     # -- plumbing -------------------------------------------------------------------------
     @property
@@ -67,19 +78,36 @@ class VisualEmbedder:
             raise PluginError(f"backend {self.name!r}: {hook} failed: {type(exc).__name__}: {exc}") from exc
 
     def _validated(self, result: Any, rows: int, hook: str, ndim: int = 2) -> np.ndarray:
-        """Check a plugin result's shape and values; returns float32 numpy."""
+        """Check a plugin result's type, shape and values; returns float32 numpy.
+
+        A plugin may return anything, so every way of getting it wrong (a string, a dict, a
+        ragged list, Python objects, a tensor with no data) is one PluginError naming it.
+        """
+        where = f"backend {self.name!r}: {hook}"
+        expected = f"({rows}, {self.dim}{', h, w' if ndim == 4 else ''})"
         if result is None:
-            raise PluginError(f"backend {self.name!r}: {hook} returned None")
+            raise PluginError(f"{where} returned None")
         if hasattr(result, "detach"):  # torch tensor, without importing torch here
-            result = result.detach().float().cpu().numpy()
-        array = np.asarray(result, dtype=np.float32)
-        if array.ndim != ndim or array.shape[0] != rows or array.shape[1] != self.dim:
-            expected = f"({rows}, {self.dim}{', h, w' if ndim == 4 else ''})"
+            if getattr(getattr(result, "device", None), "type", None) == "meta":
+                raise PluginError(f"{where} returned a tensor on the 'meta' device, which holds no values")
+            try:
+                result = result.detach().float().cpu().numpy()
+            except Exception as exc:
+                raise PluginError(f"{where} returned a tensor that cannot be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+        if not isinstance(result, (np.ndarray, list, tuple)):
+            raise PluginError(f"{where} returned a {type(result).__name__}, expected a float array of shape {expected}")
+        if isinstance(result, np.ndarray) and result.dtype.kind not in "fiu":
+            raise PluginError(f"{where} returned an array of dtype {result.dtype}, expected floats of shape {expected}")
+        try:
+            array = np.asarray(result, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError):
             raise PluginError(
-                f"backend {self.name!r}: {hook} returned shape {tuple(array.shape)}, expected {expected}"
-            )
+                f"{where} returned a ragged or non-numeric {type(result).__name__}, expected a float array of shape {expected}"
+            ) from None
+        if array.ndim != ndim or array.shape[0] != rows or array.shape[1] != self.dim:
+            raise PluginError(f"{where} returned shape {tuple(array.shape)}, expected {expected}")
         if not np.isfinite(array).all():
-            raise PluginError(f"backend {self.name!r}: {hook} returned NaN or infinite values")
+            raise PluginError(f"{where} returned NaN or infinite values")
         return array
 
     def _normalised(self, rows: np.ndarray, hook: str) -> np.ndarray:
@@ -89,6 +117,10 @@ class VisualEmbedder:
         return l2_normalize(rows)
 
     # -- public API -----------------------------------------------------------------------
+    def encode_image(self, image: np.ndarray) -> np.ndarray:
+        """One HxWx3 RGB uint8 image -> its (D,) unit embedding."""
+        return self.encode([image])[0]
+
     def encode(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """(N, D) float32 unit rows for HxWx3 RGB uint8 crops, in `batch_size` chunks."""
         images = list(images)

@@ -150,6 +150,25 @@ class _EntityLedger:
             writer.move_thumbnail(young_id, old_id, keep_source=better)
 
 
+def entity_counts(entities: list[dict], aliases: dict[int, int], tracks: int) -> dict[str, int]:
+    """run.json `counts` about entities, named so they reconcile with `tracker.memory` (events):
+
+    - `entities`: entities in the outputs. Memory's `entities` counts every one it founded,
+      including `merged_entities`: young entities later found to be an older one (late
+      re-identification) and folded into it, so `entities + merged_entities == memory.entities`.
+      Their ids are the gaps in the output ids; run.json `merged_entities` maps each to its target.
+    - `reidentified`: entities seen in more than one tracklet; `reidentifications`: tracklets
+      joined to an earlier entity (one entity may return many times) == memory's `reidentified`.
+    """
+    return {
+        "tracks": tracks,
+        "entities": len(entities),
+        "merged_entities": len(aliases),
+        "reidentified": sum(1 for e in entities if len(e["track_ids"]) > 1),
+        "reidentifications": sum(len(e["track_ids"]) - 1 for e in entities),
+    }
+
+
 def resolve_aliases(merged: dict[int, int]) -> dict[int, int]:
     """young -> final id, following chains (an entity merged into one that was merged later)."""
     resolved = {}
@@ -331,12 +350,12 @@ class PerceptionEngine:
             writer.relabel(aliases)
             ledger.merge(aliases, writer)
             entities = self._entities(ledger, memory)
-            counts.update(tracks=len(ledger.tracks), entities=len(entities))
-            counts["reidentified"] = sum(1 for e in entities if len(e["track_ids"]) > 1)
+            counts.update(entity_counts(entities, aliases, tracks=len(ledger.tracks)))
             run = self._run_record(video, source, embedder, threshold, started_at, complete=True)
             run["counts"] = counts
-            run["warnings"] = self._warnings(source, detector, counts)
+            run["warnings"] = (embedder.warnings if embedder is not None else []) + self._warnings(source, detector, counts)
             run["tracker"] = getattr(tracker, "stats", {})
+            run["merged_entities"] = {str(young): old for young, old in sorted(aliases.items())}
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
             path = writer.commit({"entities": entities}, run)

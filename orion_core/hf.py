@@ -90,7 +90,7 @@ def hub_error(exc: BaseException, hub_id: str, backend: str) -> WeightsError:
         RevisionNotFoundError,
     )
 
-    fetch_yourself = f"download it yourself (hf download {hub_id} --local-dir DIR) and pass --weights DIR"
+    fetch_yourself = f"download it yourself (hf download {hub_id} --local-dir DIR) and pass it as weights_dir (--weights DIR)"
     url = f"https://huggingface.co/{hub_id}"
     if isinstance(exc, GatedRepoError):
         return WeightsError(
@@ -100,10 +100,10 @@ def hub_error(exc: BaseException, hub_id: str, backend: str) -> WeightsError:
     if isinstance(exc, (RepositoryNotFoundError, RevisionNotFoundError)):
         return WeightsError(
             f"{hub_id} was not found on the Hugging Face Hub (or it is private): check the model id given to backend "
-            f"{backend!r}, log in with `hf auth login` if it is private, or pass a local folder with --weights DIR"
+            f"{backend!r}, log in with `hf auth login` if it is private, or pass a local folder as weights_dir (--weights DIR)"
         )
     if isinstance(exc, HFValidationError):
-        return WeightsError(f"{hub_id!r} is neither an existing path nor a valid hub id (ORG/NAME); check --model / --weights")
+        return WeightsError(f"{hub_id!r} is neither an existing path nor a valid hub id (ORG/NAME); check model / weights_dir (--model / --weights)")
     offline = constants.HF_HUB_OFFLINE or isinstance(exc, OfflineModeIsEnabled) or isinstance(exc.__cause__, OfflineModeIsEnabled)
     if offline:
         return WeightsError(
@@ -142,6 +142,58 @@ def hub_config(hub_id: str, backend: str) -> dict:
     return read_folder_config(path.parent)
 
 
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+RANDOM_MARKER = "orion_random_weights"  # set by benchmarks/make_random_checkpoint.py
+
+
+def hub_cached_config(hub_id: str) -> dict | None:
+    """config.json of `hub_id` if the local Hugging Face cache has it (never touches the network)."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        path = try_to_load_from_cache(hub_id, CONFIG)
+    except Exception:  # an invalid repo id, or huggingface_hub missing: simply not cached
+        return None
+    if not isinstance(path, str):
+        return None
+    try:
+        return read_json(path)
+    except (ValueError, UnicodeDecodeError, OSError):
+        return None
+
+
+def hub_cached(hub_id: str) -> bool:
+    """Whether the cache holds `hub_id`'s config.json and weights, so loading it needs no network."""
+    if hub_cached_config(hub_id) is None:
+        return False
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(isinstance(try_to_load_from_cache(hub_id, name), str) for name in WEIGHT_FILES)
+
+
+def random_weights(location: str | Path | None) -> bool:
+    """True for a checkpoint made by benchmarks/make_random_checkpoint.py (config.json says so).
+
+    Such a folder has the real architecture and passes every shape check, so nothing else would
+    tell a user their identities come from random features.
+    """
+    if not location:
+        return False
+    path = Path(location).expanduser()
+    folder = path.parent if path.is_file() else path
+    try:
+        config = read_json(folder / CONFIG) if (folder / CONFIG).is_file() else {}
+    except (ValueError, UnicodeDecodeError, OSError):
+        return False
+    return isinstance(config, dict) and config.get(RANDOM_MARKER) is True
+
+
+RANDOM_WARNING = (
+    "{path} holds RANDOM weights (made by make_random_checkpoint.py, config.json orion_random_weights): "
+    "fine for timing, meaningless for identities; download the real checkpoint for tracking"
+)
+
+
 def local_path(location: str | None) -> Path | None:
     """`location` as an existing local path, else None (then it is meant as a hub id)."""
     if not location:
@@ -163,7 +215,7 @@ def checkpoint_location(config: Any, default_model: str, backend: str) -> tuple[
         except FileNotFoundError:
             raise WeightsError(
                 f"weights path {path} does not exist; pass the folder you downloaded (it holds {CONFIG}) "
-                f"with --weights, or drop --weights to fetch {config.model or default_model} from the hub"
+                f"as weights_dir (--weights), or drop it to fetch {config.model or default_model} from the hub"
             ) from None
         except OSError as exc:
             raise WeightsError(f"weights path {path} cannot be accessed ({exc.strerror}); check its permissions") from None
@@ -207,7 +259,7 @@ def check_model_type(model_config: dict, folder: Path, model_types: Sequence[str
     if other is not None and other.backend != backend:
         raise WeightsError(
             f"{folder} holds a {model_type!r} model (config.json model_type), not {label}: "
-            f"run it with --backend {other.backend}, or pass a {label} folder"
+            f"run it with backend {other.backend!r} (--backend {other.backend}), or pass a {label} folder"
         )
     raise WeightsError(f"{folder} holds a {model_type!r} model (config.json model_type), not {label}; download a {label} checkpoint (e.g. {example})")
 
@@ -248,7 +300,7 @@ def load_transformers_model(folder: Path, backend: str, device: str, precision: 
     from .weights import verify_checkpoint
 
     verify_checkpoint(folder, backend=backend)
-    try:
+    try:  # `dtype=` (not the older `torch_dtype=`) needs transformers >= 4.56: the plugins' floor
         model, info = AutoModel.from_pretrained(
             str(folder), dtype=torch_dtype(precision), output_loading_info=True, trust_remote_code=False
         )

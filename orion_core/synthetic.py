@@ -180,7 +180,7 @@ def make_scene(
     gt_rows: list[tuple[int, int, int, int, int, int]] = []
     visibility: dict[tuple[int, int], float] = {}
     in_frame: dict[tuple[int, int], float] = {}
-    writer = VideoWriter(out / "video.mp4", fps) if video else None
+    writer = VideoWriter(out / "video.mp4", fps, deterministic=True) if video else None
     complete = False
     try:
         for index in range(frames):

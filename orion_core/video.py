@@ -331,13 +331,18 @@ class VideoWriter:
     odd sizes are padded by one pixel because yuv420p needs even dimensions.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None, fit: bool = False) -> None:
+    def __init__(
+        self, path: str | os.PathLike, fps: float, codec: str | None = None, fit: bool = False, deterministic: bool = False
+    ) -> None:
         if not fps or fps <= 0 or not math.isfinite(fps):
             raise ConfigError(f"VideoWriter: fps must be positive, got {fps!r}")
         self.path = Path(path)
         self.fps = fps
         self.codec = codec
         self.fit = fit
+        # One encoder thread: x264's output depends on its thread count (auto = per machine and
+        # load), and synthetic scenes promise the same bytes for the same seed. Slower, so opt-in.
+        self.deterministic = deterministic
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
         self._container = None
@@ -366,6 +371,8 @@ class VideoWriter:
             )
         stream.width, stream.height = width + width % 2, height + height % 2
         stream.pix_fmt = "yuv420p"
+        if self.deterministic:
+            stream.codec_context.thread_count = 1
         self.codec = stream.codec_context.name
         self._stream = stream
 

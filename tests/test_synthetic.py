@@ -31,10 +31,16 @@ def first_frame(video: Path) -> np.ndarray:
 
 
 def test_same_seed_same_scene_and_other_seed_differs(scene, tmp_path: Path):
+    """The promise is the same scene: identical ground truth and detections, and the same pixels up to
+    the lossy codec. Byte equality of two H.264 encodes is not promised (x264's output depends on its
+    thread count; the writer pins it to one, yet 2 of 4 CI runs once differed by one level at one
+    byte), so frames are compared within a tolerance far below any real scene difference."""
     again = make_scene(tmp_path / "again")
     for name in ("gt.txt", "det.txt"):
         assert (tmp_path / "again" / name).read_bytes() == (scene.out_dir / name).read_bytes(), name
-    assert first_frame(again.video_path).tobytes() == first_frame(scene.video_path).tobytes()
+    a, b = first_frame(again.video_path).astype(np.int16), first_frame(scene.video_path).astype(np.int16)
+    assert a.shape == b.shape
+    assert np.abs(a - b).max() <= 8 and np.abs(a - b).mean() < 0.05
     other = make_scene(tmp_path / "other", seed=1, video=False)
     assert other.gt_path.read_bytes() != scene.gt_path.read_bytes()
     assert other.video_path is None and not (tmp_path / "other" / "video.mp4").exists()

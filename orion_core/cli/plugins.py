@@ -10,7 +10,7 @@ import click
 def plugin_rows() -> list[dict]:
     """One dict per entry point; cheap facts only (no weights are loaded)."""
     from ..config import EmbeddingConfig
-    from ..errors import OrionError
+    from ..errors import OrionError, PluginError
     from ..plugins import default_backend, get_backend, load_plugins
 
     default = default_backend()
@@ -26,12 +26,16 @@ def plugin_rows() -> list[dict]:
             "default": name == default,
             "status": "ok" if record.ok else record.error,
         }
+        if record.ignored:
+            row["ignored"] = [f"{other} also declares {name!r}; built-in names cannot be taken, so it was ignored" for other in record.ignored]
         if record.ok:
             try:
                 info = get_backend(name).info()
                 row["default_model"] = info.get("default_model")
                 row["description"] = info.get("description")
                 row["embedding_dim"] = EmbeddingConfig(backend=name, device="cpu").embedding_dim
+            except PluginError as exc:  # the plugin broke its contract: not usable
+                row["status"] = f"error: {exc}"
             except OrionError as exc:
                 row["status"] = f"ok (dim unknown: {exc})"
             except Exception as exc:  # a plugin bug must not break the listing
@@ -56,7 +60,7 @@ def plugins(as_json: bool) -> None:
             r["version"] or "-",
             str(r["embedding_dim"] or "-"),
             r["default_model"] or "-",
-            r["status"],
+            r["status"] + "".join(f"; {note}" for note in r.get("ignored", [])),
         )
         for r in rows
     ]

@@ -108,9 +108,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 @click.command()
 @click.argument("video", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--backend", help="Embedding backend (see `orion plugins`).")
+@click.option("--backend", "--embedding-backend", "backend", help="Embedding backend (see `orion plugins`) [default: the strongest whose weights are here].")
 @click.option("--model", help="Hub id for the backend, e.g. facebook/dinov2-small.")
-@click.option("--weights", help="Local weights folder (or file) for the backend.")
+@click.option("--weights", "--dinov3-weights", "weights", help="Local weights folder (or file) for the backend.")
 @click.option("--preset", help="Preset: dinov2, dinov3, vjepa2, mobilenetv2, histogram.")
 @click.option("--config", "config_file", help="YAML config file (perception: {...}).")
 @click.option("--detector", type=click.Choice(["yolo", "mot", "motion"]), help="Detector [default: yolo; mot if --detections].")

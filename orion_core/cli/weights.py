@@ -20,7 +20,10 @@ def verify(path: str, backend: str | None) -> None:
     file is truncated; prints the family, dims, parameter count and the `orion run` line to use.
     Exits 2 with one line saying what to fix otherwise.
     """
+    from ..hf import RANDOM_WARNING, random_weights
     from ..weights import verify_checkpoint
 
     for line in verify_checkpoint(path, backend=backend).lines():
         click.echo(line)
+    if random_weights(path):  # shapes are right, so only its config.json marker tells
+        click.echo(f"WARNING: {RANDOM_WARNING.format(path=path)}", err=True)

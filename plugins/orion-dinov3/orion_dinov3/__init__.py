@@ -38,7 +38,7 @@ META_FILE = re.compile(r"^dinov3_(?P<arch>[a-z0-9_]+?)_pretrain_(?P<data>[a-z0-9
 DEFAULT_MODEL = "facebook/dinov3-vits16-pretrain-lvd1689m"
 LICENCE = (
     "DINOv3 License (Meta, not OSI): the hub repos are gated; accept the licence on the model page and run "
-    "`hf auth login`, or download the files yourself and pass --weights DIR"
+    "`hf auth login`, or download the files yourself and pass them as weights_dir (--weights DIR)"
 )
 
 

@@ -155,7 +155,7 @@ def test_weights_errors_are_one_line(checkpoint, tmp_path):
     other = tmp_path / "dino"
     other.mkdir()
     (other / "config.json").write_text(json.dumps({"model_type": "dinov2", "hidden_size": 384}))
-    with pytest.raises(WeightsError, match="not V-JEPA 2: run it with --backend dinov2"):
+    with pytest.raises(WeightsError, match=r"not V-JEPA 2: run it with backend .dinov2. \(--backend dinov2\)"):
         EmbeddingConfig(backend="vjepa2", weights_dir=str(other))
 
 
