@@ -39,8 +39,10 @@ class VideoJob:
     detections_error: str | None = None  # why there is none: a per-video failure, not a corpus one
 
 
+# os.path's checks, not Path's: they answer False under a folder the user may not enter (Path's raise),
+# and the one-video path then reports it with its usual one-line error.
 def is_list_file(path: Path) -> bool:
-    return path.suffix.lower() == LIST_SUFFIX and path.is_file()
+    return path.suffix.lower() == LIST_SUFFIX and os.path.isfile(path)
 
 
 def is_corpus(paths: list[str]) -> bool:
@@ -48,7 +50,7 @@ def is_corpus(paths: list[str]) -> bool:
     if len(paths) != 1:
         return True
     path = Path(paths[0])
-    return path.is_dir() or is_list_file(path)
+    return os.path.isdir(path) or is_list_file(path)
 
 
 def _folder_videos(folder: Path, recursive: bool) -> list[Path]:
@@ -86,7 +88,7 @@ def expand_paths(paths: list[str], recursive: bool = False) -> list[Path]:
     videos: list[Path] = []
     for raw in paths:
         path = Path(os.path.expanduser(raw))
-        if path.is_dir():
+        if os.path.isdir(path):
             found = _folder_videos(path, recursive)
             if not found:
                 where = "or its subfolders " if recursive else ""
@@ -100,7 +102,7 @@ def expand_paths(paths: list[str], recursive: bool = False) -> list[Path]:
             if not found:
                 raise InputError(f"video list {_short(path)} names no videos; put one path per line ('#' starts a comment)")
             videos.extend(found)
-        elif path.exists():
+        elif os.path.lexists(path):
             videos.append(path)
         else:
             raise InputError(f"{_short(raw)} does not exist; pass video files, folders of videos or a .txt list of videos")

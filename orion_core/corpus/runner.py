@@ -99,9 +99,10 @@ class CorpusProgress:
         self.bytes_total = sum(self.sizes.values())
         self.bytes_done = 0
 
-    def skipped(self, result: VideoResult) -> None:
+    def settled(self, result: VideoResult) -> None:
+        """A video decided before any worker ran: skipped, or failed for want of detections."""
         self.done += 1
-        self.counts[SKIPPED] += 1
+        self.counts[result.status] += 1
 
     def __call__(self, kind: str, job: VideoJob, payload) -> None:
         if kind == "start":
@@ -200,13 +201,18 @@ def run_corpus(
     if workers is None and executor == "ray":
         workers = "auto"  # the cluster's size, not one actor
     workers = parse_workers(workers)
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
     if config.output.episode:
+        if len(paths) == 1:
+            raise ConfigError(
+                f"{str(paths[0])[-60:]} is a directory or list of videos, each written to the episode named by its "
+                "stem; --episode names the output of one video: drop it, or pass one video file"
+            )
         raise ConfigError(
             "--episode names the output of one video; with several videos each episode is named by its video's "
             "stem: drop --episode"
         )
-    if isinstance(paths, (str, os.PathLike)):
-        paths = [paths]
     detections = None
     if config.detection.detector == "mot":
         if not config.detection.detections:
@@ -224,10 +230,13 @@ def run_corpus(
     started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     started = time.perf_counter()
     results: dict[int, VideoResult] = {} if force else _skip_check(config, jobs, out)
+    for job in jobs:  # no detections for it: fails here, no worker needed
+        if job.detections_error is not None:
+            results[job.index] = VideoResult(video=job.video, episode=job.episode, status=FAILED, error=job.detections_error)
     todo = sorted((job for job in jobs if job.index not in results), key=lambda job: (-job.size, job.index))
     tracker = CorpusProgress(len(jobs), todo, progress)
     for result in results.values():
-        tracker.skipped(result)
+        tracker.settled(result)
 
     def on_event(kind: str, job: VideoJob, payload) -> None:
         if kind == "done":
