@@ -230,9 +230,11 @@ def test_cli_corpus_summary_errors_and_exit_code(corpus, reference, tmp_path, ca
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("Error:")]
     assert len(errors) == 2
-    assert errors[0].startswith(f"Error: {corpus.videos / 'broken.mp4'}: ") and errors[1].startswith(f"Error: {corpus.videos / 'nodets.mp4'}: no detections")
+    assert errors[0] == f"Error: {corpus.videos / 'broken.mp4'}: is not a video FFmpeg can read (Invalid data found when processing input); pass a video file (mp4, avi, mkv, ...)"
+    assert errors[1].startswith(f"Error: {corpus.videos / 'nodets.mp4'}: no detections for this video in ")
     progress = [line for line in captured.err.splitlines() if line.startswith("[")]
-    assert len(progress) == 4 and progress[-1].startswith("[5/5]")  # nodets failed before any worker ran and "frames/s" in progress[-1] and "ETA" in progress[-1]
+    assert len(progress) == 4  # nodets failed before any worker ran: no progress line, one Error line
+    assert progress[-1].startswith("[5/5]") and "frames/s" in progress[-1] and "ETA" in progress[-1]
     assert "corpus: 5 videos: 3 complete, 0 skipped (already complete), 2 failed" in captured.out
     assert tree_bytes(out) == reference
 

@@ -76,5 +76,8 @@ def run_corpus_command(engine, paths: list[str], recursive: bool, workers: str |
     )
     click.echo(f"outputs: {engine.config.output.out_dir}/{CORPUS_FILE}")
     for result in by_status["failed"]:
-        click.echo(f"Error: {_short(result.video)}: {result.error}", err=True)
+        message = result.error or "failed"
+        if message.startswith(result.video):  # "VIDEO is not a video ...": name it once
+            message = message[len(result.video):].lstrip(" :")
+        click.echo(f"Error: {_short(result.video)}: {message}", err=True)
     return len(by_status["failed"])

@@ -32,7 +32,7 @@ class VideoJob:
     """One video of a corpus: where it is, which episode it becomes, which detections it reads."""
 
     index: int  # position in input order (corpus.json keeps this order)
-    video: str  # as given (list entries resolved against their list's folder)
+    video: str  # absolute path
     episode: str
     size: int  # bytes; the scheduler hands out large files first
     detections: str | None = None  # per-video det file for --detector mot, when one exists
@@ -168,5 +168,15 @@ def plan_jobs(videos: list[Path], detections: str | None = None) -> list[VideoJo
                 )
             else:
                 det = str(found)
-        jobs.append(VideoJob(index=index, video=str(video), episode=video.stem, size=size, detections=det, detections_error=det_error))
+        # absolute: a worker (a Ray actor above all) may run in another folder than the command
+        jobs.append(
+            VideoJob(
+                index=index,
+                video=os.path.abspath(video),
+                episode=video.stem,
+                size=size,
+                detections=os.path.abspath(det) if det is not None else None,
+                detections_error=det_error,
+            )
+        )
     return jobs
