@@ -92,7 +92,11 @@ def test_duplicate_stem_fails_before_anything_runs(tmp_path, capsys):
 
 
 def test_ray_executor_without_ray_is_one_line(tmp_path, capsys, monkeypatch):
+    import orion_core.corpus
+
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError, as when it is not installed
+    monkeypatch.delitem(sys.modules, "orion_core.corpus.ray_executor", raising=False)  # imported by test_corpus_ray
+    monkeypatch.delattr(orion_core.corpus, "ray_executor", raising=False)
     (tmp_path / "a.mp4").write_bytes(b"x")
     with pytest.raises(SystemExit) as info:
         main(["run", str(tmp_path / "a.mp4"), "--executor", "ray", "--backend", "histogram", "--detector", "motion"])

@@ -79,11 +79,13 @@ def connect(address: str | None, cpus: int) -> bool:
     """Join `address`, or start a local instance; True when we started it (and must shut it down)."""
     if ray.is_initialized():  # a notebook or test that set Ray up itself
         return False
+    # Ray's own start-up lines only with -v: stderr is for our progress and errors
+    quiet = {"log_to_driver": False, "logging_level": logging.INFO if log.isEnabledFor(logging.INFO) else logging.ERROR}
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, **quiet)
             return False
-        ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=cpus, include_dashboard=False, **quiet)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"at {address[:80]}" if address else "locally"
         raise OrionError(
