@@ -263,3 +263,29 @@ def test_mot_corpus_needs_a_detections_folder(corpus, tmp_path):
     config.detection.detections = None
     with pytest.raises(OrionError, match="detector 'mot' needs detections: pass --detections FOLDER"):
         PerceptionEngine(config).process_videos([corpus.videos])
+
+
+# -- workers load models once ---------------------------------------------------------------------
+def test_engine_keeps_one_yolo_detector_but_fresh_stateful_ones():
+    from orion_core.config import build_config
+
+    yolo = PerceptionEngine(build_config(preset="histogram", overrides={"detection": {"detector": "yolo", "model": "yolov8n.yaml", "device": "cpu"}}))
+    first = yolo.detector()
+    assert yolo.detector() is first  # weights load once per engine (a corpus worker's whole life)
+    yolo.config.detection.confidence = 0.5
+    assert yolo.detector() is not first  # another detection config: another detector
+    motion = PerceptionEngine(build_config(preset="histogram", overrides={"detection": {"detector": "motion"}}))
+    assert motion.detector() is not motion.detector()  # a learned background belongs to one video
+
+
+def test_workers_auto_fits_the_machine():
+    from orion_core.config import build_config
+    from orion_core.corpus.local import machine_cores
+    from orion_core.corpus.runner import auto_workers, parse_workers
+
+    config = build_config(preset="histogram", overrides={"embedding": {"device": "cpu"}})
+    assert 1 <= auto_workers(config, videos=100) <= machine_cores()
+    assert auto_workers(config, videos=1) == 1
+    assert parse_workers("auto") == "auto" and parse_workers("3") == 3 and parse_workers(None) == 1
+    with pytest.raises(ConfigError, match="positive integer or 'auto', got 0"):
+        parse_workers(0)
