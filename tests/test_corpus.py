@@ -289,3 +289,14 @@ def test_workers_auto_fits_the_machine():
     assert parse_workers("auto") == "auto" and parse_workers("3") == 3 and parse_workers(None) == 1
     with pytest.raises(ConfigError, match="positive integer or 'auto', got 0"):
         parse_workers(0)
+
+
+@needs_data
+def test_a_single_run_counts_as_done_for_the_corpus(corpus, tmp_path, monkeypatch):
+    """`orion run cam_a.mp4 --detections dets/cam_a.txt` (relative paths) then the folder: cam_a is skipped."""
+    out = tmp_path / "out"
+    monkeypatch.chdir(corpus.videos.parent)
+    main(["run", "videos/cam_a.mp4", "--preset", "histogram", "--detections", "dets/cam_a.txt", "--out", str(out)])
+    engine = PerceptionEngine(histogram_config(corpus.detections, out))
+    results = engine.process_videos([corpus.clips["cam_a"], corpus.clips["cam_c"]])
+    assert statuses(results) == {"cam_a": "skipped", "cam_c": "complete"}

@@ -14,8 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-# Where the outputs go is not part of what they contain.
-NOT_HASHED = {"output": ("out_dir", "episode")}
+# Where the outputs go is not part of what they contain; the detections file is identified by its
+# own absolute path, size and mtime (so `--detections det.txt` and a corpus's dets/ folder agree).
+NOT_HASHED = {"output": ("out_dir", "episode"), "detection": ("detections",)}
 
 
 def file_identity(path: str | os.PathLike | None) -> dict[str, Any] | None:
