@@ -180,7 +180,7 @@ def main() -> None:
         wanted = set(args.modes.split(","))
         modes = [m[1:] for m in modes if m[0] in wanted]
         rows = []
-        for name, commands, out in modes:
+        for name, commands, _ in modes:
             rows.append(run_mode(name, commands, total_frames))
             print(f"done: {name}: {rows[-1]['wall_s']:.1f} s", file=sys.stderr)
         reference = {c.stem: (modes[0][2] / c.stem / "tracks.txt").read_bytes() for c in clips.iterdir()}
