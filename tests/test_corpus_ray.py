@@ -50,6 +50,9 @@ def test_ray_matches_local_and_skips_on_rerun(corpus, ray_local, tmp_path):
     assert all(r.worker.split(":")[1] != str(os.getpid()) for r in results if r.status == "complete")
     again = engine.process_videos([corpus.videos], executor="ray")
     assert {r.episode: r.status for r in again} == {**{s: "skipped" for s in GOOD}, "broken": "failed", "nodets": "failed"}
+    deadline = time.monotonic() + 30  # ray.kill is asynchronous
+    while ray.util.list_named_actors() and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert ray.util.list_named_actors() == []  # our actors are gone, the instance (not ours) still runs
     assert ray.is_initialized()
 
