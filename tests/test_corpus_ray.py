@@ -46,7 +46,7 @@ def test_ray_matches_local_and_skips_on_rerun(corpus, ray_local, tmp_path):
     assert [(r.episode, r.status, r.error, r.counts) for r in results] == [(r.episode, r.status, r.error, r.counts) for r in expected]
     assert tree_bytes(remote) == tree_bytes(local)  # byte-identical tracks.txt, tracks.jsonl, memory.json
     record = json.loads((remote / "corpus.json").read_text())
-    assert record["executor"] == "ray" and record["totals"]["complete"] == 3 and record["totals"]["failed"] == 2
+    assert record["executor"] == "ray" and record["workers"] == 2 and record["totals"]["complete"] == 3 and record["totals"]["failed"] == 2
     assert all(r.worker.split(":")[1] != str(os.getpid()) for r in results if r.status == "complete")
     again = engine.process_videos([corpus.videos], executor="ray")
     assert {r.episode: r.status for r in again} == {**{s: "skipped" for s in GOOD}, "broken": "failed", "nodets": "failed"}
@@ -68,7 +68,14 @@ def test_ray_worker_killed_mid_video_is_retried(corpus, ray_local, tmp_path):
     out = tmp_path / "out"
     engine = PerceptionEngine(histogram_config(dets, out))
     box = {}
-    runner = threading.Thread(target=lambda: box.setdefault("results", engine.process_videos([videos], executor="ray", workers=1)))
+
+    def corpus_run():
+        try:
+            box["results"] = engine.process_videos([videos], executor="ray", workers=1)
+        except BaseException as exc:  # shown by the assertion below instead of lost in the thread
+            box["error"] = exc
+
+    runner = threading.Thread(target=corpus_run)
     runner.start()
     killed = None
     deadline = time.monotonic() + 120
@@ -82,6 +89,7 @@ def test_ray_worker_killed_mid_video_is_retried(corpus, ray_local, tmp_path):
                 killed = status["pid"]
         time.sleep(0.05)
     runner.join(180)
+    assert "error" not in box, box.get("error")
     assert killed is not None, "the video finished before the test could kill its worker"
     (result,) = box["results"]
     assert result.status == "complete" and result.error is None

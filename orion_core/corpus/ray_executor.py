@@ -116,7 +116,8 @@ def run_ray(
     workers: int | None,
     address: str | None,
     on_event: Callable[[str, VideoJob, object], None],
-) -> None:
+) -> int:
+    """Run `jobs` on Ray actors; returns how many actors there were (corpus.json's `workers`)."""
     from .local import machine_cores
 
     started = connect(address, cpus=machine_cores())
@@ -130,6 +131,7 @@ def run_ray(
             CorpusActor.options(name=f"{NAME_PREFIX}-{run_id}-{i}", **options).remote(config, out) for i in range(count)
         ]
         _dispatch(actors, deque(jobs), on_event)
+        return count
     finally:
         for actor in actors:
             ray.kill(actor)

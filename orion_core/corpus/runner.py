@@ -248,7 +248,7 @@ def run_corpus(
     used = workers
     try:
         if todo and executor == "ray":
-            ray_executor.run_ray(config, todo, str(out), workers, ray_address, on_event)
+            used = ray_executor.run_ray(config, todo, str(out), workers, ray_address, on_event)
         elif todo and min(workers, len(todo)) > 1:
             from .local import run_pool
 
