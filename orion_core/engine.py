@@ -187,6 +187,7 @@ class PerceptionEngine:
         self.config = config if config is not None else PerceptionConfig()
         self.read_ahead = max(1, int(read_ahead))
         self._embedder = None
+        self._detector = None  # (detection config, YOLO detector): its weights load once per engine
 
     # -- pieces -----------------------------------------------------------------------------
     def embedder(self):
@@ -198,6 +199,21 @@ class PerceptionEngine:
 
             self._embedder = VisualEmbedder(self.config.embedding)
         return self._embedder
+
+    def detector(self):
+        """The detector for the next video. A YOLO model is stateless between videos, so it loads once
+        per engine (a corpus worker reuses it); `mot` reads one video's file and `motion` learns one
+        video's background, so those are made fresh for every video."""
+        from .config import section_to_dict
+        from .detectors import make_detector
+
+        cfg = self.config.detection
+        if cfg.detector != "yolo":
+            return make_detector(cfg)
+        key = section_to_dict(cfg)
+        if self._detector is None or self._detector[0] != key:
+            self._detector = (key, make_detector(cfg))
+        return self._detector[1]
 
     def reid_threshold(self, embedder) -> float:
         """Config value, else the backend's suggestion, else a conservative default."""
@@ -243,7 +259,6 @@ class PerceptionEngine:
         replaced by the output; the video, detections and weights are added here.
         """
         from .annotate import Annotator
-        from .detectors import make_detector
         from .tracking import EntityMemory, Tracker
         from .video import VideoWriter, open_video
         from .vision import crop_box
@@ -261,7 +276,7 @@ class PerceptionEngine:
         timer.add("decode", t)
         try:  # a bad detections file or weights folder must not leave the video open
             t = time.perf_counter()
-            detector = make_detector(cfg.detection)
+            detector = self.detector()
             timer.add("load_detector", t)
             t = time.perf_counter()
             embedder = self.embedder()
@@ -390,6 +405,42 @@ class PerceptionEngine:
             paths.append(cfg.detection.model)
         return [Path(p) for p in paths if p]
 
+    def process_videos(
+        self,
+        paths,
+        workers: int | str = 1,
+        executor: str = "local",
+        *,
+        out_dir: str | Path | None = None,
+        recursive: bool = False,
+        force: bool = False,
+        ray_address: str | None = None,
+        progress: Callable[[dict], None] | None = None,
+    ) -> list:
+        """Process many videos; returns one `orion_core.corpus.VideoResult` per video, in input order.
+
+        `paths`: videos, folders of videos (sorted; subfolders with `recursive`) and `.txt` lists.
+        Each video becomes the episode named by its stem under `out_dir`; an episode already complete
+        for the same video and config is skipped unless `force`. A failing video is recorded
+        (status "failed", a one-line `error`) and the others go on. `workers`: an integer or "auto";
+        `executor`: "local" (this machine; workers > 1 are processes) or "ray" (`ray_address`, else a
+        local Ray instance). With `detection.detector == "mot"`, `detection.detections` is a folder
+        holding `<stem>.txt` or `<stem>/det/det.txt` per video. `<out>/corpus.json` lists the results.
+        """
+        from .corpus import run_corpus
+
+        return run_corpus(
+            self,
+            paths,
+            workers=workers,
+            executor=executor,
+            ray_address=ray_address,
+            recursive=recursive,
+            force=force,
+            out_dir=out_dir,
+            progress=progress,
+        )
+
     # -- records ----------------------------------------------------------------------------
     def _warnings(self, source, detector, counts: dict[str, int]) -> list[str]:
         """Odd but valid runs, said once on stderr (logging) and kept in run.json."""
@@ -433,6 +484,8 @@ class PerceptionEngine:
         return entities
 
     def _run_record(self, video, source, embedder, threshold: float, started_at: str, complete: bool) -> dict:
+        from .corpus.fingerprint import fingerprint
+
         cfg = self.config
         config = cfg.to_dict()
         versions = {"orion-core": _version("orion-core"), "python": platform.python_version()}
@@ -456,6 +509,8 @@ class PerceptionEngine:
             "video": {**source.info.to_dict(), **source.status()},
             "versions": versions,
             "config": config,
+            # video identity + config hash: a corpus rerun skips this episode when they still match
+            "fingerprint": fingerprint(video, cfg),
         }
 
 

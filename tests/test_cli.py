@@ -16,7 +16,7 @@ def test_help_imports_no_heavy_libraries():
     code = (
         "import sys\nfrom orion_core.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
-        "print(sorted(m for m in ('torch', 'cv2', 'ultralytics', 'transformers', 'timm', 'trackeval') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'cv2', 'ultralytics', 'transformers', 'timm', 'trackeval', 'ray') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "Commands" in result.stdout and "run" in result.stdout

@@ -1,4 +1,8 @@
-"""`orion run VIDEO`: the main job. Options override the YAML file, which overrides the preset."""
+"""`orion run PATH [PATH ...]`: the main job. Options override the YAML file, which overrides the preset.
+
+One video runs exactly as it always did. Several (or a folder, or a .txt list) run as a corpus:
+see orion_core/corpus.
+"""
 
 from __future__ import annotations
 
@@ -107,7 +111,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 @click.command()
-@click.argument("video", type=click.Path(dir_okay=True, path_type=str))
+@click.argument("paths", nargs=-1, required=True, metavar="PATH...")
 @click.option("--backend", "--embedding-backend", "backend", help="Embedding backend (see `orion plugins`) [default: the strongest whose weights are here].")
 @click.option("--model", help="Hub id for the backend, e.g. facebook/dinov2-small.")
 @click.option("--weights", "--dinov3-weights", "weights", help="Local weights folder (or file) for the backend.")
@@ -115,7 +119,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--config", "config_file", help="YAML config file (perception: {...}).")
 @click.option("--detector", type=click.Choice(["yolo", "mot", "motion"]), help="Detector [default: yolo; mot if --detections].")
 @click.option("--detector-model", help="YOLO weights: a local .pt path or a name ultralytics knows.")
-@click.option("--detections", help="MOTChallenge det.txt for --detector mot.")
+@click.option("--detections", help="MOTChallenge det.txt for --detector mot; for several videos a folder of <stem>.txt or <stem>/det/det.txt.")
 @click.option("--classes", help="Keep only these classes, comma separated (e.g. person,car).")
 @click.option("--confidence", type=float, help="YOLO confidence threshold.")
 @click.option("--min-score", type=float, help="Drop precomputed detections below this score.")
@@ -132,21 +136,44 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--episode", help="Output subfolder name [default: the video's file name stem].")
 @click.option("--out", help="Output folder [default: runs].")
 @click.option("--save-video", is_flag=True, help="Also write annotated.mp4.")
+@click.option("--recursive", is_flag=True, help="Several videos: also take the videos in subfolders of a PATH folder.")
+@click.option("--workers", help="Several videos: videos processed at once, or 'auto' [default: 1; ray: the cluster's CPUs].")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Several videos: this machine, or a Ray cluster (pip install 'orion-core[ray]').")
+@click.option("--ray-address", help="Ray cluster to join, e.g. ray://head:10001 [default: start a local Ray instance].")
+@click.option("--force", is_flag=True, help="Several videos: redo episodes that are already complete.")
 @click.option("-v", "--verbose", count=True, help="Log more.")
-def run(video: str, config_file: str | None, preset: str | None, verbose: int, **opts) -> None:
-    """Detect, embed, track and re-identify objects in VIDEO; write <out>/<episode>/."""
+def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, verbose: int, **opts) -> None:
+    """Detect, embed, track and re-identify objects; write <out>/<episode>/.
+
+    PATH is a video, a folder of videos or a .txt list of video paths (one per line, # comments).
+    Several videos each become the episode named by their stem, listed in <out>/corpus.json;
+    episodes already complete for the same video and config are skipped (--force redoes them).
+    """
     import logging
 
     from . import exit_on_interrupt
 
     if verbose:
         logging.getLogger().setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    corpus_opts = {name: opts.pop(name) for name in ("recursive", "workers", "executor", "ray_address", "force")}
     with exit_on_interrupt():  # imports and plugin discovery: nothing is written yet
         from ..config import build_config
+        from ..corpus.inputs import is_corpus
+        from ..corpus.runner import parse_workers
         from ..engine import PerceptionEngine
 
         config = build_config(preset=preset, yaml_path=config_file, overrides=_overrides(opts))
         engine = PerceptionEngine(config)
+    if is_corpus(list(paths)) or corpus_opts["executor"] == "ray" or corpus_opts["ray_address"]:
+        from .corpus import run_corpus_command
+
+        with _sigterm_as_interrupt():
+            failed = run_corpus_command(engine, list(paths), **corpus_opts)
+        if failed:
+            click.get_current_context().exit(2)
+        return
+    parse_workers(corpus_opts["workers"])  # a typo is an error even where one video makes it moot
+    video = paths[0]
     progress = _ProgressLine(sys.stderr.isatty())
     with _sigterm_as_interrupt():
         try:
