@@ -2,17 +2,18 @@
 
 One worker runs in the calling process (no start-up cost, Ctrl-C behaves as for one video). Several
 workers are `spawn`ed processes (a forked child would inherit torch's thread pools and CUDA state,
-which is unsafe), each building one engine and pulling videos from a shared queue until it is
-empty. The queue is filled longest first, so the longest video does not start last and hold up
-the end. A worker that dies (killed, out of memory, a crash in native code) loses only the video
-it had: that video is recorded as failed and a fresh worker takes its place.
+which is unsafe), each building one engine and then asking the driver for one video at a time.
+Videos are handed out longest first, so the longest video does not start last and hold up the end.
+The driver records which worker holds which video when it hands it out (not when the worker says
+it started: a worker killed in between would otherwise take its video with it unseen). A worker
+that dies (killed, out of memory, a crash in native code) loses only the video it had: that video
+is recorded as failed and a fresh worker takes its place.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import signal
 import time
 from typing import Callable
@@ -63,8 +64,12 @@ def _limit_threads(threads: int) -> None:
         pass
 
 
-def _worker_main(config, out_dir: str, threads: int, tasks, events) -> None:
-    """A pool worker: build the engine once, then take videos until the queue says stop (None)."""
+def _worker_main(config, out_dir: str, threads: int, conn) -> None:
+    """A pool worker: build the engine once, then ask for videos until the driver says stop (None).
+
+    `conn` is this worker's own pipe to the driver. Not a queue shared by all workers: a worker
+    killed while it holds a shared queue's write lock would silence every other worker for good.
+    """
     from ..engine import PerceptionEngine
 
     # Ctrl-C in a terminal reaches every process of the group; the driver decides and sends SIGTERM.
@@ -82,27 +87,28 @@ def _worker_main(config, out_dir: str, threads: int, tasks, events) -> None:
     except KeyboardInterrupt:
         return
     except OrionError as exc:
-        events.put(("fatal", wid, None, " ".join(str(exc).split())))
+        conn.send(("fatal", wid, None, " ".join(str(exc).split())))
         return
     except Exception as exc:  # a plugin failing to load is the same for every video: stop the corpus
-        events.put(("fatal", wid, None, f"worker could not start: {type(exc).__name__}: {' '.join(str(exc).split())}"))
+        conn.send(("fatal", wid, None, f"worker could not start: {type(exc).__name__}: {' '.join(str(exc).split())}"))
         return
     try:
         while True:
-            job = tasks.get()
+            conn.send(("ready", wid, None, None))
+            job = conn.recv()
             if job is None:
                 break
-            events.put(("start", wid, job.index, None))
+            conn.send(("start", wid, job.index, None))
             last = [0.0]
 
             def progress(state: dict, job=job, last=last) -> None:
                 now = time.monotonic()
                 if now - last[0] >= PROGRESS_INTERVAL_S:
                     last[0] = now
-                    events.put(("frames", wid, job.index, {"frames": state["frames"], "total": state.get("total")}))
+                    conn.send(("frames", wid, job.index, {"frames": state["frames"], "total": state.get("total")}))
 
-            events.put(("done", wid, job.index, process_job(engine, job, out_dir, progress)))
-    except KeyboardInterrupt:
+            conn.send(("done", wid, job.index, process_job(engine, job, out_dir, progress)))
+    except (KeyboardInterrupt, EOFError, BrokenPipeError):  # stopped, or the driver is gone
         return
 
 
@@ -118,7 +124,7 @@ def _death_message(exitcode: int | None) -> str:
 
 
 class ProcessPool:
-    """`workers` spawned processes fed from one queue; see the module docstring."""
+    """`workers` spawned processes, one pipe each, handed one video at a time; see the module docstring."""
 
     def __init__(self, config, out_dir: str, workers: int, threads: int) -> None:
         import multiprocessing
@@ -128,44 +134,64 @@ class ProcessPool:
         self.out_dir = out_dir
         self.workers = workers
         self.threads = threads
-        self.tasks = self.ctx.Queue()
-        self.events = self.ctx.Queue()
         self.procs: dict[int, object] = {}  # pid -> Process
-        self.current: dict[str, int] = {}  # worker name -> job index it is on
+        self.conns: dict[int, object] = {}  # pid -> the driver's end of that worker's pipe
+        self.current: dict[str, int] = {}  # worker name -> job index handed to it
+        self.todo: list[VideoJob] = []
 
     def _spawn(self) -> None:
-        proc = self.ctx.Process(
-            target=_worker_main, args=(self.config, self.out_dir, self.threads, self.tasks, self.events), daemon=True
-        )
+        mine, theirs = self.ctx.Pipe(duplex=True)
+        proc = self.ctx.Process(target=_worker_main, args=(self.config, self.out_dir, self.threads, theirs), daemon=True)
         proc.start()
+        theirs.close()  # the worker holds it now; EOF on ours then means the worker is gone
         self.procs[proc.pid] = proc
+        self.conns[proc.pid] = mine
 
     def run(self, jobs: list[VideoJob], on_event: Event) -> None:
+        from multiprocessing.connection import wait
+
         self.by_index = {job.index: job for job in jobs}
         self.pending = set(self.by_index)
         self.on_event = on_event
-        for job in jobs:  # already longest first
-            self.tasks.put(job)
-        for _ in range(self.workers):
-            self.tasks.put(None)
+        self.todo = list(reversed(jobs))  # jobs come longest first; pop() from the end
         respawns_left = len(jobs) + self.workers  # a worker that dies at start-up must not loop forever
         try:
             for _ in range(self.workers):
                 self._spawn()
             while self.pending:
-                try:
-                    self._handle(*self.events.get(timeout=POLL_S))
-                except queue.Empty:
-                    respawns_left = self._reap(respawns_left)
+                for conn in wait(list(self.conns.values()), timeout=POLL_S):
+                    self._receive(conn)
+                respawns_left = self._reap(respawns_left)
         finally:
             self._stop(clean=not self.pending)
+
+    def _receive(self, conn) -> None:
+        """Every message waiting on one worker's pipe (none after it died and was drained)."""
+        try:
+            while conn.poll():
+                self._handle(*conn.recv())
+        except (EOFError, OSError):
+            pass  # the worker is gone; _reap decides what that means
 
     def _handle(self, kind: str, wid: str, index: int | None, payload) -> None:
         if kind == "fatal":
             raise OrionError(payload)
+        if kind == "ready":
+            conn = self.conns.get(int(wid.rsplit(":", 1)[1]))
+            if conn is None:  # already reaped
+                return
+            job = self.todo.pop() if self.todo else None
+            try:
+                conn.send(job)
+            except OSError:  # died after asking: the video goes back for the next worker
+                if job is not None:
+                    self.todo.append(job)
+                return
+            if job is not None:
+                self.current[wid] = job.index  # held from now on, even before the worker says "start"
+            return
         job = self.by_index[index]
         if kind == "start":
-            self.current[wid] = index
             self.on_event("start", job, None)
         elif kind == "frames":
             self.on_event("frames", job, payload)
@@ -174,21 +200,15 @@ class ProcessPool:
             self.pending.discard(index)
             self.on_event("done", job, payload)
 
-    def _drain(self) -> None:
-        """Messages a worker sent just before it died are still worth reading."""
-        try:
-            while True:
-                self._handle(*self.events.get(timeout=0.2))
-        except queue.Empty:
-            pass
-
     def _reap(self, respawns_left: int) -> int:
         """Dead workers: fail the video each had, start a replacement while videos remain."""
         for pid, proc in list(self.procs.items()):
             if proc.is_alive():
                 continue
             del self.procs[pid]
-            self._drain()
+            conn = self.conns.pop(pid)
+            self._receive(conn)  # what it said just before it died still counts
+            conn.close()
             wid = next((w for w in self.current if w.endswith(f":{pid}")), None)
             index = self.current.pop(wid, None) if wid is not None else None
             if index is not None and index in self.pending:
@@ -206,19 +226,24 @@ class ProcessPool:
         return respawns_left
 
     def _stop(self, clean: bool) -> None:
-        if not clean:  # interrupted or failed: staging folders go with their workers (SIGTERM -> KeyboardInterrupt)
-            for proc in self.procs.values():
-                if proc.is_alive():
-                    proc.terminate()
+        for pid, proc in self.procs.items():
+            if not proc.is_alive():
+                continue
+            if clean:  # idle workers wait for their next video: tell them there is none
+                try:
+                    self.conns[pid].send(None)
+                except OSError:
+                    pass
+            else:  # interrupted or failed: staging folders go with their workers (SIGTERM -> KeyboardInterrupt)
+                proc.terminate()
         deadline = time.monotonic() + STOP_GRACE_S
         for proc in self.procs.values():
             proc.join(max(0.1, deadline - time.monotonic()))
             if proc.is_alive():
                 proc.kill()
                 proc.join(1.0)
-        for q in (self.tasks, self.events):
-            q.cancel_join_thread()  # items left in a queue must not block our exit
-            q.close()
+        for conn in self.conns.values():
+            conn.close()
 
 
 def run_pool(config, jobs: list[VideoJob], out_dir: str, workers: int, on_event: Event) -> None:
