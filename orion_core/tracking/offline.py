@@ -49,6 +49,7 @@ FULL_EVIDENCE = 20
 # Fastest plausible motion between two linked entities, in box heights per second (a running
 # person covers about 3; cars more, but those rarely vanish mid-frame for long).
 MAX_SPEED_HEIGHTS_S = 5.0
+MIN_MARGIN, THIN_MARGIN = 0.02, 0.05  # runner-up margin: floor, and value without same-object pairs
 EDGE_FRACTION = 0.05  # a box within this fraction of the frame size from a border touches it
 
 
@@ -274,18 +275,19 @@ def fit_bar(same: np.ndarray, different: np.ndarray, prior: float) -> tuple[floa
     """Open-set bar and margin from this video's own pairs; the prior while evidence is thin.
 
     Precision first: the bar sits at the 99th percentile of different-object similarities, or
-    midway to the same-object 5th percentile when the two are apart. The margin is half the
-    spread of different-object similarities: a runner-up that close is not told apart.
+    midway to the same-object 5th percentile when the two are apart. The margin is the spread
+    (one standard deviation) of same-object similarities: how much the similarity of one object
+    to itself varies, so a runner-up closer than that is not told apart.
     """
     if len(different) == 0:
-        return prior, 0.02, "prior"
+        return prior, THIN_MARGIN, "prior"
     high_different = float(np.quantile(different, 0.99))
     fitted = high_different
     if len(same):
         low_same = float(np.quantile(same, 0.05))
         if low_same > high_different:
             fitted = (low_same + high_different) / 2.0
-    margin = max(0.02, 0.5 * float(np.std(different)))
+    margin = max(MIN_MARGIN, float(np.std(same))) if len(same) >= 3 else THIN_MARGIN
     weight = min(1.0, len(different) / FULL_EVIDENCE)
     if weight >= 1.0:
         return fitted, margin, "video"
