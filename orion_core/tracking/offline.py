@@ -50,7 +50,10 @@ FULL_EVIDENCE = 20
 # person covers about 3; cars more, but those rarely vanish mid-frame for long).
 MAX_SPEED_HEIGHTS_S = 5.0
 MIN_MARGIN, THIN_MARGIN = 0.02, 0.05  # runner-up margin: floor, and value without same-object pairs
-EDGE_FRACTION = 0.05  # a box within this fraction of the frame size from a border touches it
+EDGE_FRACTION = 0.05
+# Linking compares every pair of entities (a few (n, n) matrices): 3000 entities is about 1 GB
+# at peak, so beyond that it is skipped (a warning and run.json say so) rather than risk memory.
+MAX_LINK_ENTITIES = 3000  # a box within this fraction of the frame size from a border touches it
 
 
 @dataclass
@@ -85,32 +88,30 @@ class Observations:
 
 
 def read_observations(path: Path) -> Observations:
-    """Stream tracks.jsonl into columns."""
-    frame, time_s, entity, track, label, box, det, conf, emb = ([] for _ in range(9))
+    """Stream tracks.jsonl into columns (typed arrays while reading: no Python object per value)."""
+    from array import array
+
+    ints = {k: array("q") for k in ("frame", "entity", "track", "label", "emb_row")}
+    floats = {k: array("d") for k in ("time_s", "conf", "box", "det")}
     codes: dict[str, int] = {}
     with open(path, encoding="utf-8") as handle:
         for line in handle:
             r = json.loads(line)
-            frame.append(r["frame"])
-            time_s.append(r["time_s"])
-            entity.append(r["entity_id"])
-            track.append(r["track_id"])
-            label.append(codes.setdefault(r["class"], len(codes)))
-            box.append(r["bbox_xyxy"])
-            det.append(r.get("det_xyxy", r["bbox_xyxy"]))
-            conf.append(r["conf"])
-            emb.append(-1 if r.get("embedding_row") is None else r["embedding_row"])
+            ints["frame"].append(r["frame"])
+            ints["entity"].append(r["entity_id"])
+            ints["track"].append(r["track_id"])
+            ints["label"].append(codes.setdefault(r["class"], len(codes)))
+            ints["emb_row"].append(-1 if r.get("embedding_row") is None else r["embedding_row"])
+            floats["time_s"].append(r["time_s"])
+            floats["conf"].append(r["conf"])
+            floats["box"].extend(r["bbox_xyxy"])
+            floats["det"].extend(r.get("det_xyxy") or r["bbox_xyxy"])
+    col = {k: np.frombuffer(v, np.int64).copy() if len(v) else np.zeros(0, np.int64) for k, v in ints.items()}
+    col.update({k: np.frombuffer(v, np.float64).copy() if len(v) else np.zeros(0) for k, v in floats.items()})
     return Observations(
-        frame=np.array(frame, np.int64),
-        time_s=np.array(time_s, np.float64),
-        entity=np.array(entity, np.int64),
-        track=np.array(track, np.int64),
-        label=np.array(label, np.int64),
-        labels=list(codes),
-        box=np.array(box, np.float64).reshape(-1, 4),
-        det=np.array(det, np.float64).reshape(-1, 4),
-        conf=np.array(conf, np.float64),
-        emb_row=np.array(emb, np.int64),
+        frame=col["frame"], time_s=col["time_s"], entity=col["entity"], track=col["track"], label=col["label"],
+        labels=list(codes), box=col["box"].reshape(-1, 4), det=col["det"].reshape(-1, 4), conf=col["conf"],
+        emb_row=col["emb_row"],
     )
 
 
@@ -315,6 +316,10 @@ def link_entities(
     ids = np.unique(obs.entity)
     n = len(ids)
     if n < 2:
+        return {}, report
+    if n > MAX_LINK_ENTITIES:  # the pairwise matrices grow with n squared: stay bounded, and say so
+        report.bar_source = f"skipped: {n} entities > {MAX_LINK_ENTITIES}"
+        log.warning("offline pass: %d entities, more than %d; tracklet linking skipped", n, MAX_LINK_ENTITIES)
         return {}, report
     index = {int(e): i for i, e in enumerate(ids)}
     order = np.argsort(obs.entity, kind="stable")
