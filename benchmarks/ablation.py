@@ -26,6 +26,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from orion_core.bench import format_table, markdown_table, run_orion, score_reentries
@@ -71,11 +72,58 @@ def pets_scene(data: Path) -> dict:
             "gt": data / "gt-frames-001-400.txt", "reentries": [], "frames": 400, "label": "person"}
 
 
-def run_row(scene: dict, backend: str, row: str, override: dict, out: Path) -> dict:
+def offline_only(override: dict) -> bool:
+    """True when a row changes nothing but the offline pass: it can be replayed on an online run."""
+    return set(override) <= {"tracking"} and all(key.startswith("offline") for key in override.get("tracking", {}))
+
+
+def replay_offline(online_episode: Path, override: dict, out: Path) -> Path:
+    """The offline pass with `override` on a finished `--online` episode; returns its tracks.txt.
+
+    The pass sees what it sees inside a run (the online rows with their detections, the
+    embeddings, every processed frame), so the result is the same as a full run's, without
+    embedding the video again: how slow backends get several rows on a 2-core machine.
+    """
+    import numpy as np
+
+    from orion_core.config import TrackingConfig
+    from orion_core.outputs import mot_line
+    from orion_core.tracking.offline import OfflineSettings, read_observations, run_pass
+
+    run = json.loads((online_episode / "run.json").read_text())
+    tracking = TrackingConfig(**{**{k: v for k, v in run["config"]["tracking"].items()}, "offline": True,
+                                 **override.get("tracking", {})})
+    obs = read_observations(online_episode / "tracks.jsonl")
+    embeddings = np.load(online_episode / "embeddings.npy", mmap_mode="r") if tracking.appearance else None
+    if embeddings is not None and embeddings.shape[1] == 0:
+        embeddings = None
+    frames = np.arange(1, run["counts"]["frames"] + 1)  # no --fps sampling in these runs: every frame
+    seconds_per_frame = (obs.time_s[-1] - obs.time_s[0]) / max(obs.frame[-1] - obs.frame[0], 1)
+    settings = OfflineSettings(smooth=tracking.offline_smooth, interpolate_s=tracking.offline_interpolate_s,
+                               link=tracking.offline_link, link_motion_s=tracking.offline_link_motion_s,
+                               reid_prior=run["config"]["memory"]["reid_threshold"], high_score=tracking.high_score)
+    video = run["video"]
+    result = run_pass(obs, embeddings, settings, frames, (frames - 1) * seconds_per_frame, (video["width"], video["height"]))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = result.rows
+    with open(out, "w", encoding="utf-8") as handle:
+        for i in range(len(rows)):
+            handle.write(mot_line(int(rows.frame[i]), int(rows.entity[i]), rows.box[i], float(rows.conf[i])))
+    return out
+
+
+def run_row(scene: dict, backend: str, row: str, override: dict, out: Path, online: Path | None = None) -> dict:
+    """One row on one scene; with `online` (an `--online` episode of this scene and backend) an
+    offline-only row is replayed on it instead of run again."""
     episode = f"{Path(scene['video']).parent.name}-{backend}-{ROW_IDS[row]}"
     started = time.perf_counter()
-    run = run_orion(scene["video"], scene["det"], out, episode, backend=None if backend == MOTION else backend,
-                    appearance=backend != MOTION, max_frames=scene["frames"], label=scene["label"], overrides=override)
+    if online is not None and offline_only(override):
+        tracks = replay_offline(online, override, out / episode / "tracks.txt")
+    else:
+        tracks = run_orion(scene["video"], scene["det"], out, episode, backend=None if backend == MOTION else backend,
+                           appearance=backend != MOTION, max_frames=scene["frames"], label=scene["label"],
+                           overrides=override).tracks
+    run = SimpleNamespace(tracks=tracks)
     frames = (1, scene["frames"]) if scene["frames"] else None
     scores = evaluate_mot(scene["gt"], run.tracks, frames=frames)
     kept = None
@@ -124,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default=f"histogram,{MOTION}", help=f"Backends; '{MOTION}' = motion-only")
     parser.add_argument("--rows", default="all", help="Rows of ROWS to run, by name (comma separated), 'all' or 'none'")
     parser.add_argument("--row", action="append", default=[], help='Extra row: NAME={"section": {"key": value}}')
+    parser.add_argument("--replay", default="", help="Backends whose offline-only rows are replayed on one online run "
+                        "(same numbers, one embedding pass: for slow backends on a CPU)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-ablation"))
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args(argv)
@@ -143,11 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     fps_list = [float(f) for f in args.fps.split(",") if f.strip()]
     scenes += make_scenes(names, fps_list, _range(args.seeds), args.out / "scenes")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    replay = {b.strip() for b in args.replay.split(",") if b.strip()}
     results = []
     for backend in backends:
         for scene in scenes:
+            online = None
+            if backend in replay:
+                base = f"{Path(scene['video']).parent.name}-{backend}-online"
+                online = run_orion(scene["video"], scene["det"], args.out / "runs", base,
+                                   backend=None if backend == MOTION else backend, appearance=backend != MOTION,
+                                   max_frames=scene["frames"], label=scene["label"],
+                                   overrides={"tracking": {"offline": False}}).tracks.parent
             for name, override in rows:
-                result = run_row(scene, backend, name, override, args.out / "runs")
+                result = run_row(scene, backend, name, override, args.out / "runs", online)
                 results.append(result)
                 print(f"{backend:12s} {scene['scene']:14s} {name:45s} HOTA {result['HOTA']:5.1f} IDF1 {result['IDF1']:5.1f} "
                       f"MOTA {result['MOTA']:5.1f} IDSW {result['IDSW']:3d} kept {result['kept']}", file=sys.stderr, flush=True)

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 COVERED_IOA = 0.3
 # Same-object pairs come from tracklets long enough to split in two halves of this many views.
 MIN_HALF_VIEWS = 4
+MIN_SAME_PAIRS = 5  # same-object pairs needed before their spread may raise the bar
 # Pairs of each kind before the fitted bar fully replaces the backend's prior (weight n / FULL_EVIDENCE).
 FULL_EVIDENCE = 20
 # Fastest plausible motion between two linked entities, in box heights per second (a running
@@ -276,7 +277,8 @@ def fit_bar(same: np.ndarray, different: np.ndarray, prior: float) -> tuple[floa
     """Open-set bar and margin from this video's own pairs; the prior while evidence is thin.
 
     Precision first: the bar sits at the 99th percentile of different-object similarities, or
-    midway to the same-object 5th percentile when the two are apart. The margin is the spread
+    midway to the same-object 5th percentile when the two are apart, and never more than two
+    standard deviations below the same-object median. The margin is the spread
     (one standard deviation) of same-object similarities: how much the similarity of one object
     to itself varies, so a runner-up closer than that is not told apart.
     """
@@ -288,6 +290,11 @@ def fit_bar(same: np.ndarray, different: np.ndarray, prior: float) -> tuple[floa
         low_same = float(np.quantile(same, 0.05))
         if low_same > high_different:
             fitted = (low_same + high_different) / 2.0
+    if len(same) >= MIN_SAME_PAIRS:
+        # and it must look like the same object as much as objects here look like themselves:
+        # within two standard deviations of the same-object similarities (two look-alikes that
+        # are merely closer than strangers stay apart)
+        fitted = max(fitted, float(np.median(same) - 2.0 * np.std(same)))
     margin = max(MIN_MARGIN, float(np.std(same))) if len(same) >= 3 else THIN_MARGIN
     weight = min(1.0, len(different) / FULL_EVIDENCE)
     if weight >= 1.0:
@@ -352,7 +359,10 @@ def link_entities(
     miss = np.linalg.norm(start_c[None, :, :] - landing, axis=2) / end_h[:, None]
     radius = 0.5 + 1.0 * gap_s  # what an unseen walker may drift from a straight line: grows with time
     size_ok = np.abs(np.log(start_h[None, :] / end_h[:, None])) <= np.log(1.5)
-    in_gate = feasible & size_ok & (gap_s <= settings.link_motion_s) & (miss <= radius)
+    # Any candidate in the spatial gate is evidence of ambiguity, whatever its gap; only those
+    # within the time limit may be linked.
+    could_be = feasible & size_ok & (miss <= radius)
+    in_gate = could_be & (gap_s <= settings.link_motion_s)
 
     means = None
     if embeddings is not None:
@@ -402,8 +412,8 @@ def link_entities(
             if sim[i, j] - rival >= margin:
                 allowed[i, j], cost[i, j], kind[i, j] = True, 1.0 - sim[i, j], 1
     for i, j in zip(*np.nonzero(in_gate & ~allowed)):
-        rivals = in_gate[i] & cooc[j]
-        col_rivals = in_gate[:, j] & cooc[i]
+        rivals = could_be[i] & cooc[j]
+        col_rivals = could_be[:, j] & cooc[i]
         if rivals.any() or col_rivals.any():
             continue  # two objects could have gone there: motion cannot tell which
         if means is not None and both[i, j] and sim[i, j] < typical_different:
