@@ -134,7 +134,7 @@ class TrackingConfig:
     offline_smooth: bool = True  # RTS-smoothed boxes
     offline_interpolate_s: float = 1.0  # fill gaps up to this many seconds inside an entity (0 = off)
     offline_link: bool = True  # join entities that never overlap in time, by appearance or by motion
-    offline_link_motion_s: float = 1.0  # longest gap a motion-only link may bridge, seconds
+    offline_link_motion_s: float = 2.0  # longest gap a motion-only link may bridge, seconds
 
     def __post_init__(self) -> None:
         _check_fraction(self, "tracking", ("high_score", "low_score", "min_iou", "low_min_iou", "appearance_weight", "ema_momentum"))

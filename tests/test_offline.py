@@ -159,9 +159,9 @@ def test_motion_links_a_short_gap_only_when_unambiguous():
     aliases, _ = link(observations(rows), None)
     assert aliases == {}
     # too long a gap for motion alone
-    late = list(range(60, 80))
+    late = list(range(80, 100))  # 2.4 s later
     rows = [(f, 1, 1, b) for f, b in zip(frames1, walker(frames1, 20, 50, 4.0))]
-    rows += [(f, 2, 2, b) for f, b in zip(late, walker(late, 20 + 4.0 * 59, 50, 4.0))]
+    rows += [(f, 2, 2, b) for f, b in zip(late, walker(late, 20 + 4.0 * 79, 50, 4.0))]
     assert link(observations(rows), None)[0] == {}
 
 

@@ -52,6 +52,13 @@ FULL_EVIDENCE = 20
 MAX_SPEED_HEIGHTS_S = 5.0
 MIN_MARGIN, THIN_MARGIN = 0.02, 0.05  # runner-up margin: floor, and value without same-object pairs
 EDGE_FRACTION = 0.05
+# Motion gate, in heights of the box, around the constant-velocity extrapolation: its error grows
+# with the time unseen. A walker turning at 0.5 m/s^2 strays 0.25 m (~0.15 heights) from a
+# straight line in 1 s, and a velocity off by 0.2 heights/s adds as much again: half a height per
+# second, on top of half a height for the boxes' own noise. Measured on the synthetic scenes at 7
+# and 25 fps and PETS (benchmarks/README.md): 1.0 heights/s let wrong links through in a crowd.
+GATE_HEIGHTS, GATE_GROWTH_HEIGHTS_S = 0.5, 0.5
+RIVAL_WINDOW = 2.0  # rivals for a motion link are looked for up to this multiple of its time limit
 # Linking compares every pair of entities (a few (n, n) matrices): 3000 entities is about 1 GB
 # at peak, so beyond that it is skipped (a warning and run.json say so) rather than risk memory.
 MAX_LINK_ENTITIES = 3000  # a box within this fraction of the frame size from a border touches it
@@ -64,7 +71,7 @@ class OfflineSettings:
     smooth: bool = True
     interpolate_s: float = 1.0  # 0 = no gap filling
     link: bool = True
-    link_motion_s: float = 1.0  # longest gap a motion-only link may bridge
+    link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
     reid_prior: float = 0.75  # backend's reid_threshold: the bar until the video has evidence
     high_score: float = 0.5  # views below it came from the low-score pass: likely occluded
 
@@ -357,11 +364,11 @@ def link_entities(
     # motion: where the end's constant-velocity extrapolation lands, in heights of the end box
     landing = end_c[:, None, :] + end_v[:, None, :] * gap_frames[:, :, None]
     miss = np.linalg.norm(start_c[None, :, :] - landing, axis=2) / end_h[:, None]
-    radius = 0.5 + 1.0 * gap_s  # what an unseen walker may drift from a straight line: grows with time
+    radius = GATE_HEIGHTS + GATE_GROWTH_HEIGHTS_S * gap_s
     size_ok = np.abs(np.log(start_h[None, :] / end_h[:, None])) <= np.log(1.5)
-    # Any candidate in the spatial gate is evidence of ambiguity, whatever its gap; only those
-    # within the time limit may be linked.
-    could_be = feasible & size_ok & (miss <= radius)
+    # A candidate in the spatial gate a little later than the time limit is still evidence that
+    # motion cannot choose; only those within the limit may be linked.
+    could_be = feasible & size_ok & (miss <= radius) & (gap_s <= RIVAL_WINDOW * settings.link_motion_s)
     in_gate = could_be & (gap_s <= settings.link_motion_s)
 
     means = None
