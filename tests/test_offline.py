@@ -288,3 +288,21 @@ def test_thumbnail_quality_prefers_whole_uncovered_views():
     bigger_but_half_covered = view_quality(np.array([100, 100, 180, 300]), 0.9, 0.5, size)
     assert clear > covered and clear > cut and clear > bigger_but_half_covered
     assert view_quality(np.array([100, 100, 180, 300]), 0.9, 0.0, size) > clear  # larger wins when clear
+
+
+def test_cli_online_flag_turns_the_pass_off(scene, tmp_path, capsys):
+    from orion_core.cli import main
+
+    main(["run", str(scene.video_path), "--detections", str(scene.det_path), "--backend", "histogram", "--online",
+          "--out", str(tmp_path), "--episode", "cli", "--max-frames", "40"])
+    run = json.loads((tmp_path / "cli" / "run.json").read_text())
+    assert run["config"]["tracking"]["offline"] is False and run["offline"]["enabled"] is False
+    assert run["counts"]["interpolated"] == 0 and "offline" not in run["timings_s"]
+
+
+def test_bad_offline_settings_name_the_key():
+    from orion_core.config import build_config
+    from orion_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="tracking.offline_interpolate_s must be a number of seconds >= 0"):
+        build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"offline_interpolate_s": -1}})
