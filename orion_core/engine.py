@@ -1,7 +1,9 @@
 """PerceptionEngine: video -> detect -> embed -> track -> memory -> episode outputs.
 
 Frames are read ahead in small chunks so the crops of several frames go to the backend in one
-call (one call per frame starves a GPU), then tracked strictly in frame order.
+call (one call per frame starves a GPU), then tracked strictly in frame order. At the end, the
+offline pass (tracking/offline.py) rewrites the streamed rows, and every output file, the
+thumbnails and annotated.mp4 are built from its result.
 """
 
 from __future__ import annotations

@@ -231,37 +231,6 @@ class EpisodeWriter:
                 handle.close()
             self._finish_embeddings()
 
-    def relabel(self, aliases: dict[int, int]) -> None:
-        """Rewrite entity ids in tracks.txt / tracks.jsonl (after close_streams), streaming line by line.
-
-        Memory may recognise a new track as a returning entity a few frames after its first rows
-        were written (late re-identification); the episode's files then use the final id throughout.
-        """
-        if not aliases:
-            return
-        with self.writing():
-            self._rewrite("tracks.txt", lambda line: _relabel_mot(line, aliases))
-            self._rewrite("tracks.jsonl", lambda line: _relabel_jsonl(line, aliases))
-
-    def move_thumbnail(self, source_id: int, target_id: int, keep_source: bool) -> None:
-        """After a merge: the better of the two views becomes the target's thumbnail."""
-        source = self.staging / f"thumbnails/{source_id}.jpg"
-        with self.writing():
-            if keep_source and source.exists():
-                os.replace(source, self.staging / f"thumbnails/{target_id}.jpg")
-            elif source.exists():
-                source.unlink()
-
-    def _rewrite(self, name: str, change) -> None:
-        path = self.staging / name
-        tmp = path.with_name(f".{name}.tmp")
-        with open(path, encoding="utf-8") as old, open(tmp, "w", encoding="utf-8") as new:
-            for line in old:
-                new.write(change(line))
-            new.flush()
-            os.fsync(new.fileno())
-        os.replace(tmp, path)
-
     def commit(self, memory: dict, run: dict) -> Path:
         """Finish every file, write run.json (complete) last, then move the folder into place."""
         with self.writing():
@@ -313,16 +282,3 @@ def track_record(frame: int, time_s: float, entity_id: int, track_id: int, label
         "embedding_row": embedding_row,
         "det_xyxy": None if det_box is None else [round(float(v), 2) for v in det_box],
     }
-
-
-def _relabel_mot(line: str, aliases: dict[int, int]) -> str:
-    frame, entity, rest = line.split(",", 2)
-    return f"{frame},{aliases.get(int(entity), int(entity))},{rest}"
-
-
-def _relabel_jsonl(line: str, aliases: dict[int, int]) -> str:
-    record = json.loads(line)
-    if record["entity_id"] not in aliases:
-        return line
-    record["entity_id"] = aliases[record["entity_id"]]
-    return json.dumps(record) + "\n"
