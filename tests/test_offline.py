@@ -306,3 +306,11 @@ def test_bad_offline_settings_name_the_key():
 
     with pytest.raises(ConfigError, match="tracking.offline_interpolate_s must be a number of seconds >= 0"):
         build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"offline_interpolate_s": -1}})
+
+
+def test_gap_filling_uses_only_the_frames_a_sampled_run_processed(scene, tmp_path):
+    result = run_scene(scene, tmp_path, video={"fps": 5.0})  # the scene is 15 fps: every third frame
+    jsonl = [json.loads(line) for line in (result.path / "tracks.jsonl").read_text().splitlines()]
+    processed = set(range(1, scene.frames + 1, 3))
+    assert {r["frame"] for r in jsonl} <= processed
+    assert any(r.get("interpolated") for r in jsonl)
