@@ -168,6 +168,13 @@ class TrackingConfig:
     per_class: bool = True  # never match across classes
     recovery_max_distance: float | None = None  # lost-track second chance; None = 1 - the re-ID threshold
     recovery_radius: float = 3.0  # its loose spatial gate, in box sides around the last/predicted centre
+    # -- what is reported, and the offline pass at commit (tracking/offline.py) --
+    report_state: bool = True  # output boxes are the Kalman state after its update (as SORT/ByteTrack report), not the raw detection
+    offline: bool = True  # offline tracklet pass at commit; False (CLI --online) keeps the pure online result
+    offline_smooth: bool = True  # RTS-smoothed boxes
+    offline_interpolate_s: float = 1.0  # fill gaps up to this many seconds inside an entity (0 = off)
+    offline_link: bool = True  # join entities that never overlap in time, by appearance or by motion
+    offline_link_motion_s: float = 2.0  # longest gap a motion-only link may bridge, seconds
 
     def __post_init__(self) -> None:
         _check_fraction(self, "tracking", ("high_score", "low_score", "min_iou", "low_min_iou", "appearance_weight", "ema_momentum"))
@@ -179,6 +186,10 @@ class TrackingConfig:
         _check_positive_int(self, "tracking", ("gallery_size", "min_hits", "max_age"))
         if not self.recovery_radius >= 0:
             raise ConfigError(f"tracking.recovery_radius must be >= 0, got {self.recovery_radius!r}")
+        for name in ("offline_interpolate_s", "offline_link_motion_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise ConfigError(f"tracking.{name} must be a number of seconds >= 0, got {value!r}")
 
 
 @dataclass

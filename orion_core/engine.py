@@ -1,7 +1,9 @@
 """PerceptionEngine: video -> detect -> embed -> track -> memory -> episode outputs.
 
 Frames are read ahead in small chunks so the crops of several frames go to the backend in one
-call (one call per frame starves a GPU), then tracked strictly in frame order.
+call (one call per frame starves a GPU), then tracked strictly in frame order. At the end, the
+offline pass (tracking/offline.py) rewrites the streamed rows, and every output file, the
+thumbnails and annotated.mp4 are built from its result.
 """
 
 from __future__ import annotations
@@ -93,61 +95,40 @@ def _version(dist: str) -> str | None:
         return None
 
 
-class _EntityLedger:
-    """Per-entity facts taken from what was actually written (so memory.json matches tracks.txt)."""
+def view_quality(box: np.ndarray, score: float, covered: float, frame_size: tuple[int, int]) -> float:
+    """How good a thumbnail a box makes: large, confident, not covered by another box, not cut by
+    the frame edge (boxes are clipped to the frame, so a cut one touches it).
 
-    def __init__(self) -> None:
-        self.entities: dict[int, dict] = {}
-        self.tracks: dict[int, dict] = {}
-        self.best_quality: dict[int, float] = {}
-
-    def add(self, frame: int, obj: TrackedObject, row: int | None) -> bool:
-        """Record one observation; True when it is the entity's best view so far (new thumbnail)."""
-        entity = self.entities.setdefault(
-            obj.entity_id,
-            {"id": obj.entity_id, "class": obj.label, "first_frame": frame, "last_frame": frame, "observations": 0, "track_ids": []},
-        )
-        entity["last_frame"] = frame
-        entity["observations"] += 1
-        track = self.tracks.setdefault(
-            obj.track_id,
-            {"track_id": obj.track_id, "entity_id": obj.entity_id, "class": obj.label, "first_frame": frame, "last_frame": frame, "observations": 0},
-        )
-        if obj.track_id not in entity["track_ids"]:
-            entity["track_ids"].append(obj.track_id)
-        track["last_frame"] = frame
-        track["observations"] += 1
-        x1, y1, x2, y2 = obj.box
-        quality = float(obj.score) * float(np.sqrt(max(x2 - x1, 0) * max(y2 - y1, 0)))
-        # a thumbnail is rewritten only for a clearly better view: bounded disk writes per entity
-        if quality > 1.2 * self.best_quality.get(obj.entity_id, 0.0):
-            self.best_quality[obj.entity_id] = quality
-            if row is not None:
-                entity["prototype_row"] = row
-            return True
-        return False
+    The coverage term is squared: a half-covered view shows two objects and is worth a quarter.
+    """
+    x1, y1, x2, y2 = (float(v) for v in box)
+    width, height = frame_size
+    cut = x1 <= 1.0 or y1 <= 1.0 or x2 >= width - 1.0 or y2 >= height - 1.0
+    size = float(np.sqrt(max(x2 - x1, 0.0) * max(y2 - y1, 0.0)))
+    return float(score) * size * (1.0 - min(max(covered, 0.0), 1.0)) ** 2 * (0.25 if cut else 1.0)
 
 
-    def merge(self, aliases: dict[int, int], writer: EpisodeWriter) -> None:
-        """Fold late re-identified entities into the ones they turned out to be."""
-        for young_id, old_id in aliases.items():
-            young = self.entities.pop(young_id, None)
-            if young is None:
-                continue
-            old = self.entities.setdefault(old_id, dict(young, id=old_id, observations=0, track_ids=[]))
-            old["first_frame"] = min(old["first_frame"], young["first_frame"])
-            old["last_frame"] = max(old["last_frame"], young["last_frame"])
-            old["observations"] += young["observations"]
-            old["track_ids"] = sorted(old["track_ids"] + young["track_ids"], key=lambda t: self.tracks[t]["first_frame"])
-            for track_id in young["track_ids"]:
-                self.tracks[track_id]["entity_id"] = old_id
-            young_quality = self.best_quality.pop(young_id, 0.0)
-            better = young_quality > self.best_quality.get(old_id, 0.0)
-            if better:
-                self.best_quality[old_id] = young_quality
-                if young.get("prototype_row") is not None:
-                    old["prototype_row"] = young["prototype_row"]
-            writer.move_thumbnail(young_id, old_id, keep_source=better)
+class _Thumbnails:
+    """The best view of each tracklet so far (written to disk, not kept); entities pick at commit."""
+
+    def __init__(self, save: bool) -> None:
+        self.save = save  # False: only remember the best rows (prototype_row), write no images
+        self.best: dict[int, tuple[float, int]] = {}  # track id -> (quality, online row)
+
+    def offer(self, writer: EpisodeWriter, image: np.ndarray, obj: TrackedObject, row: int, quality: float) -> None:
+        from .vision import crop_box
+
+        known = self.best.get(obj.track_id)
+        # a clearly better view only: bounded disk writes per tracklet
+        if known is not None and quality <= 1.2 * known[0]:
+            return
+        if not self.save:
+            self.best[obj.track_id] = (quality, row)
+            return
+        crop = crop_box(image, obj.box, 0.05)
+        if crop is not None:
+            writer.track_thumbnail(obj.track_id, _shrink(crop))
+            self.best[obj.track_id] = (quality, row)
 
 
 def entity_counts(entities: list[dict], aliases: dict[int, int], tracks: int) -> dict[str, int]:
@@ -258,10 +239,11 @@ class PerceptionEngine:
         `inputs` names further files the run reads (a YAML config, say) that must never be
         replaced by the output; the video, detections and weights are added here.
         """
-        from .annotate import Annotator
+        from array import array
+
         from .tracking import EntityMemory, Tracker
-        from .video import VideoWriter, open_video
-        from .vision import crop_box
+        from .tracking.offline import max_ioa
+        from .video import open_video
 
         cfg = self.config
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -291,10 +273,14 @@ class PerceptionEngine:
 
         counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0}
         run = self._run_record(video, source, embedder, threshold, started_at, complete=False)
-        ledger = _EntityLedger()
-        annotator = Annotator() if cfg.output.save_video else None
+        thumbnails = _Thumbnails(save=cfg.output.thumbnails)
+        seen_tracks: set[int] = set()
+        seen_entities: set[int] = set()
+        # every processed frame (1-based) and its time: gap filling may only use frames the
+        # online stage saw (video.fps sampling skips some); 16 bytes a frame
+        processed_frames, processed_times = array("q"), array("d")
+        frame_size = (source.info.width, source.info.height)
         trim_heap = _HeapTrimmer()
-        video_writer = None
         writer = None
         lock = EpisodeLock(target)
         try:
@@ -304,11 +290,6 @@ class PerceptionEngine:
             check_replaceable(target, protected)
             writer = EpisodeWriter(target, dim)  # from here on, any failure removes the staging folder
             writer.write_run(run)
-            if annotator is not None:
-                fps = source.info.fps if source.info.fps > 0 else 25.0
-                if cfg.video.fps:
-                    fps = min(fps, cfg.video.fps)
-                video_writer = VideoWriter(writer.staging / "annotated.mp4", fps=fps, fit=True)  # frame size may change mid-stream
             for chunk in self._chunks(iter(source), timer):
                 t = time.perf_counter()
                 detections = detector.detect_batch(chunk)
@@ -330,17 +311,19 @@ class PerceptionEngine:
                     if valid is not None:
                         counts["embedded"] += int(valid.sum())
                         counts["not_embedded"] += int(len(valid) - valid.sum())
+                    processed_frames.append(frame.index + 1)
+                    processed_times.append(frame.time_s)
+                    covered = max_ioa(dets.boxes.astype(np.float64)) if objects else None
                     for obj in objects:
                         vector = rows[obj.det_index] if rows is not None and valid[obj.det_index] else None
-                        row = writer.observe(frame.index, frame.time_s, obj, vector)
+                        box = obj.state_box if cfg.tracking.report_state and obj.state_box is not None else obj.box
+                        row = writer.observe(frame.index, frame.time_s, obj, vector, box=box)
                         counts["observations"] += 1
-                        if ledger.add(frame.index + 1, obj, row if vector is not None else None) and cfg.output.thumbnails:
-                            crop = crop_box(frame.image, obj.box, 0.05)
-                            if crop is not None:
-                                writer.thumbnail(obj.entity_id, _shrink(crop))
-                    if video_writer is not None:
-                        with writer.writing():
-                            video_writer.write(annotator.draw(frame.image, objects, frame.index))
+                        seen_tracks.add(obj.track_id)
+                        seen_entities.add(obj.entity_id)
+                        if covered is not None:  # item: thumbnails show the best view
+                            quality = view_quality(obj.box, obj.score, covered[obj.det_index], frame_size)
+                            thumbnails.offer(writer, frame.image, obj, row, quality)
                     timer.add("write", t)
                 trim_heap()
                 if progress is not None:
@@ -348,35 +331,48 @@ class PerceptionEngine:
                         {
                             "frames": counts["frames"],
                             "total": source.info.frame_count,
-                            "tracks": len(ledger.tracks),
-                            "entities": len(ledger.entities),
+                            "tracks": len(seen_tracks),
+                            "entities": len(seen_entities),
                         }
                     )
             t = time.perf_counter()
             tracker.finish()
             timer.add("track", t)
             t = time.perf_counter()
-            if video_writer is not None:
-                with writer.writing():
-                    video_writer.close()
-                video_writer = None
             writer.close_streams()
             aliases = resolve_aliases(memory.merged) if memory is not None else {}
-            writer.relabel(aliases)
-            ledger.merge(aliases, writer)
-            entities = self._entities(ledger, memory)
-            counts.update(entity_counts(entities, aliases, tracks=len(ledger.tracks)))
+            timer.add("write", t)
+            t = time.perf_counter()
+            final = self._final_rows(writer, aliases, processed_frames, processed_times, frame_size, threshold, dim)
+            timer.add("offline" if cfg.tracking.offline else "write", t)
+            t = time.perf_counter()
+            entities, tracks = _summaries(final.rows, final.had_embedding, thumbnails, cfg.output.thumbnails)
+            if cfg.output.thumbnails:
+                writer.finish_thumbnails({e["id"]: e.pop("_thumbnail_track") for e in entities if "_thumbnail_track" in e})
+            for e in entities:
+                e.pop("_thumbnail_track", None)
+            merged = resolve_aliases({**aliases, **final.aliases})
+            counts.update(entity_counts(entities, merged, tracks=len(tracks)))
+            counts.update(rows=len(final.rows), interpolated=int(final.rows.interpolated.sum()), offline_links=len(final.aliases))
+            timer.add("write", t)
+            if cfg.output.save_video:
+                t = time.perf_counter()
+                # drawn after the pass, from the final rows, so the video shows the final ids and boxes;
+                # it costs a second decode of the video (run.json timings_s.annotate)
+                render_annotated(video, cfg.video, writer.staging / "tracks.jsonl", writer.staging / "annotated.mp4",
+                                 source.info.fps, writer)
+                timer.add("annotate", t)
+            t = time.perf_counter()
             run = self._run_record(video, source, embedder, threshold, started_at, complete=True)
             run["counts"] = counts
             run["warnings"] = (embedder.warnings if embedder is not None else []) + self._warnings(source, detector, counts)
             run["tracker"] = getattr(tracker, "stats", {})
-            run["merged_entities"] = {str(young): old for young, old in sorted(aliases.items())}
+            run["merged_entities"] = {str(young): old for young, old in sorted(merged.items())}
+            run["offline"] = final.report
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
             path = writer.commit({"entities": entities}, run)
         except BaseException:
-            if video_writer is not None:
-                video_writer.discard()
             if writer is not None:
                 writer.abort()
             raise
@@ -390,7 +386,7 @@ class PerceptionEngine:
             episode=episode,
             path=path,
             entities=entities,
-            tracks=list(ledger.tracks.values()),
+            tracks=tracks,
             timings=dict(timer.seconds),
             counts=counts,
             video=run["video"],
@@ -469,19 +465,33 @@ class PerceptionEngine:
             log.warning(message)
         return warnings + fresh
 
-    def _entities(self, ledger: _EntityLedger, memory) -> list[dict]:
-        """memory.json rows: what was written, plus the tracklet spans that make up each entity."""
-        entities = []
-        for entity in sorted(ledger.entities.values(), key=lambda e: e["id"]):
-            tracklets = [
-                {k: ledger.tracks[t][k] for k in ("track_id", "first_frame", "last_frame", "observations")}
-                for t in entity["track_ids"]
-            ]
-            row = dict(entity, tracklets=tracklets)
-            row.setdefault("prototype_row", None)
-            row["thumbnail"] = f"thumbnails/{entity['id']}.jpg" if self.config.output.thumbnails else None
-            entities.append(row)
-        return entities
+    def _final_rows(self, writer: EpisodeWriter, aliases: dict[int, int], frames, times, frame_size, threshold: float, dim: int):
+        """Apply late re-ID aliases and, unless `tracking.offline` is off, the offline pass; rewrite
+        tracks.txt, tracks.jsonl and embeddings.npy from the result (one code path either way, so
+        every output file is built from the same rows)."""
+        from .tracking.offline import OfflineSettings, read_observations, run_pass
+
+        tracking = self.config.tracking
+        obs = read_observations(writer.staging / "tracks.jsonl")
+        if aliases:
+            obs.entity = np.array([aliases.get(int(e), int(e)) for e in obs.entity], np.int64)
+        on = tracking.offline
+        settings = OfflineSettings(
+            smooth=on and tracking.offline_smooth,
+            interpolate_s=float(tracking.offline_interpolate_s) if on else 0.0,
+            link=on and tracking.offline_link,
+            link_motion_s=float(tracking.offline_link_motion_s),
+            reid_prior=threshold,
+            high_score=tracking.high_score,
+        )
+        embeddings = np.load(writer.staging / "embeddings.npy", mmap_mode="r") if dim > 0 and len(obs) else None
+        use = embeddings if tracking.appearance else None
+        result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size)
+        result.report["enabled"] = on
+        result.had_embedding = obs.emb_row >= 0
+        writer.replace_tracks(result.rows, embeddings, obs.emb_row >= 0)
+        del embeddings  # the memory map of the old file
+        return result
 
     def _run_record(self, video, source, embedder, threshold: float, started_at: str, complete: bool) -> dict:
         from .corpus.fingerprint import fingerprint
@@ -512,6 +522,84 @@ class PerceptionEngine:
             # video identity + config hash: a corpus rerun skips this episode when they still match
             "fingerprint": fingerprint(video, cfg),
         }
+
+
+def _summaries(rows, had_embedding: np.ndarray, thumbnails: _Thumbnails, with_thumbnails: bool) -> tuple[list[dict], list[dict]]:
+    """memory.json entities and the tracklet list, counted from the final rows (so they agree)."""
+    where = {int(source): i for i, source in enumerate(rows.source.tolist()) if source >= 0}
+    tracks: dict[int, dict] = {}
+    entities: dict[int, dict] = {}
+    for i in range(len(rows)):
+        frame, entity_id, track_id = int(rows.frame[i]), int(rows.entity[i]), int(rows.track[i])
+        filled = bool(rows.source[i] < 0)
+        label = rows.labels[int(rows.label[i])]
+        entity = entities.setdefault(entity_id, {"id": entity_id, "class": label, "first_frame": frame, "last_frame": frame,
+                                                 "observations": 0, "interpolated": 0, "track_ids": []})
+        track = tracks.setdefault(track_id, {"track_id": track_id, "entity_id": entity_id, "class": label, "first_frame": frame,
+                                             "last_frame": frame, "observations": 0, "interpolated": 0})
+        if track_id not in entity["track_ids"]:
+            entity["track_ids"].append(track_id)
+        for record in (entity, track):
+            record["last_frame"] = frame
+            record["interpolated" if filled else "observations"] += 1
+    out = []
+    for entity_id in sorted(entities):
+        entity = entities[entity_id]
+        entity["track_ids"].sort(key=lambda t: tracks[t]["first_frame"])
+        entity["tracklets"] = [
+            {k: tracks[t][k] for k in ("track_id", "first_frame", "last_frame", "observations", "interpolated")}
+            for t in entity["track_ids"]
+        ]
+        views = [(thumbnails.best[t], t) for t in entity["track_ids"] if t in thumbnails.best]
+        entity["prototype_row"] = None
+        entity["thumbnail"] = None
+        if views:
+            (_, online_row), track_id = max(views)
+            entity["prototype_row"] = where.get(online_row) if had_embedding[online_row] else None
+            if with_thumbnails:
+                entity["thumbnail"] = f"thumbnails/{entity_id}.jpg"
+                entity["_thumbnail_track"] = track_id
+        out.append(entity)
+    return out, list(tracks.values())
+
+
+def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, source_fps: float, writer: EpisodeWriter) -> None:
+    """annotated.mp4 from the final tracks.jsonl, re-decoding the video (same sampling, same frames)."""
+    import json
+
+    from .annotate import Annotator
+    from .video import VideoWriter, open_video
+
+    fps = source_fps if source_fps > 0 else 25.0
+    if video_config.fps:
+        fps = min(fps, video_config.fps)
+    annotator = Annotator()
+    video_writer = VideoWriter(out_path, fps=fps, fit=True)  # frame size may change mid-stream
+    done = False
+    try:
+        with open(tracks_jsonl, encoding="utf-8") as handle, open_video(video, video_config) as source:
+            pending = None
+            for frame in source:
+                number = frame.index + 1
+                objects = []
+                while True:
+                    if pending is None:
+                        line = handle.readline()
+                        pending = json.loads(line) if line else None
+                    if pending is None or pending["frame"] > number:
+                        break
+                    if pending["frame"] == number:
+                        objects.append(TrackedObject(pending["track_id"], pending["entity_id"], np.array(pending["bbox_xyxy"]),
+                                                     pending["conf"], pending["class"], -1))
+                    pending = None
+                with writer.writing():
+                    video_writer.write(annotator.draw(frame.image, objects, frame.index))
+        with writer.writing():
+            video_writer.close()
+        done = True
+    finally:
+        if not done:
+            video_writer.discard()
 
 
 def _shrink(image: np.ndarray) -> np.ndarray:

@@ -31,6 +31,8 @@ from .types import TrackedObject
 log = logging.getLogger(__name__)
 EPISODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$` would let a trailing newline in
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+CANDIDATES = "thumbnails/.tracks"  # per-tracklet candidate thumbnails, staging only
+EMBEDDING_BLOCK = 4096  # rows copied at a time when embeddings.npy is rewritten
 
 
 def episode_dir(out_dir: str | os.PathLike, episode: str) -> Path:
@@ -127,27 +129,24 @@ class EpisodeWriter:
         with self.writing():
             write_json_atomic(self.staging / "run.json", run)
 
-    def observe(self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None) -> int:
-        """Append one observation to tracks.txt, tracks.jsonl and embeddings; returns its row."""
-        with self.writing():
-            return self._observe(frame_index, time_s, obj, embedding)
+    def observe(
+        self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None, box: np.ndarray | None = None
+    ) -> int:
+        """Append one observation to tracks.txt, tracks.jsonl and embeddings; returns its row.
 
-    def _observe(self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None) -> int:
-        x1, y1, x2, y2 = (float(v) for v in obj.box)
+        `box` is the box to report (the tracker's filtered state), default the detection's;
+        the detection itself is kept as `det_xyxy` for the offline pass.
+        """
+        with self.writing():
+            return self._observe(frame_index, time_s, obj, embedding, obj.box if box is None else box)
+
+    def _observe(self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None, box: np.ndarray) -> int:
         frame = frame_index + 1  # MOTChallenge frames are 1-based
-        self._txt.write(f"{frame},{obj.entity_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{obj.score:.4f},-1,-1,-1\n")
         row = self.rows
         has_embedding = embedding is not None and self.embedding_dim > 0
-        record = {
-            "frame": frame,
-            "time_s": round(time_s, 4),
-            "entity_id": obj.entity_id,
-            "track_id": obj.track_id,
-            "class": obj.label,
-            "bbox_xyxy": [round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)],
-            "conf": round(float(obj.score), 4),
-            "embedding_row": row if has_embedding else None,
-        }
+        self._txt.write(mot_line(frame, obj.entity_id, box, obj.score))
+        record = track_record(frame, time_s, obj.entity_id, obj.track_id, obj.label, box, obj.score,
+                              row if has_embedding else None, obj.box)
         self._jsonl.write(json.dumps(record) + "\n")
         if self.embedding_dim > 0:
             vector = embedding if has_embedding else np.full(self.embedding_dim, np.nan, np.float32)
@@ -155,17 +154,82 @@ class EpisodeWriter:
         self.rows += 1
         return row
 
+    def track_thumbnail(self, track_id: int, image_rgb: np.ndarray) -> None:
+        """A candidate thumbnail per tracklet; `finish_thumbnails` keeps each entity's best one."""
+        (self.staging / CANDIDATES).mkdir(exist_ok=True)
+        self._write_jpeg(f"{CANDIDATES}/{track_id}.jpg", image_rgb)
+
+    def finish_thumbnails(self, chosen: dict[int, int]) -> None:
+        """entity id -> the tracklet whose candidate becomes thumbnails/<entity>.jpg; the rest go."""
+        folder = self.staging / CANDIDATES
+        with self.writing():
+            for entity_id, track_id in chosen.items():
+                source = folder / f"{track_id}.jpg"
+                if source.exists():
+                    os.replace(source, self.staging / f"thumbnails/{entity_id}.jpg")
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def replace_tracks(self, rows: Any, embeddings: np.ndarray | None, had_embedding: np.ndarray) -> None:
+        """Rewrite tracks.txt, tracks.jsonl and embeddings.npy (after close_streams) from final rows.
+
+        `rows` is an `offline.FinalRows`: row i of every file is row i of `rows`; `rows.source`
+        names the online row whose embedding it keeps (-1: interpolated, NaN embedding).
+        `had_embedding[s]` says whether online row s had one. Each file is written under a
+        temporary name and renamed, so a failure leaves the staging folder's previous files.
+        """
+        with self.writing():
+            self._replace_tracks(rows, embeddings, had_embedding)
+
+    def _replace_tracks(self, rows: Any, embeddings: np.ndarray | None, had_embedding: np.ndarray) -> None:
+        dim = self.embedding_dim
+        names = ("tracks.txt", "tracks.jsonl", "embeddings.npy")
+        tmp = {name: self.staging / f".{name}.tmp" for name in names}
+        with open(tmp["tracks.txt"], "w", encoding="utf-8") as txt, open(tmp["tracks.jsonl"], "w", encoding="utf-8") as jsonl:
+            for i in range(len(rows)):
+                source = int(rows.source[i])
+                label = rows.labels[int(rows.label[i])]
+                interpolated = source < 0
+                has = dim > 0 and not interpolated and bool(had_embedding[source])
+                txt.write(mot_line(int(rows.frame[i]), int(rows.entity[i]), rows.box[i], float(rows.conf[i])))
+                record = track_record(int(rows.frame[i]), float(rows.time_s[i]), int(rows.entity[i]), int(rows.track[i]),
+                                      label, rows.box[i], float(rows.conf[i]), i if has else None,
+                                      None if interpolated else rows.det[i])
+                if interpolated:
+                    record["interpolated"] = True
+                jsonl.write(json.dumps(record) + "\n")
+            for handle in (txt, jsonl):
+                handle.flush()
+                os.fsync(handle.fileno())
+        with open(tmp["embeddings.npy"], "wb") as out:
+            np.lib.format.write_array_header_1_0(out, {"descr": "<f4", "fortran_order": False, "shape": (len(rows), dim)})
+            if dim > 0:
+                for start in range(0, len(rows), EMBEDDING_BLOCK):
+                    source = rows.source[start:start + EMBEDDING_BLOCK]
+                    block = np.full((len(source), dim), np.nan, "<f4")
+                    real = source >= 0
+                    if embeddings is not None and real.any():
+                        block[real] = embeddings[source[real]]
+                    out.write(block.tobytes())
+            out.flush()
+            os.fsync(out.fileno())
+        for name in names:
+            os.replace(tmp[name], self.staging / name)
+        self.rows = len(rows)
+
     def thumbnail(self, entity_id: int, image_rgb: np.ndarray) -> str:
+        name = f"thumbnails/{entity_id}.jpg"
+        self._write_jpeg(name, image_rgb)
+        return name
+
+    def _write_jpeg(self, name: str, image_rgb: np.ndarray) -> None:
         import cv2
 
-        name = f"thumbnails/{entity_id}.jpg"
         # encode in memory and write with Python: cv2.imwrite gives no reason when the disk is full
         ok, jpeg = cv2.imencode(".jpg", np.ascontiguousarray(image_rgb[:, :, ::-1]))
         if not ok:
             raise ValueError(f"OpenCV could not encode a {image_rgb.shape} thumbnail")
         with self.writing(), open(self.staging / name, "wb") as handle:
             handle.write(jpeg.tobytes())
-        return name
 
     def _finish_embeddings(self) -> None:
         """Raw float32 rows -> embeddings.npy, streamed so the array is never all in memory."""
@@ -186,37 +250,6 @@ class EpisodeWriter:
                 os.fsync(handle.fileno())
                 handle.close()
             self._finish_embeddings()
-
-    def relabel(self, aliases: dict[int, int]) -> None:
-        """Rewrite entity ids in tracks.txt / tracks.jsonl (after close_streams), streaming line by line.
-
-        Memory may recognise a new track as a returning entity a few frames after its first rows
-        were written (late re-identification); the episode's files then use the final id throughout.
-        """
-        if not aliases:
-            return
-        with self.writing():
-            self._rewrite("tracks.txt", lambda line: _relabel_mot(line, aliases))
-            self._rewrite("tracks.jsonl", lambda line: _relabel_jsonl(line, aliases))
-
-    def move_thumbnail(self, source_id: int, target_id: int, keep_source: bool) -> None:
-        """After a merge: the better of the two views becomes the target's thumbnail."""
-        source = self.staging / f"thumbnails/{source_id}.jpg"
-        with self.writing():
-            if keep_source and source.exists():
-                os.replace(source, self.staging / f"thumbnails/{target_id}.jpg")
-            elif source.exists():
-                source.unlink()
-
-    def _rewrite(self, name: str, change) -> None:
-        path = self.staging / name
-        tmp = path.with_name(f".{name}.tmp")
-        with open(path, encoding="utf-8") as old, open(tmp, "w", encoding="utf-8") as new:
-            for line in old:
-                new.write(change(line))
-            new.flush()
-            os.fsync(new.fileno())
-        os.replace(tmp, path)
 
     def commit(self, memory: dict, run: dict) -> Path:
         """Finish every file, write run.json (complete) last, then swap the folder into place.
@@ -268,17 +301,26 @@ class EpisodeWriter:
             shutil.rmtree(self.staging, ignore_errors=True)
 
 
-def _relabel_mot(line: str, aliases: dict[int, int]) -> str:
-    frame, entity, rest = line.split(",", 2)
-    return f"{frame},{aliases.get(int(entity), int(entity))},{rest}"
+def mot_line(frame: int, entity_id: int, box: Any, score: float) -> str:
+    """One tracks.txt line (MOTChallenge: frame,id,left,top,w,h,conf,-1,-1,-1; frames 1-based)."""
+    x1, y1, x2, y2 = (float(v) for v in box)
+    return f"{frame},{entity_id},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},{score:.4f},-1,-1,-1\n"
 
 
-def _relabel_jsonl(line: str, aliases: dict[int, int]) -> str:
-    record = json.loads(line)
-    if record["entity_id"] not in aliases:
-        return line
-    record["entity_id"] = aliases[record["entity_id"]]
-    return json.dumps(record) + "\n"
+def track_record(frame: int, time_s: float, entity_id: int, track_id: int, label: str, box: Any, score: float,
+                 embedding_row: int | None, det_box: Any | None) -> dict:
+    """One tracks.jsonl record; `det_xyxy` is the detection behind the reported box (None: interpolated)."""
+    return {
+        "frame": frame,
+        "time_s": round(time_s, 4),
+        "entity_id": entity_id,
+        "track_id": track_id,
+        "class": label,
+        "bbox_xyxy": [round(float(v), 2) for v in box],
+        "conf": round(float(score), 4),
+        "embedding_row": embedding_row,
+        "det_xyxy": None if det_box is None else [round(float(v), 2) for v in det_box],
+    }
 
 
 _RENAME_EXCHANGE = 2  # linux/fs.h

@@ -15,6 +15,17 @@ the defaults; events switched off free their ids for the next role):
   object 4 walks from the top of the frame to the bottom (about 1.6x taller at the end).
 Objects beyond the fourth wander inside the frame. MOT frame f is the (f-1)-th decoded frame.
 
+Harder cases, each off by default (so the default scenes stay byte-identical per seed):
+
+* `lookalikes=True`: two more objects wearing the *same* texture cross each other mid-frame at
+  the same depth (ids right after the crossing pair): appearance cannot tell them apart, only
+  motion can, and a re-ID stage must not swap them;
+* a crowd: `n_objects` up to 24 (objects beyond the scripted ones wander);
+* `camera="pan" | "zoom" | "panzoom"`: a moving camera. The scene lives in a "world" of the frame's
+  size; the camera shows a window of it scaled by s >= 1 (a global affine per frame, applied to
+  background and objects alike) and GT boxes are transformed the same way, so static background
+  moves in the image and every object's image motion includes the camera's.
+
 Ground-truth conventions (`gt.txt`, MOT15 `frame,id,left,top,w,h,1,-1,-1,-1`, frames 1-based):
 the box is the object's box clipped to the frame; a row exists when at least `MIN_IN_FRAME` of the
 box is inside the frame. Occluded objects keep their row with considered=1 (the MOT17 convention):
@@ -52,6 +63,9 @@ PHOTOS: dict[str, tuple[float, float, float, float]] = {
     "hubble_deep_field": (0.0, 1.0, 0.0, 1.0),
 }
 PATTERNS = ("stripes", "checker", "rings", "diagonal", "dots")
+MAX_OBJECTS = 24  # a crowd: 10+ objects is a case the benchmarks use
+CAMERAS = ("static", "pan", "zoom", "panzoom")
+PAN_ZOOM = 1.5  # camera scale while panning: the window is 1/1.5 of the world, so it has room to move
 
 
 @dataclass(frozen=True)
@@ -98,6 +112,8 @@ class SceneInfo:
     reentries: list[ReentryEvent]
     crossings: list[CrossingEvent]
     visibility: dict[tuple[int, int], float] = field(repr=False)  # (frame, id) -> visible fraction
+    camera: str = "static"
+    lookalike_ids: list[int] = field(default_factory=list)  # the two objects sharing one texture
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -153,6 +169,8 @@ def make_scene(
     fps: float = 15.0,
     textures: str = "auto",
     video: bool = True,
+    lookalikes: bool = False,
+    camera: str = "static",
 ) -> SceneInfo:
     """Write video.mp4, gt.txt, det.txt and scene.json into out_dir; same seed, same bytes.
 
@@ -162,9 +180,12 @@ def make_scene(
     (on average) land on background. Detection noise has its own random stream, so changing it
     leaves the video and gt.txt unchanged. `textures`: auto | photos | procedural.
     `video=False` skips encoding (ground truth and detections are still exact).
+    `lookalikes` and `camera` add the harder cases described in the module docstring.
     """
     width, height = _check_args(n_objects, frames, size, det_jitter, det_dropout,
                                 det_false_positives, det_min_visibility, fps, textures)
+    if camera not in CAMERAS:
+        raise ConfigError(f"make_scene: camera must be one of {', '.join(CAMERAS)}, got {camera!r}.")
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -173,7 +194,9 @@ def make_scene(
     layout_rng, background_rng, texture_rng, det_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
-    routes = _plan(layout_rng, n_objects, reentry, crossing)
+    # the harder cases draw from their own stream: the default scenes' streams stay as they were
+    extra_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(101,)))
+    routes = _plan(layout_rng, n_objects, reentry, crossing, extra_rng if lookalikes else None)
     names, images = _object_textures(texture_rng, routes, textures)
     background = _background(background_rng, width, height)
 
@@ -184,7 +207,8 @@ def make_scene(
     complete = False
     try:
         for index in range(frames):
-            image, rows = _render(background, routes, images, index / (frames - 1))
+            t = index / (frames - 1)
+            image, rows = _render(background, routes, images, t, _camera_at(camera, t))
             for object_id, box, visible, inside in rows:
                 gt_rows.append((index + 1, object_id, *box))
                 visibility[(index + 1, object_id)] = visible
@@ -213,6 +237,8 @@ def make_scene(
         reentries=_reentries(gt_rows, width, height),
         crossings=_crossings(gt_rows, visibility, in_frame, routes),
         visibility=visibility,
+        camera=camera,
+        lookalike_ids=[r.object_id for r in routes if r.role == "lookalike"],
     )
     _write_text(info.gt_path, "".join(line + "\n" for line in gt_lines))
     _write_text(info.det_path, "".join(line + "\n" for line in det_lines))
@@ -226,8 +252,8 @@ def _check_args(n_objects: int, frames: int, size: tuple[int, int], det_jitter: 
     if not isinstance(frames, int) or frames < 30:
         raise ConfigError(f"make_scene: frames must be an integer >= 30 (the scripted events need room), "
                           f"got {frames!r}.")
-    if not isinstance(n_objects, int) or not 1 <= n_objects <= 12:
-        raise ConfigError(f"make_scene: n_objects must be 1..12, got {n_objects!r}.")
+    if not isinstance(n_objects, int) or not 1 <= n_objects <= MAX_OBJECTS:
+        raise ConfigError(f"make_scene: n_objects must be 1..{MAX_OBJECTS}, got {n_objects!r}.")
     try:
         width, height = (int(s) for s in size)
     except (TypeError, ValueError):
@@ -246,7 +272,8 @@ def _check_args(n_objects: int, frames: int, size: tuple[int, int], det_jitter: 
     return width, height
 
 
-def _plan(rng: np.random.Generator, n_objects: int, reentry: bool, crossing: bool) -> list[_Route]:
+def _plan(rng: np.random.Generator, n_objects: int, reentry: bool, crossing: bool,
+          lookalike_rng: np.random.Generator | None = None) -> list[_Route]:
     """The script: which object does what, with seed-dependent offsets that keep every event."""
 
     def j(scale: float = 0.03) -> float:
@@ -263,9 +290,15 @@ def _plan(rng: np.random.Generator, n_objects: int, reentry: bool, crossing: boo
         mu, mv = 0.5 + j(), 0.55 + j(0.02)  # where the hidden object is when the two meet
         plans.append(("crossing", [[(0.0, 0.04, 0.6 + j()), (0.5, mu, mv + 0.05), (1.0, 0.97, 0.6 + j())]], 0.34))
         plans.append(("crossing", [[(0.0, 0.93, 0.42 + j()), (0.5, mu, mv), (1.0, 0.2 + j(), 0.3 + j(0.02))]], 0.27))
+    if lookalike_rng is not None:
+        # same depth (same size), opposite directions, meeting mid-frame at t = 0.5
+        mv = 0.45 + float(lookalike_rng.uniform(-0.03, 0.03))
+        dv = float(lookalike_rng.uniform(0.04, 0.08))
+        plans.append(("lookalike", [[(0.0, 0.08, mv - dv), (1.0, 0.92, mv + dv)]], 0.27))
+        plans.append(("lookalike", [[(0.0, 0.92, mv - dv), (1.0, 0.08, mv + dv)]], 0.27))
     if len(plans) > n_objects:
         raise ConfigError(f"make_scene: n_objects={n_objects} is too few for the scripted events "
-                          f"(re-entry needs 1, crossing 2); use n_objects >= {len(plans)}.")
+                          f"(re-entry needs 1, crossing 2, lookalikes 2); use n_objects >= {len(plans)}.")
     if len(plans) < n_objects:  # far (top, small) to near (bottom, big)
         plans.append(("approach", [[(0.0, 0.82 + j(), 0.22), (1.0, 0.7 + j(), 0.8)]], 0.27))
     while len(plans) < n_objects:
@@ -293,7 +326,12 @@ def _object_textures(rng: np.random.Generator, routes: list[_Route],
             photos = [str(p) for p in rng.permutation(list(PHOTOS))]
     names: dict[int, str] = {}
     images: dict[int, np.ndarray] = {}
+    twins = [r.object_id for r in routes if r.role == "lookalike"]
     for k, route in enumerate(routes):
+        if twins and route.object_id == twins[-1]:  # the second look-alike wears the first one's texture
+            names[route.object_id] = f"{names[twins[0]]}-twin"
+            images[route.object_id] = images[twins[0]]
+            continue
         if k < len(photos):
             names[route.object_id] = photos[k]
             images[route.object_id] = _photo_texture(photos[k], route.aspect)
@@ -367,10 +405,28 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     return image
 
 
+def _camera_at(camera: str, t: float) -> tuple[float, float, float] | None:
+    """(scale s >= 1, fx, fy) at time t: the window shows 1/s of the world, its origin at (fx, fy)
+    of the room the world leaves around it. None for a static camera (the window is the world).
+
+    One smooth sweep out and back: the fastest image motion comes mid-sweep, about 5 px per
+    frame at 15 fps and 150 frames (480x360), twice that at 7 fps.
+    """
+    if camera == "static":
+        return None
+    sweep = 0.5 - 0.5 * float(np.cos(2.0 * np.pi * t))  # 0 -> 1 -> 0
+    if camera == "pan":
+        return PAN_ZOOM, sweep, 0.5 + 0.3 * float(np.sin(2.0 * np.pi * t))
+    if camera == "zoom":
+        return 1.0 + 0.6 * sweep, 0.5, 0.5
+    return 1.2 + 0.4 * sweep, sweep, 0.5  # panzoom
+
+
 def _render(background: np.ndarray, routes: list[_Route], textures: dict[int, np.ndarray],
-            t: float) -> tuple[np.ndarray, list[tuple[int, tuple[int, int, int, int], float, float]]]:
+            t: float, camera: tuple[float, float, float] | None = None,
+            ) -> tuple[np.ndarray, list[tuple[int, tuple[int, int, int, int], float, float]]]:
     """One RGB frame (painter's order) plus its GT rows: id, clipped xywh box, and the fractions
-    of the full box that are visible and that are inside the frame."""
+    of the full box that are visible and that are inside the frame (`camera`: see `_camera_at`)."""
     import cv2
 
     height, width = background.shape[:2]
@@ -390,6 +446,8 @@ def _render(background: np.ndarray, routes: list[_Route], textures: dict[int, np
         image[cy0:cy1, cx0:cx1] = full[cy0 - y0: cy1 - y0, cx0 - x0: cx1 - x0]
         owner[cy0:cy1, cx0:cx1] = object_id
         clipped[object_id] = (cx0, cy0, cx1, cy1)
+    if camera is not None:
+        return _camera_view(image, owner, boxes, sorted(clipped), camera)
     pixels = np.bincount(owner.ravel(), minlength=max(boxes) + 1)
     rows = []
     for object_id, (cx0, cy0, cx1, cy1) in sorted(clipped.items()):
@@ -398,6 +456,36 @@ def _render(background: np.ndarray, routes: list[_Route], textures: dict[int, np
         inside = (cx1 - cx0) * (cy1 - cy0) / area
         if inside >= MIN_IN_FRAME:
             rows.append((object_id, (cx0, cy0, cx1 - cx0, cy1 - cy0), float(pixels[object_id] / area), inside))
+    return image, rows
+
+
+def _camera_view(world: np.ndarray, owner: np.ndarray, boxes: dict[int, tuple[int, int, int, int] | None],
+                 present: list[int], camera: tuple[float, float, float],
+                 ) -> tuple[np.ndarray, list[tuple[int, tuple[int, int, int, int], float, float]]]:
+    """What a camera sees of the rendered world: x_image = s * (x_world - ox), same for y."""
+    import cv2
+
+    height, width = world.shape[:2]
+    scale, fx, fy = camera
+    ox, oy = fx * (width - width / scale), fy * (height - height / scale)
+    affine = np.array([[scale, 0.0, -scale * ox], [0.0, scale, -scale * oy]])
+    image = cv2.warpAffine(world, affine, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    # world pixels inside the window, for the visible fractions
+    wx0, wy0 = int(np.floor(ox)), int(np.floor(oy))
+    wx1, wy1 = int(np.ceil(ox + width / scale)), int(np.ceil(oy + height / scale))
+    pixels = np.bincount(owner[wy0:wy1, wx0:wx1].ravel(), minlength=max(boxes) + 1)
+    rows = []
+    for object_id in present:
+        x0, y0, x1, y1 = boxes[object_id]
+        ix0, iy0, ix1, iy1 = scale * (x0 - ox), scale * (y0 - oy), scale * (x1 - ox), scale * (y1 - oy)
+        cx0, cy0 = max(round(ix0), 0), max(round(iy0), 0)
+        cx1, cy1 = min(round(ix1), width), min(round(iy1), height)
+        if cx1 <= cx0 or cy1 <= cy0:
+            continue
+        inside = (cx1 - cx0) * (cy1 - cy0) / ((ix1 - ix0) * (iy1 - iy0))
+        if inside >= MIN_IN_FRAME:
+            visible = float(pixels[object_id] / ((x1 - x0) * (y1 - y0)))
+            rows.append((object_id, (cx0, cy0, cx1 - cx0, cy1 - cy0), min(visible, inside), min(inside, 1.0)))
     return image, rows
 
 

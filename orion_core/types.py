@@ -62,3 +62,4 @@ class TrackedObject:
     score: float
     label: str
     det_index: int  # row in this frame's Detections (and its embeddings)
+    state_box: np.ndarray | None = None  # (4,) xyxy of the Kalman state after this frame's update (what SORT-style trackers report)

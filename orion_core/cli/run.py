@@ -51,7 +51,7 @@ def _overrides(opts: dict) -> dict:
             "precision": opts["precision"],
             "batch_size": opts["batch_size"],
         },
-        "tracking": {"appearance": False if opts["no_appearance"] else None},
+        "tracking": {"appearance": False if opts["no_appearance"] else None, "offline": False if opts["online"] else None},
         "memory": {"reid_threshold": opts["reid_threshold"], "enabled": False if opts["no_memory"] else None},
         "output": {"out_dir": opts["out"], "episode": opts["episode"], "save_video": True if opts["save_video"] else None},
     }
@@ -133,6 +133,7 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--reid-threshold", type=float, help="Cosine similarity needed to re-identify a returning entity.")
 @click.option("--no-appearance", is_flag=True, help="Motion-only tracking (no embeddings, no re-identification).")
 @click.option("--no-memory", is_flag=True, help="Disable long-term re-identification (online tracker only).")
+@click.option("--online", is_flag=True, help="Skip the offline pass at the end (smoothing, gap filling, tracklet linking).")
 @click.option("--episode", help="Output subfolder name [default: the video's file name stem].")
 @click.option("--out", help="Output folder [default: runs].")
 @click.option("--save-video", is_flag=True, help="Also write annotated.mp4.")

@@ -395,6 +395,7 @@ class Tracker:
                 score=float(detections.scores[d]),
                 label=detections.labels[d],
                 det_index=int(d),
+                state_box=kalman.state_to_xyxy(self._mean[r : r + 1])[0],
             )
             for r, d in zip(rows.tolist(), dets.tolist())
         ]

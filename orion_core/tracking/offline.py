@@ -1,0 +1,581 @@
+"""Offline tracklet pass, run once at commit on what the online stage wrote.
+
+The online tracker decides each frame with only the past. At the end of the video every
+observation is known, so three things become possible that an online tracker cannot do:
+
+1. **Smoothing** (`smooth`): a Rauch-Tung-Striebel smoother over the same constant-velocity
+   Kalman model the tracker uses (`kalman.py`: cx, cy, w, h and their velocities), run on the
+   detections of each tracklet. Each box then uses the frames after it as well as those before.
+2. **Global linking** (`link`): entities whose time spans do not overlap are joined when the
+   evidence is clear, in one Hungarian assignment (each entity gets at most one successor):
+   * appearance: cosine similarity of the entities' mean embeddings (clean views only) must clear
+     a bar *fitted on this video* and beat the runner-up by a margin (open set: no link is better
+     than a wrong one). The video labels its own pairs: two halves of one tracklet are the same
+     object; two entities seen in the same frame are different ones. The backend's
+     `reid_threshold` is the prior while there are too few such pairs. The runner-up is the best
+     alternative that is certainly *another* object than the chosen one (it co-occurs with it):
+     a later re-appearance of the same object is no rival.
+   * motion: a short gap (`link_motion_s`) where the extrapolated box lands near the new one, and
+     no other candidate falls in that gate. It is the only rule without embeddings.
+   Tracklets that overlap in time, or have different classes, are never linked.
+3. **Gap interpolation** (`interpolate_s`): inside one entity, frames missed for at most that many
+   seconds get a linearly interpolated box, marked `interpolated` (no embedding).
+
+Memory: observations are held as compact columns (about 100 bytes a row, no embeddings);
+embeddings stay on disk (a memory map) and only per-tracklet and per-entity sums are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from . import kalman
+
+log = logging.getLogger(__name__)
+
+# A view is "covered" when this fraction of its box lies under another reported box; such crops
+# mix two objects (18% of PETS09 detections) and are left out of the appearance means.
+COVERED_IOA = 0.3
+# Same-object pairs come from tracklets long enough to split in two halves of this many views.
+MIN_HALF_VIEWS = 4
+MIN_SAME_PAIRS = 5  # same-object pairs needed before their spread may raise the bar
+# Pairs of each kind before the fitted bar fully replaces the backend's prior (weight n / FULL_EVIDENCE).
+FULL_EVIDENCE = 20
+# Fastest plausible motion between two linked entities, in box heights per second (a running
+# person covers about 3; cars more, but those rarely vanish mid-frame for long).
+MAX_SPEED_HEIGHTS_S = 5.0
+MIN_MARGIN, THIN_MARGIN = 0.02, 0.05  # runner-up margin: floor, and value without same-object pairs
+EDGE_FRACTION = 0.05
+# Motion gate, in heights of the box, around the constant-velocity extrapolation: its error grows
+# with the time unseen. A walker turning at 0.5 m/s^2 strays 0.25 m (~0.15 heights) from a
+# straight line in 1 s, and a velocity off by 0.2 heights/s adds as much again: half a height per
+# second, on top of half a height for the boxes' own noise. Measured on the synthetic scenes at 7
+# and 25 fps and PETS (benchmarks/README.md): 1.0 heights/s let wrong links through in a crowd.
+GATE_HEIGHTS, GATE_GROWTH_HEIGHTS_S = 0.5, 0.5
+RIVAL_WINDOW = 2.0  # rivals for a motion link are looked for up to this multiple of its time limit
+# Linking compares every pair of entities (a few (n, n) matrices): 3000 entities is about 1 GB
+# at peak, so beyond that it is skipped (a warning and run.json say so) rather than risk memory.
+MAX_LINK_ENTITIES = 3000  # a box within this fraction of the frame size from a border touches it
+
+
+@dataclass
+class OfflineSettings:
+    """Which parts of the pass run; see the module docstring."""
+
+    smooth: bool = True
+    interpolate_s: float = 1.0  # 0 = no gap filling
+    link: bool = True
+    link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
+    reid_prior: float = 0.75  # backend's reid_threshold: the bar until the video has evidence
+    high_score: float = 0.5  # views below it came from the low-score pass: likely occluded
+
+
+@dataclass
+class Observations:
+    """The online stage's rows as compact columns (file order = frame order)."""
+
+    frame: np.ndarray  # (n,) int64, 1-based
+    time_s: np.ndarray  # (n,) float64
+    entity: np.ndarray  # (n,) int64
+    track: np.ndarray  # (n,) int64
+    label: np.ndarray  # (n,) int64 index into `labels`
+    labels: list[str]
+    box: np.ndarray  # (n, 4) float64 xyxy, as reported (filtered state or detection)
+    det: np.ndarray  # (n, 4) float64 xyxy, the detection the row came from
+    conf: np.ndarray  # (n,) float64
+    emb_row: np.ndarray  # (n,) int64, -1 without an embedding
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def read_observations(path: Path) -> Observations:
+    """Stream tracks.jsonl into columns (typed arrays while reading: no Python object per value)."""
+    from array import array
+
+    ints = {k: array("q") for k in ("frame", "entity", "track", "label", "emb_row")}
+    floats = {k: array("d") for k in ("time_s", "conf", "box", "det")}
+    codes: dict[str, int] = {}
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            r = json.loads(line)
+            ints["frame"].append(r["frame"])
+            ints["entity"].append(r["entity_id"])
+            ints["track"].append(r["track_id"])
+            ints["label"].append(codes.setdefault(r["class"], len(codes)))
+            ints["emb_row"].append(-1 if r.get("embedding_row") is None else r["embedding_row"])
+            floats["time_s"].append(r["time_s"])
+            floats["conf"].append(r["conf"])
+            floats["box"].extend(r["bbox_xyxy"])
+            floats["det"].extend(r.get("det_xyxy") or r["bbox_xyxy"])
+    col = {k: np.frombuffer(v, np.int64).copy() if len(v) else np.zeros(0, np.int64) for k, v in ints.items()}
+    col.update({k: np.frombuffer(v, np.float64).copy() if len(v) else np.zeros(0) for k, v in floats.items()})
+    return Observations(
+        frame=col["frame"], time_s=col["time_s"], entity=col["entity"], track=col["track"], label=col["label"],
+        labels=list(codes), box=col["box"].reshape(-1, 4), det=col["det"].reshape(-1, 4), conf=col["conf"],
+        emb_row=col["emb_row"],
+    )
+
+
+# ---- 1. smoothing ----------------------------------------------------------------------------
+
+
+def _predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """kalman.predict with one dt per row; also returns the transition matrices (m, 8, 8)."""
+    n = len(mean)
+    transition = np.repeat(np.eye(8)[None], n, axis=0)
+    transition[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
+    w = np.maximum(mean[:, 2], kalman.MIN_SIDE)
+    h = np.maximum(mean[:, 3], kalman.MIN_SIDE)
+    side = np.stack([w, h, w, h], axis=1)
+    std = np.concatenate([kalman.POSITION_NOISE * side, kalman.VELOCITY_NOISE * side], axis=1) * np.sqrt(dt)[:, None]
+    noise = np.zeros((n, 8, 8))
+    noise[:, np.arange(8), np.arange(8)] = std * std
+    mean = np.einsum("nij,nj->ni", transition, mean)
+    cov = transition @ cov @ transition.transpose(0, 2, 1) + noise
+    return mean, cov, transition
+
+
+def rts_smooth(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Smoothed (n, 8) states for rows grouped into tracks (`groups`), frames increasing in each.
+
+    All tracks advance together, one observation per step: the Python loop runs over the length of
+    the longest track, not over the rows.
+    """
+    n = len(frames)
+    states = np.zeros((n, 8))
+    if n == 0:
+        return states
+    order = np.lexsort((frames, groups))
+    g = groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    lengths = np.diff(np.r_[starts, n])
+    steps = int(lengths.max())
+    # index[k] = the rows (in `order`) at step k of every track that is that long
+    filt_m = np.zeros((n, 8))
+    filt_P = np.zeros((n, 8, 8))
+    pred_m = np.zeros((n, 8))
+    pred_P = np.zeros((n, 8, 8))
+    trans = np.zeros((n, 8, 8))
+    at_step = [order[starts[lengths > k] + k] for k in range(steps)]
+    m, P = kalman.initiate(boxes[at_step[0]])
+    filt_m[at_step[0]], filt_P[at_step[0]] = m, P
+    for k in range(1, steps):
+        rows = at_step[k]
+        alive = lengths > k
+        prev = at_step[k - 1][alive[lengths > k - 1]]
+        dt = (frames[rows] - frames[prev]).astype(np.float64)
+        mp, Pp, F = _predict(filt_m[prev], filt_P[prev], dt)
+        pred_m[rows], pred_P[rows], trans[rows] = mp, Pp, F
+        filt_m[rows], filt_P[rows] = kalman.update(mp, Pp, boxes[rows])
+    states[at_step[-1]] = filt_m[at_step[-1]]
+    sm_P = np.zeros((n, 8, 8))
+    sm_P[at_step[-1]] = filt_P[at_step[-1]]
+    for k in range(steps - 2, -1, -1):
+        rows = at_step[k]
+        has_next = lengths[lengths > k] > k + 1
+        last = rows[~has_next]
+        states[last], sm_P[last] = filt_m[last], filt_P[last]
+        rows = rows[has_next]
+        if len(rows) == 0:
+            continue
+        nxt = at_step[k + 1]
+        # C = P_k F^T (P_{k+1|k})^-1, via a solve: P_{k+1|k} is symmetric
+        gain = np.linalg.solve(pred_P[nxt], trans[nxt] @ filt_P[rows]).transpose(0, 2, 1)
+        states[rows] = filt_m[rows] + np.einsum("nij,nj->ni", gain, states[nxt] - pred_m[nxt])
+        sm_P[rows] = filt_P[rows] + gain @ (sm_P[nxt] - pred_P[nxt]) @ gain.transpose(0, 2, 1)
+    return states
+
+
+# ---- 2. linking ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Entity:
+    id: int
+    label: int
+    rows: np.ndarray  # observation rows, frame order
+    first: int
+    last: int
+
+
+@dataclass
+class LinkReport:
+    """What linking saw and decided; goes to run.json."""
+
+    bar: float | None = None
+    margin: float | None = None
+    bar_source: str = "none"  # video | prior | blend | none (no embeddings)
+    same_pairs: int = 0
+    different_pairs: int = 0
+    same_median: float | None = None
+    different_p99: float | None = None
+    links: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        out = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.__dict__.items() if k != "links"}
+        out["links"] = self.links
+        return out
+
+
+def covered_fraction(obs: Observations) -> np.ndarray:
+    """Per row, the largest fraction of its box that another box of the same frame covers."""
+    out = np.zeros(len(obs))
+    boundaries = np.flatnonzero(np.r_[True, obs.frame[1:] != obs.frame[:-1], True])
+    for a, b in zip(boundaries[:-1], boundaries[1:]):
+        if b - a < 2:
+            continue
+        out[a:b] = max_ioa(obs.det[a:b])
+    return out
+
+
+def max_ioa(boxes: np.ndarray) -> np.ndarray:
+    """For each box, the largest intersection with another box over its own area."""
+    w = np.minimum(boxes[:, 2, None], boxes[:, 2]) - np.maximum(boxes[:, 0, None], boxes[:, 0])
+    h = np.minimum(boxes[:, 3, None], boxes[:, 3]) - np.maximum(boxes[:, 1, None], boxes[:, 1])
+    inter = np.maximum(w, 0) * np.maximum(h, 0)
+    np.fill_diagonal(inter, 0.0)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+    return (inter / area[:, None]).max(axis=1) if len(boxes) > 1 else np.zeros(len(boxes))
+
+
+def _mean_rows(embeddings: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
+    """Unit mean of unit rows (non-finite rows skipped), read from the memory map in one gather."""
+    if len(rows) == 0:
+        return None
+    block = np.asarray(embeddings[np.sort(rows)], np.float64)
+    norms = np.linalg.norm(block, axis=1)
+    ok = np.isfinite(norms) & (norms > 0)
+    if not ok.any():
+        return None
+    mean = (block[ok] / norms[ok, None]).sum(axis=0)
+    norm = np.linalg.norm(mean)
+    return mean / norm if norm > 0 else None
+
+
+def _cooccurring(obs: Observations, index: dict[int, int], n: int) -> np.ndarray:
+    """(n, n) True where two entities were reported in one frame: certainly different objects.
+
+    Frames with the same set of entities as the previous one add nothing, so the work follows
+    the changes in who is visible, not the number of frames.
+    """
+    out = np.zeros((n, n), bool)
+    boundaries = np.flatnonzero(np.r_[True, obs.frame[1:] != obs.frame[:-1], True])
+    previous: frozenset | None = None
+    for a, b in zip(boundaries[:-1], boundaries[1:]):
+        present = frozenset(obs.entity[a:b].tolist())
+        if present == previous or len(present) < 2:
+            previous = present
+            continue
+        previous = present
+        ids = np.array([index[e] for e in present])
+        out[np.ix_(ids, ids)] = True
+    np.fill_diagonal(out, False)
+    return out
+
+
+def fit_bar(same: np.ndarray, different: np.ndarray, prior: float) -> tuple[float, float, str]:
+    """Open-set bar and margin from this video's own pairs; the prior while evidence is thin.
+
+    Precision first: the bar sits at the 99th percentile of different-object similarities, or
+    midway to the same-object 5th percentile when the two are apart, and never more than two
+    standard deviations below the same-object median. The margin is the spread
+    (one standard deviation) of same-object similarities: how much the similarity of one object
+    to itself varies, so a runner-up closer than that is not told apart.
+    """
+    if len(different) == 0:
+        return prior, THIN_MARGIN, "prior"
+    high_different = float(np.quantile(different, 0.99))
+    fitted = high_different
+    if len(same):
+        low_same = float(np.quantile(same, 0.05))
+        if low_same > high_different:
+            fitted = (low_same + high_different) / 2.0
+    if len(same) >= MIN_SAME_PAIRS:
+        # and it must look like the same object as much as objects here look like themselves:
+        # within two standard deviations of the same-object similarities (two look-alikes that
+        # are merely closer than strangers stay apart)
+        fitted = max(fitted, float(np.median(same) - 2.0 * np.std(same)))
+    margin = max(MIN_MARGIN, float(np.std(same))) if len(same) >= 3 else THIN_MARGIN
+    weight = min(1.0, len(different) / FULL_EVIDENCE)
+    if weight >= 1.0:
+        return fitted, margin, "video"
+    return weight * fitted + (1.0 - weight) * max(prior, fitted), margin, "blend"
+
+
+def _touches_edge(box: np.ndarray, size: tuple[int, int] | None) -> bool:
+    if size is None:
+        return False
+    width, height = size
+    mx, my = EDGE_FRACTION * width, EDGE_FRACTION * height
+    return bool(box[0] <= mx or box[1] <= my or box[2] >= width - mx or box[3] >= height - my)
+
+
+def link_entities(
+    obs: Observations,
+    states: np.ndarray,
+    embeddings: np.ndarray | None,
+    settings: OfflineSettings,
+    frame_size: tuple[int, int] | None,
+    seconds_per_frame: float,
+) -> tuple[dict[int, int], LinkReport]:
+    """Entity id -> the id it joins (chains resolved), and the report."""
+    report = LinkReport()
+    ids = np.unique(obs.entity)
+    n = len(ids)
+    if n < 2:
+        return {}, report
+    if n > MAX_LINK_ENTITIES:  # the pairwise matrices grow with n squared: stay bounded, and say so
+        report.bar_source = f"skipped: {n} entities > {MAX_LINK_ENTITIES}"
+        log.warning("offline pass: %d entities, more than %d; tracklet linking skipped", n, MAX_LINK_ENTITIES)
+        return {}, report
+    index = {int(e): i for i, e in enumerate(ids)}
+    order = np.argsort(obs.entity, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, obs.entity[order][1:] != obs.entity[order][:-1], True])
+    entities = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = order[a:b]
+        entities.append(_Entity(int(obs.entity[rows[0]]), int(obs.label[rows[0]]), rows, int(obs.frame[rows[0]]), int(obs.frame[rows[-1]])))
+    first = np.array([e.first for e in entities])
+    last = np.array([e.last for e in entities])
+    label = np.array([e.label for e in entities])
+    cooc = _cooccurring(obs, index, n)
+    feasible = (label[:, None] == label[None, :]) & (last[:, None] < first[None, :])
+
+    # ends and starts: smoothed centre, velocity (per frame) and height
+    end_c = np.array([states[e.rows[-1], :2] for e in entities])
+    end_v = np.array([states[e.rows[-1], 4:6] for e in entities])
+    end_h = np.array([max(states[e.rows[-1], 3], 1.0) for e in entities])
+    start_c = np.array([states[e.rows[0], :2] for e in entities])
+    start_h = np.array([max(states[e.rows[0], 3], 1.0) for e in entities])
+    end_edge = np.array([_touches_edge(obs.det[e.rows[-1]], frame_size) for e in entities])
+    start_edge = np.array([_touches_edge(obs.det[e.rows[0]], frame_size) for e in entities])
+    gap_frames = np.maximum(first[None, :] - last[:, None], 1).astype(np.float64)
+    gap_s = gap_frames * seconds_per_frame
+    jump = np.linalg.norm(start_c[None, :, :] - end_c[:, None, :], axis=2) / end_h[:, None]
+    plausible = (jump / np.maximum(gap_s, 1e-9) <= MAX_SPEED_HEIGHTS_S) | (end_edge[:, None] & start_edge[None, :])
+
+    # motion: where the end's constant-velocity extrapolation lands, in heights of the end box
+    landing = end_c[:, None, :] + end_v[:, None, :] * gap_frames[:, :, None]
+    miss = np.linalg.norm(start_c[None, :, :] - landing, axis=2) / end_h[:, None]
+    radius = GATE_HEIGHTS + GATE_GROWTH_HEIGHTS_S * gap_s
+    size_ok = np.abs(np.log(start_h[None, :] / end_h[:, None])) <= np.log(1.5)
+    # A candidate in the spatial gate a little later than the time limit is still evidence that
+    # motion cannot choose; only those within the limit may be linked.
+    could_be = feasible & size_ok & (miss <= radius) & (gap_s <= RIVAL_WINDOW * settings.link_motion_s)
+    in_gate = could_be & (gap_s <= settings.link_motion_s)
+
+    means = None
+    if embeddings is not None:
+        covered = covered_fraction(obs)
+        clean = (obs.emb_row >= 0) & (covered < COVERED_IOA) & (obs.conf >= settings.high_score)
+        usable = obs.emb_row >= 0
+        means = np.zeros((n, embeddings.shape[1] if embeddings.ndim == 2 else 0))
+        has = np.zeros(n, bool)
+        same = []
+        for i, e in enumerate(entities):
+            pick = e.rows[clean[e.rows]]
+            if len(pick) == 0:
+                pick = e.rows[usable[e.rows]]
+            mean = _mean_rows(embeddings, obs.emb_row[pick])
+            if mean is not None:
+                means[i], has[i] = mean, True
+        clean_rows = np.flatnonzero(clean)
+        by_track = clean_rows[np.argsort(obs.track[clean_rows], kind="stable")]
+        cuts = np.flatnonzero(np.diff(obs.track[by_track])) + 1
+        for rows in np.split(by_track, cuts) if len(by_track) else []:
+            if len(rows) >= 2 * MIN_HALF_VIEWS:
+                half = len(rows) // 2
+                a, b = _mean_rows(embeddings, obs.emb_row[rows[:half]]), _mean_rows(embeddings, obs.emb_row[rows[half:]])
+                if a is not None and b is not None:
+                    same.append(float(a @ b))
+        sim = means @ means.T
+        both = has[:, None] & has[None, :]
+        different = sim[np.triu(cooc & both, 1)]
+        same_arr = np.array(same)
+        bar, margin, source = fit_bar(same_arr, different, settings.reid_prior)
+        report.bar, report.margin, report.bar_source = bar, margin, source
+        report.same_pairs, report.different_pairs = len(same_arr), int(len(different))
+        report.same_median = float(np.median(same_arr)) if len(same_arr) else None
+        report.different_p99 = float(np.quantile(different, 0.99)) if len(different) else None
+        typical_different = float(np.median(different)) if len(different) else -1.0
+
+    allowed = np.zeros((n, n), bool)
+    cost = np.ones((n, n))
+    kind = np.zeros((n, n), np.int8)  # 1 appearance, 2 motion
+    if means is not None:
+        candidates = feasible & plausible & both & (sim >= bar)
+        for i, j in zip(*np.nonzero(candidates)):
+            # rivals: feasible alternatives that are surely not the chosen one (seen with it)
+            row_rival = sim[i, feasible[i] & both[i] & cooc[j]]
+            col_rival = sim[feasible[:, j] & both[:, j] & cooc[i], j]
+            rival = max(row_rival.max(initial=-1.0), col_rival.max(initial=-1.0))
+            if sim[i, j] - rival >= margin:
+                allowed[i, j], cost[i, j], kind[i, j] = True, 1.0 - sim[i, j], 1
+    for i, j in zip(*np.nonzero(in_gate & ~allowed)):
+        rivals = could_be[i] & cooc[j]
+        col_rivals = could_be[:, j] & cooc[i]
+        if rivals.any() or col_rivals.any():
+            continue  # two objects could have gone there: motion cannot tell which
+        if means is not None and both[i, j] and sim[i, j] < typical_different:
+            continue  # looks like another object
+        allowed[i, j], cost[i, j], kind[i, j] = True, 1.0 + miss[i, j] / radius[i, j], 2
+    if not allowed.any():
+        return {}, report
+    rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
+    keep = allowed[rows, cols]
+    successor = {int(r): int(c) for r, c in zip(rows[keep], cols[keep])}
+    predecessor = {c: r for r, c in successor.items()}
+    aliases: dict[int, int] = {}
+    for start in range(n):
+        if start in predecessor:
+            continue
+        node = start
+        while node in successor:
+            nxt = successor[node]
+            aliases[entities[nxt].id] = entities[start].id
+            report.links.append({
+                "from": entities[node].id, "to": entities[nxt].id, "by": "appearance" if kind[node, nxt] == 1 else "motion",
+                "gap_s": round(float(gap_s[node, nxt]), 3),
+                "similarity": round(float(sim[node, nxt]), 4) if means is not None and both[node, nxt] else None,
+            })
+            node = nxt
+    return aliases, report
+
+
+# ---- 3. interpolation ------------------------------------------------------------------------
+
+
+def gap_fill(
+    entity_frames: np.ndarray,
+    entity_times: np.ndarray,
+    boxes: np.ndarray,
+    processed_frames: np.ndarray,
+    processed_times: np.ndarray,
+    limit_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Linear boxes for the processed frames inside gaps of at most `limit_s` seconds.
+
+    Returns (frames, times, boxes, previous-row index) of the new rows; `entity_frames` ascend.
+    """
+    out_f, out_t, out_b, out_prev = [], [], [], []
+    for k in np.flatnonzero(np.diff(entity_frames) > 1):
+        f0, f1 = entity_frames[k], entity_frames[k + 1]
+        if entity_times[k + 1] - entity_times[k] > limit_s + 1e-9:
+            continue
+        lo, hi = np.searchsorted(processed_frames, [f0 + 1, f1])
+        frames = processed_frames[lo:hi]
+        if len(frames) == 0:
+            continue
+        alpha = ((frames - f0) / (f1 - f0))[:, None]
+        out_f.append(frames)
+        out_t.append(processed_times[lo:hi])
+        out_b.append((1 - alpha) * boxes[k] + alpha * boxes[k + 1])
+        out_prev.append(np.full(len(frames), k))
+    if not out_f:
+        return np.zeros(0, np.int64), np.zeros(0), np.zeros((0, 4)), np.zeros(0, np.int64)
+    return np.concatenate(out_f), np.concatenate(out_t), np.concatenate(out_b), np.concatenate(out_prev)
+
+
+# ---- the pass --------------------------------------------------------------------------------
+
+
+@dataclass
+class FinalRows:
+    """The episode's rows after the pass, sorted by (frame, entity); `source` is the online row or -1."""
+
+    frame: np.ndarray
+    time_s: np.ndarray
+    entity: np.ndarray
+    track: np.ndarray
+    label: np.ndarray
+    labels: list[str]
+    box: np.ndarray
+    det: np.ndarray  # NaN for interpolated rows
+    conf: np.ndarray
+    source: np.ndarray  # online row (its embedding row), -1 = interpolated
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    @property
+    def interpolated(self) -> np.ndarray:
+        return self.source < 0
+
+
+@dataclass
+class OfflineResult:
+    rows: FinalRows
+    aliases: dict[int, int]  # online entity -> final entity (linking only)
+    report: dict
+    had_embedding: np.ndarray | None = None  # per online row, filled by the caller
+
+
+def run_pass(
+    obs: Observations,
+    embeddings: np.ndarray | None,
+    settings: OfflineSettings,
+    processed_frames: np.ndarray,
+    processed_times: np.ndarray,
+    frame_size: tuple[int, int] | None = None,
+) -> OfflineResult:
+    """Smooth, link and interpolate; `processed_frames` (1-based, ascending) are the frames the
+    online stage saw (with `video.fps` sampling, not every frame), with their times."""
+    n = len(obs)
+    report: dict = {"smooth": settings.smooth, "interpolate_s": settings.interpolate_s, "link": settings.link}
+    seconds_per_frame = _seconds_per_frame(processed_frames, processed_times)
+    states = rts_smooth(obs.frame, obs.det, obs.track) if n else np.zeros((0, 8))
+    box = kalman.state_to_xyxy(states) if settings.smooth and n else obs.box.copy()
+    entity = obs.entity.copy()
+    aliases: dict[int, int] = {}
+    if settings.link and n:
+        aliases, link_report = link_entities(obs, states, embeddings, settings, frame_size, seconds_per_frame)
+        entity = np.array([aliases.get(int(e), int(e)) for e in entity], np.int64) if aliases else entity
+        report["linking"] = link_report.to_dict()
+    frame, time_s, track, label, conf, det = obs.frame, obs.time_s, obs.track, obs.label, obs.conf, obs.det
+    source = np.arange(n, dtype=np.int64)
+    if settings.interpolate_s > 0 and n:
+        add = _interpolate(frame, time_s, entity, box, processed_frames, processed_times, settings.interpolate_s)
+        if add is not None:
+            f, t, b, prev = add
+            frame = np.r_[frame, f]
+            time_s = np.r_[time_s, t]
+            entity = np.r_[entity, entity[prev]]
+            track = np.r_[track, track[prev]]
+            label = np.r_[label, label[prev]]
+            conf = np.r_[conf, conf[prev]]
+            det = np.r_[det, np.full((len(f), 4), np.nan)]
+            box = np.r_[box, b]
+            source = np.r_[source, np.full(len(f), -1, np.int64)]
+        report["interpolated_rows"] = int((source < 0).sum())
+    order = np.lexsort((entity, frame))
+    rows = FinalRows(frame[order], time_s[order], entity[order], track[order], label[order], obs.labels,
+                     box[order], det[order], conf[order], source[order])
+    return OfflineResult(rows=rows, aliases=aliases, report=report)
+
+
+def _seconds_per_frame(frames: np.ndarray, times: np.ndarray) -> float:
+    if len(frames) >= 2 and frames[-1] > frames[0] and times[-1] > times[0]:
+        return float((times[-1] - times[0]) / (frames[-1] - frames[0]))
+    return 1.0 / 25.0
+
+
+def _interpolate(frame, time_s, entity, box, processed_frames, processed_times, limit_s):
+    """New rows for every entity's short gaps, or None."""
+    order = np.lexsort((frame, entity))
+    bounds = np.flatnonzero(np.r_[True, entity[order][1:] != entity[order][:-1], True])
+    parts = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = order[a:b]
+        f, t, bx, prev = gap_fill(frame[rows], time_s[rows], box[rows], processed_frames, processed_times, limit_s)
+        if len(f):
+            parts.append((f, t, bx, rows[prev]))
+    if not parts:
+        return None
+    return tuple(np.concatenate(p) for p in zip(*parts))

@@ -1,0 +1,316 @@
+"""The offline tracklet pass: smoothing, gap filling, linking, and outputs that agree."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from orion_core.tracking.offline import (
+    Observations,
+    OfflineSettings,
+    fit_bar,
+    gap_fill,
+    link_entities,
+    rts_smooth,
+    run_pass,
+)
+
+FPS = 25.0
+
+
+def observations(rows: list[tuple[int, int, int, list[float]]], embeddings: dict | None = None) -> Observations:
+    """rows: (frame, entity, track, xyxy); entity doubles as the online entity id. Sorted by frame."""
+    rows = sorted(rows, key=lambda r: (r[0], r[1]))
+    n = len(rows)
+    emb_row = np.arange(n) if embeddings is not None else np.full(n, -1)
+    return Observations(
+        frame=np.array([r[0] for r in rows], np.int64),
+        time_s=np.array([(r[0] - 1) / FPS for r in rows]),
+        entity=np.array([r[1] for r in rows], np.int64),
+        track=np.array([r[2] for r in rows], np.int64),
+        label=np.zeros(n, np.int64),
+        labels=["person"],
+        box=np.array([r[3] for r in rows], np.float64),
+        det=np.array([r[3] for r in rows], np.float64),
+        conf=np.full(n, 0.9),
+        emb_row=emb_row,
+    )
+
+
+def walker(frames, x0: float, y0: float, vx: float, vy: float = 0.0, w: float = 40, h: float = 100):
+    return [[x0 + vx * (f - frames[0]), y0 + vy * (f - frames[0]), x0 + vx * (f - frames[0]) + w, y0 + vy * (f - frames[0]) + h] for f in frames]
+
+
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def test_smoothing_reduces_jitter_on_a_known_track():
+    rng = np.random.default_rng(0)
+    frames = np.arange(1, 81)
+    truth = np.array(walker(list(frames), 50, 80, 2.0, 0.5))
+    noisy = truth + rng.normal(0, 3.0, truth.shape)
+    states = rts_smooth(frames, noisy, np.ones(len(frames), np.int64))
+    from orion_core.tracking import kalman
+
+    smoothed = kalman.state_to_xyxy(states)
+    raw_error = np.abs(noisy - truth)[5:-5].mean()
+    smooth_error = np.abs(smoothed - truth)[5:-5].mean()
+    assert smooth_error < 0.6 * raw_error
+    # the estimated velocity is the true one
+    np.testing.assert_allclose(np.median(states[10:-10, 4:6], axis=0), [2.0, 0.5], atol=0.2)
+
+
+def test_smoothing_handles_many_tracks_of_different_lengths_and_gaps():
+    frames = np.array([1, 2, 3, 7, 8, 1, 2, 5])
+    groups = np.array([1, 1, 1, 1, 1, 2, 2, 2])
+    boxes = np.array(walker([1, 2, 3, 7, 8], 0, 0, 3.0) + walker([1, 2, 5], 200, 0, -1.0))
+    states = rts_smooth(frames, boxes, groups)
+    from orion_core.tracking import kalman
+
+    # noise-free straight lines stay (nearly) where they are, gaps included
+    np.testing.assert_allclose(kalman.state_to_xyxy(states), boxes, atol=1.0)
+    assert states[0, 4] == pytest.approx(3.0, abs=0.5) and states[5, 4] == pytest.approx(-1.0, abs=0.5)
+
+
+def test_gap_fill_fills_a_gap_up_to_the_limit_in_seconds_and_not_longer():
+    processed = np.arange(1, 101)
+    times = (processed - 1) / FPS
+    frames = np.array([10, 20, 60])  # gaps: 10 frames = 0.4 s, 40 frames = 1.6 s
+    boxes = np.array([[0, 0, 10, 10], [10, 0, 20, 10], [50, 0, 60, 10]], float)
+    f, t, b, prev = gap_fill(frames, times[frames - 1], boxes, processed, times, limit_s=1.0)
+    assert f.tolist() == list(range(11, 20)) and prev.tolist() == [0] * 9
+    np.testing.assert_allclose(b[4], [5, 0, 15, 10])  # frame 15, halfway
+    np.testing.assert_allclose(t, times[10:19])
+    f, *_ = gap_fill(frames, times[frames - 1], boxes, processed, times, limit_s=2.0)
+    assert len(f) == 9 + 39
+    # only frames the online stage processed are filled (video.fps sampling)
+    sampled = processed[::3]
+    f, *_ = gap_fill(np.array([10, 22]), times[[9, 21]], boxes[:2], sampled, (sampled - 1) / FPS, limit_s=1.0)
+    assert f.tolist() == [13, 16, 19]
+
+
+def two_people_scene(second_start: int, embeddings: bool = True, back_at: tuple[float, float] = (30, 300)):
+    """Person A: entity 1 (frames 1-30) then entity 3 (frames second_start-70); person B: entity 2 throughout."""
+    rng = np.random.default_rng(1)
+    a_frames = list(range(1, 31))
+    b_frames = list(range(1, 71))
+    a2_frames = list(range(second_start, 71))
+    rows = [(f, 1, 1, box) for f, box in zip(a_frames, walker(a_frames, 20, 50, 3.0))]
+    rows += [(f, 2, 2, box) for f, box in zip(b_frames, walker(b_frames, 400, 60, -1.0))]
+    rows += [(f, 3, 3, box) for f, box in zip(a2_frames, walker(a2_frames, *back_at, 2.0))]  # back elsewhere
+    obs = observations(rows, embeddings={} if embeddings else None)
+    if not embeddings:
+        return obs, None
+    look = {1: unit(rng.normal(size=16)), 2: unit(rng.normal(size=16))}
+    person = {1: 1, 3: 1, 2: 2}
+    emb = np.stack([unit(look[person[int(e)]] + rng.normal(0, 0.1, 16)) for e in obs.entity]).astype(np.float32)
+    return obs, emb
+
+
+def link(obs, emb, **settings):
+    states = rts_smooth(obs.frame, obs.det, obs.track)
+    return link_entities(obs, states, emb, OfflineSettings(**settings), (640, 480), 1 / FPS)
+
+
+def test_linking_joins_two_tracklets_of_one_object_by_appearance():
+    obs, emb = two_people_scene(second_start=50)
+    aliases, report = link(obs, emb, reid_prior=0.8)
+    assert aliases == {3: 1}
+    assert report.links[0]["by"] == "appearance" and report.different_pairs == 2
+    assert report.bar_source == "blend"  # two co-occurring pairs: mostly the prior
+
+
+def test_linking_never_joins_tracklets_that_overlap_in_time():
+    obs, emb = two_people_scene(second_start=25)  # entity 3 starts before entity 1 ends
+    aliases, _ = link(obs, emb, reid_prior=0.5)
+    assert aliases == {}
+
+
+def test_linking_refuses_an_ambiguous_choice():
+    """Two look-alikes appear after the object left: neither is clearly it, so no link."""
+    obs, emb = two_people_scene(second_start=50)
+    rows = [(f, 4, 4, box) for f, box in zip(range(50, 71), walker(list(range(50, 71)), 300, 300, 1.0))]
+    extra = observations(rows, embeddings={})
+    merged = Observations(*(np.r_[getattr(obs, k), getattr(extra, k)] if k != "labels" else obs.labels
+                            for k in Observations.__dataclass_fields__))
+    merged.emb_row = np.arange(len(merged))
+    order = np.argsort(merged.frame, kind="stable")
+    for k in Observations.__dataclass_fields__:
+        if k != "labels":
+            setattr(merged, k, getattr(merged, k)[order])
+    twin = emb[obs.entity == 3][: len(rows)]
+    all_emb = np.r_[emb, twin][order]
+    merged.emb_row = np.arange(len(merged))
+    aliases, _ = link(merged, all_emb, reid_prior=0.8)
+    assert 3 not in aliases and 4 not in aliases
+
+
+def test_motion_links_a_short_gap_only_when_unambiguous():
+    frames1, frames2 = list(range(1, 21)), list(range(26, 50))
+    rows = [(f, 1, 1, b) for f, b in zip(frames1, walker(frames1, 20, 50, 4.0))]
+    rows += [(f, 2, 2, b) for f, b in zip(frames2, walker(frames2, 20 + 4.0 * 25, 50, 4.0))]  # on the extrapolated path
+    aliases, report = link(observations(rows), None)
+    assert aliases == {2: 1} and report.links[0]["by"] == "motion"
+    # a second candidate in the gate, seen together with the first: motion cannot choose
+    rows += [(f, 3, 3, b) for f, b in zip(frames2, walker(frames2, 20 + 4.0 * 25 + 15, 60, 4.0))]
+    aliases, _ = link(observations(rows), None)
+    assert aliases == {}
+    # too long a gap for motion alone
+    late = list(range(80, 100))  # 2.4 s later
+    rows = [(f, 1, 1, b) for f, b in zip(frames1, walker(frames1, 20, 50, 4.0))]
+    rows += [(f, 2, 2, b) for f, b in zip(late, walker(late, 20 + 4.0 * 79, 50, 4.0))]
+    assert link(observations(rows), None)[0] == {}
+
+
+def test_bar_comes_from_the_video_once_it_has_evidence():
+    rng = np.random.default_rng(0)
+    same, different = rng.uniform(0.85, 0.95, 50), rng.uniform(0.3, 0.6, 50)
+    bar, margin, source = fit_bar(same, different, prior=0.99)
+    assert source == "video" and np.quantile(different, 0.99) < bar < np.quantile(same, 0.05)
+    assert margin >= 0.02
+    assert fit_bar(same, np.array([]), prior=0.7)[:1] == (0.7,)
+    # a backend that cannot tell objects apart (random weights): everything alike, the bar is high
+    alike = rng.uniform(0.98, 0.999, 50)
+    assert fit_bar(alike, alike, prior=0.5)[0] > 0.98
+
+
+def test_pass_output_is_sorted_marked_and_keeps_its_sources():
+    obs, emb = two_people_scene(second_start=36, back_at=(125, 50))  # a short occlusion
+    processed = np.arange(1, 71)
+    result = run_pass(obs, emb, OfflineSettings(interpolate_s=0.5, reid_prior=0.8), processed, (processed - 1) / FPS, (640, 480))
+    rows = result.rows
+    assert result.aliases == {3: 1}
+    keys = list(zip(rows.frame.tolist(), rows.entity.tolist()))
+    assert keys == sorted(keys) and len(set(keys)) == len(keys)  # one row per entity per frame
+    filled = rows.frame[rows.interpolated & (rows.entity == 1)]
+    assert filled.tolist() == list(range(31, 36))  # 0.2 s gap between the linked tracklets
+    assert np.isnan(rows.det[rows.interpolated]).all()
+    real = rows.source[~rows.interpolated]
+    assert sorted(real.tolist()) == list(range(len(obs)))
+    assert result.report["linking"]["links"][0]["from"] == 1
+
+
+def test_pass_with_everything_off_is_the_online_result():
+    obs, emb = two_people_scene(second_start=50)
+    processed = np.arange(1, 71)
+    settings = OfflineSettings(smooth=False, interpolate_s=0.0, link=False)
+    rows = run_pass(obs, emb, settings, processed, (processed - 1) / FPS).rows
+    order = np.lexsort((obs.entity, obs.frame))
+    np.testing.assert_array_equal(rows.box, obs.box[order])
+    np.testing.assert_array_equal(rows.entity, obs.entity[order])
+
+
+# ---- the engine: the pass at commit, every output file agrees ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+    from orion_core.synthetic import make_scene
+
+    return make_scene(tmp_path_factory.mktemp("scene"), frames=90, det_dropout=0.15)
+
+
+def run_scene(scene, out, **sections):
+    from orion_core.config import build_config
+    from orion_core.engine import PerceptionEngine
+
+    settings = {
+        "detection": {"detector": "mot", "detections": str(scene.det_path)},
+        "embedding": {"backend": "histogram", "device": "cpu"},
+        "output": {"out_dir": str(out), "episode": "ep"},
+    }
+    for name, values in sections.items():
+        settings.setdefault(name, {}).update(values)
+    return PerceptionEngine(build_config(overrides=settings)).process_video(scene.video_path)
+
+
+def test_every_output_file_agrees_after_the_pass(scene, tmp_path):
+    result = run_scene(scene, tmp_path, output={"save_video": True})
+    folder = result.path
+    txt = (folder / "tracks.txt").read_text().splitlines()
+    jsonl = [json.loads(line) for line in (folder / "tracks.jsonl").read_text().splitlines()]
+    emb = np.load(folder / "embeddings.npy")
+    filled = [r for r in jsonl if r.get("interpolated")]
+    assert filled and result.counts["interpolated"] == len(filled)
+    assert len(txt) == len(jsonl) == len(emb) == result.counts["observations"] + len(filled) == result.counts["rows"]
+    for i, (line, record) in enumerate(zip(txt, jsonl)):
+        frame, entity, x, y, w, h = (float(v) for v in line.split(",")[:6])
+        assert (int(frame), int(entity)) == (record["frame"], record["entity_id"])
+        np.testing.assert_allclose([x, y, x + w, y + h], record["bbox_xyxy"], atol=0.02)
+        if record.get("interpolated"):
+            assert record["embedding_row"] is None and record["det_xyxy"] is None and np.isnan(emb[i]).all()
+        elif record["embedding_row"] is not None:
+            assert record["embedding_row"] == i and np.linalg.norm(emb[i]) == pytest.approx(1.0, abs=1e-5)
+    frames = [r["frame"] for r in jsonl]
+    assert frames == sorted(frames)
+    memory = json.loads((folder / "memory.json").read_text())["entities"]
+    assert sorted(e["id"] for e in memory) == sorted({r["entity_id"] for r in jsonl})
+    assert sum(e["observations"] + e["interpolated"] for e in memory) == len(jsonl)
+    for entity in memory:
+        assert (folder / entity["thumbnail"]).is_file()
+        mine = [r for r in jsonl if r["entity_id"] == entity["id"]]
+        assert (entity["first_frame"], entity["last_frame"]) == (mine[0]["frame"], mine[-1]["frame"])
+        assert sorted({r["track_id"] for r in mine}) == sorted(entity["track_ids"])
+        if entity["prototype_row"] is not None:
+            assert jsonl[entity["prototype_row"]]["entity_id"] == entity["id"]
+    assert sorted(p.name for p in (folder / "thumbnails").iterdir()) == sorted(f"{e['id']}.jpg" for e in memory)
+    run = json.loads((folder / "run.json").read_text())
+    assert run["offline"]["enabled"] and "linking" in run["offline"] and "annotate" in run["timings_s"]
+    from orion_core.video import open_video
+
+    with open_video(folder / "annotated.mp4") as video:
+        assert sum(1 for _ in video) == scene.frames
+
+
+def test_online_keeps_the_online_rows_with_filtered_boxes(scene, tmp_path):
+    result = run_scene(scene, tmp_path, tracking={"offline": False})
+    jsonl = [json.loads(line) for line in (result.path / "tracks.jsonl").read_text().splitlines()]
+    assert len(jsonl) == result.counts["observations"] and not any(r.get("interpolated") for r in jsonl)
+    moved = [r for r in jsonl if r["bbox_xyxy"] != r["det_xyxy"]]
+    assert moved  # reported boxes are the filter's state, the detection is kept beside it
+    run = json.loads((result.path / "run.json").read_text())
+    assert run["offline"]["enabled"] is False
+    raw = run_scene(scene, tmp_path / "raw", tracking={"offline": False, "report_state": False})
+    jsonl = [json.loads(line) for line in (raw.path / "tracks.jsonl").read_text().splitlines()]
+    assert all(r["bbox_xyxy"] == r["det_xyxy"] for r in jsonl)
+
+
+def test_thumbnail_quality_prefers_whole_uncovered_views():
+    from orion_core.engine import view_quality
+
+    size = (640, 480)
+    clear = view_quality(np.array([100, 100, 160, 250]), 0.9, 0.0, size)
+    covered = view_quality(np.array([100, 100, 160, 250]), 0.9, 0.5, size)
+    cut = view_quality(np.array([0, 100, 60, 250]), 0.9, 0.0, size)
+    bigger_but_half_covered = view_quality(np.array([100, 100, 180, 300]), 0.9, 0.5, size)
+    assert clear > covered and clear > cut and clear > bigger_but_half_covered
+    assert view_quality(np.array([100, 100, 180, 300]), 0.9, 0.0, size) > clear  # larger wins when clear
+
+
+def test_cli_online_flag_turns_the_pass_off(scene, tmp_path, capsys):
+    from orion_core.cli import main
+
+    main(["run", str(scene.video_path), "--detections", str(scene.det_path), "--backend", "histogram", "--online",
+          "--out", str(tmp_path), "--episode", "cli", "--max-frames", "40"])
+    run = json.loads((tmp_path / "cli" / "run.json").read_text())
+    assert run["config"]["tracking"]["offline"] is False and run["offline"]["enabled"] is False
+    assert run["counts"]["interpolated"] == 0 and "offline" not in run["timings_s"]
+
+
+def test_bad_offline_settings_name_the_key():
+    from orion_core.config import build_config
+    from orion_core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="tracking.offline_interpolate_s must be a number of seconds >= 0"):
+        build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"offline_interpolate_s": -1}})
+
+
+def test_gap_filling_uses_only_the_frames_a_sampled_run_processed(scene, tmp_path):
+    result = run_scene(scene, tmp_path, video={"fps": 5.0})  # the scene is 15 fps: every third frame
+    jsonl = [json.loads(line) for line in (result.path / "tracks.jsonl").read_text().splitlines()]
+    processed = set(range(1, scene.frames + 1, 3))
+    assert {r["frame"] for r in jsonl} <= processed
+    assert any(r.get("interpolated") for r in jsonl)
