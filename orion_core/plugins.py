@@ -412,7 +412,7 @@ class Backend:
         except OrionError:
             raise
         except Exception as exc:
-            raise PluginError(f"backend {self.name!r}: backend_info failed: {type(exc).__name__}: {short(str(exc), 200)}") from exc
+            raise PluginError(f"backend {self.name!r}: backend_info failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
         if info is None:
             return {}
         if not isinstance(info, dict):
