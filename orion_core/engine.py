@@ -135,7 +135,10 @@ class _EntityLedger:
             old["first_frame"] = min(old["first_frame"], young["first_frame"])
             old["last_frame"] = max(old["last_frame"], young["last_frame"])
             old["observations"] += young["observations"]
-            old["track_ids"] = sorted(old["track_ids"] + young["track_ids"], key=lambda t: self.tracks[t]["first_frame"])
+            # A track can sit under both ids: written as the young entity, then (once memory merged
+            # it) as the old one. Listing it twice made PETS09 count 6 re-identifications for 5.
+            merged_tracks = set(old["track_ids"]) | set(young["track_ids"])
+            old["track_ids"] = sorted(merged_tracks, key=lambda t: self.tracks[t]["first_frame"])
             for track_id in young["track_ids"]:
                 self.tracks[track_id]["entity_id"] = old_id
             young_quality = self.best_quality.pop(young_id, 0.0)

@@ -233,6 +233,26 @@ def test_entity_counts_reconcile_with_memory_events():
     assert counts["reidentified"] == 2
 
 
+def test_a_track_written_under_both_merged_ids_is_listed_once():
+    """PETS09 frames 1-400 with mobilenetv2: track 19 was written as young entity 15, then (after the
+    late merge into 7) as 7; memory.json listed it twice and counts said 6 re-identifications for 5."""
+    from orion_core.engine import _EntityLedger, entity_counts
+    from orion_core.types import TrackedObject
+
+    def obj(track: int, entity: int) -> TrackedObject:
+        return TrackedObject(track_id=track, entity_id=entity, box=(0.0, 0.0, 10.0, 20.0), score=0.9, label="person", det_index=0)
+
+    ledger = _EntityLedger()
+    ledger.add(1, obj(7, 7), None)
+    ledger.add(5, obj(19, 15), None)  # confirmed as a new entity
+    ledger.add(6, obj(19, 7), None)  # memory found it to be entity 7: later rows carry 7
+    ledger.merge({15: 7}, types.SimpleNamespace(move_thumbnail=lambda *args, **kwargs: None))
+    assert ledger.entities[7]["track_ids"] == [7, 19]
+    assert ledger.entities[7]["observations"] == 3
+    counts = entity_counts(list(ledger.entities.values()), {15: 7}, tracks=len(ledger.tracks))
+    assert counts["reidentifications"] == 1 and counts["entities"] + counts["merged_entities"] == 2
+
+
 def test_run_json_counts_reconcile_on_a_real_run(inputs, tmp_path, capsys):
     video, det = inputs
     code, _, err = orion(["run", video, "--detections", det, "--out", tmp_path, "--episode", "c", "--backend", "histogram"], capsys)
