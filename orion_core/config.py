@@ -54,8 +54,6 @@ class EmbeddingConfig:
         from .device import DEVICES, PRECISIONS
         from .plugins import choose_backend, get_backend
 
-        if isinstance(dinov3_weights_dir, property):  # not passed: dataclass hands over the class attribute
-            dinov3_weights_dir = None
         if dinov3_weights_dir is not None:
             if self.weights_dir is not None and str(self.weights_dir) != str(dinov3_weights_dir):
                 raise ConfigError("give either weights_dir or dinov3_weights_dir (an alias), not both")
@@ -112,7 +110,7 @@ def query_embedding_dim(backend: Any, config: EmbeddingConfig) -> int:
     except OrionError:
         raise
     except Exception as exc:
-        raise PluginError(f"backend {backend.name!r}: embedding_dim failed: {type(exc).__name__}: {short(str(exc), 200)}") from exc
+        raise PluginError(f"backend {backend.name!r}: embedding_dim failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
     if isinstance(dim, bool) or not isinstance(dim, int) or not 1 <= dim <= MAX_EMBEDDING_DIM:
         raise PluginError(
             f"backend {backend.name!r}: embedding_dim returned {short(dim)}, expected a positive int up to {MAX_EMBEDDING_DIM}"

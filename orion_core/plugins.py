@@ -5,9 +5,10 @@ A plugin that fails to import (or implements a misspelt hook) is recorded and re
 (`ORION_STRICT_PLUGINS=1` makes it fatal, for CI).
 
 Plugins are other people's code running in our process, so nothing they do may take the core
-down with them: a `sys.exit` (argparse at import time) is recorded as a failure, whatever they
-print goes to stderr (stdout carries `orion plugins --json`), a built-in backend name cannot be
-taken, and two distributions claiming one name is an error naming both, never "first wins".
+down with them: a `sys.exit` (argparse at import time) is recorded as a failure, what they print
+while being imported is logged (-vv) and what their hooks print goes to stderr (stdout carries
+`orion plugins --json`), a built-in backend name cannot be taken, and two distributions claiming
+one name is an error naming both, never "first wins".
 """
 
 from __future__ import annotations
@@ -411,7 +412,7 @@ class Backend:
         except OrionError:
             raise
         except Exception as exc:
-            raise PluginError(f"backend {self.name!r}: backend_info failed: {type(exc).__name__}: {short(str(exc), 200)}") from exc
+            raise PluginError(f"backend {self.name!r}: backend_info failed: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from exc
         if info is None:
             return {}
         if not isinstance(info, dict):

@@ -172,7 +172,11 @@ def make_scene(
     lookalikes: bool = False,
     camera: str = "static",
 ) -> SceneInfo:
-    """Write video.mp4, gt.txt, det.txt and scene.json into out_dir; same seed, same bytes.
+    """Write video.mp4, gt.txt, det.txt and scene.json into out_dir; same seed, same scene.
+
+    gt.txt, det.txt, scene.json and the rendered frames are byte-identical per seed; video.mp4 is
+    encoded with one encoder thread, yet encodes of identical frames were seen to differ by about
+    one level within one test session, so its pixels are promised up to the codec, not its bytes.
 
     Detections (`det.txt`, `frame,-1,left,top,w,h,score,-1,-1,-1`): each GT box whose visible
     fraction is at least `det_min_visibility` is dropped with probability `det_dropout`, else its

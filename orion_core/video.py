@@ -340,8 +340,10 @@ class VideoWriter:
         self.fps = fps
         self.codec = codec
         self.fit = fit
-        # One encoder thread: x264's output depends on its thread count (auto = per machine and
-        # load), and synthetic scenes promise the same bytes for the same seed. Slower, so opt-in.
+        # One encoder thread: x264's output depends on its thread count (auto = per machine), and
+        # synthetic scenes want repeatable videos. Not a guarantee of equal bytes: in one pytest
+        # process, after tests/test_detectors.py, encodes of identical frames still differed by
+        # about one level (cause not pinned), so tests compare pixels with a tolerance. Opt-in.
         self.deterministic = deterministic
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")

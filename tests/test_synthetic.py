@@ -32,15 +32,17 @@ def first_frame(video: Path) -> np.ndarray:
 
 def test_same_seed_same_scene_and_other_seed_differs(scene, tmp_path: Path):
     """The promise is the same scene: identical ground truth and detections, and the same pixels up to
-    the lossy codec. Byte equality of two H.264 encodes is not promised (x264's output depends on its
-    thread count; the writer pins it to one, yet 2 of 4 CI runs once differed by one level at one
-    byte), so frames are compared within a tolerance far below any real scene difference."""
+    the lossy codec. Byte equality of two H.264 encodes is not promised: within one test session
+    two encodes of identical frames once differed everywhere by about one level (mean |diff| 0.71,
+    0.004% of values off by more than 20), while another seed's first frame differs by 23 on average,
+    36% of values by more than 20. The bounds sit between the two, far from both."""
     again = make_scene(tmp_path / "again")
     for name in ("gt.txt", "det.txt"):
         assert (tmp_path / "again" / name).read_bytes() == (scene.out_dir / name).read_bytes(), name
     a, b = first_frame(again.video_path).astype(np.int16), first_frame(scene.video_path).astype(np.int16)
     assert a.shape == b.shape
-    assert np.abs(a - b).max() <= 8 and np.abs(a - b).mean() < 0.05
+    diff = np.abs(a - b)
+    assert diff.mean() < 2.0 and (diff > 20).mean() < 1e-3, (diff.mean(), (diff > 20).mean())
     other = make_scene(tmp_path / "other", seed=1, video=False)
     assert other.gt_path.read_bytes() != scene.gt_path.read_bytes()
     assert other.video_path is None and not (tmp_path / "other" / "video.mp4").exists()
