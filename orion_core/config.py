@@ -17,6 +17,7 @@ from typing import Any
 from .errors import ConfigError, OrionError, PluginError, UnknownBackendError
 
 POOLINGS = ("auto", "crop", "region")
+POLICIES = ("all", "on_demand")
 
 
 @dataclass
@@ -37,6 +38,13 @@ class EmbeddingConfig:
     clip_frames: int = 2  # frames per clip for video-native backends (V-JEPA 2: one tubelet)
     crop_padding: float = 0.0  # context added around each box, as a fraction of its size (0: background pollutes colour features; PETS HOTA 33 -> 43 with histogram)
     embedding_dim: int | None = None
+    # all: embed every box (DeepSORT's way); on_demand: skip boxes motion matches beyond doubt
+    # (orion_core/tracking/ondemand.py). Default chosen on PETS09 frames 1-400 (benchmarks/README.md).
+    policy: str = "on_demand"
+    # on_demand: a sure motion match is re-embedded after this many video frames (the tracker's unit:
+    # container frame rates lie, PETS09 says 10 fps and is 7; coarser --fps sampling then embeds more often)
+    refresh_frames: int = 10
+    threads: int | None = None  # torch CPU threads; None = all usable cores but one (orion_core.stages.default_threads)
     options: dict = field(default_factory=dict)  # backend-specific extras, passed through
     dinov3_weights_dir: InitVar[str | None] = None  # seed-API alias of weights_dir
 
@@ -58,6 +66,12 @@ class EmbeddingConfig:
             raise ConfigError(f"embedding.pooling: unknown pooling {self.pooling!r}; use one of {', '.join(POOLINGS)}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"embedding.batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.policy not in POLICIES:
+            raise ConfigError(f"embedding.policy: unknown policy {str(self.policy)[:40]!r}; use one of {', '.join(POLICIES)}")
+        if isinstance(self.refresh_frames, bool) or not isinstance(self.refresh_frames, int) or self.refresh_frames < 1:
+            raise ConfigError(f"embedding.refresh_frames must be a positive integer, got {self.refresh_frames!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
+            raise ConfigError(f"embedding.threads must be a positive integer (torch CPU threads), got {self.threads!r}")
         if not isinstance(self.clip_frames, int) or self.clip_frames < 1:
             raise ConfigError(f"embedding.clip_frames must be a positive integer, got {self.clip_frames!r}")
         if self.backend is None:

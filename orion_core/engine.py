@@ -1,7 +1,11 @@
 """PerceptionEngine: video -> detect -> embed -> track -> memory -> episode outputs.
 
-Frames are read ahead in small chunks so the crops of several frames go to the backend in one
-call (one call per frame starves a GPU), then tracked strictly in frame order.
+Frames are decoded ahead in a background thread and handed on in small chunks. With
+`embedding.policy: all` a second thread detects and embeds the next chunk (the crops of several
+frames in one backend call: one call per frame starves a GPU) while the main thread tracks the
+current one. With `on_demand` the tracker's state at frame t decides which boxes of frame t need
+an embedding (orion_core/tracking/ondemand.py), so those are embedded frame by frame. The
+annotated video is drawn and encoded in a writer thread. All queues are bounded.
 """
 
 from __future__ import annotations
@@ -15,13 +19,17 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
 from .config import PerceptionConfig
 from .outputs import EpisodeWriter, episode_dir
+from .stages import Consumer, Prefetch, StageTimer, set_torch_threads, timed
 from .types import Frame, TrackedObject
+
+if TYPE_CHECKING:
+    from .tracking.ondemand import EmbedPlanner
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +51,6 @@ class EpisodeResult:
     video: dict
     outputs: dict[str, Path] = field(default_factory=dict)
     complete: bool = True
-
-
-class _Timer:
-    """Per-stage wall-clock seconds, for run.json."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def add(self, stage: str, started: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 class _HeapTrimmer:
@@ -187,20 +185,57 @@ class PerceptionEngine:
                 return float(suggested)
         return DEFAULT_REID_THRESHOLD
 
-    def _chunks(self, frames: Iterator[Frame], timer: _Timer) -> Iterator[list[Frame]]:
+    def _chunks(self, frames: Iterator[Frame]) -> Iterator[list[Frame]]:
         chunk: list[Frame] = []
-        while True:
-            started = time.perf_counter()
-            frame = next(frames, None)
-            timer.add("decode", started)
-            if frame is None:
-                break
+        for frame in frames:
             chunk.append(frame)
             if len(chunk) >= self.read_ahead:
                 yield chunk
                 chunk = []
         if chunk:
             yield chunk
+
+    def _detect_ahead(self, frames: Iterator[Frame], detector, embedder, timer: StageTimer) -> Iterator[tuple]:
+        """(chunk, detections, per-frame (rows, valid)) in frame order; runs in its own thread.
+
+        With an `embedder` (policy `all`) every box is embedded here, the next chunk while the
+        main thread tracks this one; without one the main thread embeds on demand (or not at all).
+        """
+        for chunk in self._chunks(frames):
+            t = time.perf_counter()
+            detections = detector.detect_batch(chunk)
+            timer.add("detect", t)
+            embedded = [(None, None)] * len(chunk)
+            if embedder is not None:
+                t = time.perf_counter()
+                embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections])
+                timer.add("embed", t)
+            yield chunk, detections, embedded
+
+    def _planner(self, embedder) -> EmbedPlanner | None:
+        """The on-demand planner, or None: embed every box (policy `all`) or none (motion only)."""
+        from .tracking.ondemand import EmbedPlanner
+
+        cfg = self.config
+        if embedder is None or cfg.embedding.policy != "on_demand":
+            return None
+        young = cfg.memory.late_reid_frames if cfg.memory.enabled else 0
+        return EmbedPlanner(cfg.tracking, cfg.embedding.refresh_frames, young_frames=young)
+
+    def _embed_on_demand(self, frame: Frame, dets, planner: EmbedPlanner, tracker, embedder, timer: StageTimer) -> tuple:
+        """(rows, valid) for one frame, with only the boxes the planner asks for embedded."""
+        t = time.perf_counter()
+        want = planner.select(frame.index, tracker.association_view(frame.index), dets)
+        timer.add("track", t)
+        rows = np.zeros((len(dets), embedder.dim), np.float32)
+        valid = np.zeros(len(dets), bool)
+        if want.any():
+            t = time.perf_counter()
+            ((sub_rows, sub_valid),) = embedder.embed_boxes([frame.image], [dets.boxes[want]])
+            timer.add("embed", t)
+            chosen = np.flatnonzero(want)
+            rows[chosen], valid[chosen] = sub_rows, sub_valid
+        return rows, valid
 
     # -- the run ----------------------------------------------------------------------------
     def process_video(
@@ -218,8 +253,10 @@ class PerceptionEngine:
         from .vision import crop_box
 
         cfg = self.config
+        threads = set_torch_threads(cfg.embedding.threads)
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        timer = _Timer()
+        timer = StageTimer()
+        wall = time.perf_counter()
         episode = episode or cfg.output.episode or Path(video).stem
         target = episode_dir(out_dir if out_dir is not None else cfg.output.out_dir, episode)
 
@@ -246,6 +283,8 @@ class PerceptionEngine:
         ledger = _EntityLedger()
         annotator = Annotator() if cfg.output.save_video else None
         trim_heap = _HeapTrimmer()
+        total = source.expected_frames()
+        stages: list = []  # background threads, stopped before the source closes
         video_writer = None
         writer = None
         try:
@@ -256,20 +295,27 @@ class PerceptionEngine:
                 if cfg.video.fps:
                     fps = min(fps, cfg.video.fps)
                 video_writer = VideoWriter(writer.staging / "annotated.mp4", fps=fps)
-            for chunk in self._chunks(iter(source), timer):
-                t = time.perf_counter()
-                detections = detector.detect_batch(chunk)
-                timer.add("detect", t)
-                t = time.perf_counter()
-                if embedder is not None:
-                    embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections])
-                else:
-                    embedded = [(None, None)] * len(chunk)
-                timer.add("embed", t)
-                for frame, dets, (rows, valid) in zip(chunk, detections, embedded):
+            frames = Prefetch(lambda: timed(iter(source), timer, "decode"), 2 * self.read_ahead, "orion-decode", timer)
+            stages.append(frames)
+            if video_writer is not None:
+                draw_and_encode = _annotated_frame_writer(annotator, video_writer, writer)
+                drawing = Consumer(draw_and_encode, self.read_ahead, "orion-video-writer", timer)
+                stages.append(drawing)
+            planner = self._planner(embedder)
+            work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, timer),
+                            2, "orion-detect", timer)
+            stages.append(work)
+            for chunk, detections, embedded in work:
+                for i, (frame, dets) in enumerate(zip(chunk, detections)):
+                    if planner is not None:
+                        rows, valid = self._embed_on_demand(frame, dets, planner, tracker, embedder, timer)
+                    else:
+                        rows, valid = embedded[i]
                     t = time.perf_counter()
                     objects = tracker.update(frame.index, dets, rows, valid)
                     timer.add("track", t)
+                    if planner is not None:
+                        planner.observe(frame.index, objects, valid)
                     t = time.perf_counter()
                     counts["frames"] += 1
                     counts["detections"] += len(dets)
@@ -285,20 +331,24 @@ class PerceptionEngine:
                             crop = crop_box(frame.image, obj.box, 0.05)
                             if crop is not None:
                                 writer.thumbnail(obj.entity_id, _shrink(crop))
-                    if video_writer is not None:
-                        with writer.writing():
-                            video_writer.write(annotator.draw(frame.image, objects, frame.index))
                     timer.add("write", t)
+                    if video_writer is not None:
+                        drawing.submit((frame, objects))
                 trim_heap()
                 if progress is not None:
                     progress(
                         {
                             "frames": counts["frames"],
-                            "total": source.info.frame_count,
+                            "total": total,
                             "tracks": len(ledger.tracks),
                             "entities": len(ledger.entities),
+                            "embedded": counts["embedded"],
+                            "detections": counts["detections"],
                         }
                     )
+            for stage in stages:
+                stage.close()
+            stages.clear()
             t = time.perf_counter()
             tracker.finish()
             timer.add("track", t)
@@ -313,15 +363,27 @@ class PerceptionEngine:
             ledger.merge(aliases, writer)
             entities = self._entities(ledger, memory)
             counts.update(tracks=len(ledger.tracks), entities=len(entities))
+            counts["embedded_fraction"] = round(counts["embedded"] / counts["detections"], 4) if counts["detections"] else 0.0
             counts["reidentified"] = sum(1 for e in entities if len(e["track_ids"]) > 1)
             run = self._run_record(video, source, embedder, threshold, started_at, complete=True)
             run["counts"] = counts
             run["warnings"] = self._warnings(source, detector, counts)
             run["tracker"] = getattr(tracker, "stats", {})
+            run["config"]["embedding"]["threads"] = threads
+            if planner is not None:
+                run["embedding_plan"] = dict(planner.counts)
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
+            run["timings_s"]["wall"] = round(time.perf_counter() - wall, 4)
             path = writer.commit({"entities": entities}, run)
+            log.info(
+                "embedding policy %s: %d of %d boxes embedded (%.0f%%); torch threads %s; seconds: %s",
+                cfg.embedding.policy if embedder is not None else "none", counts["embedded"], counts["detections"],
+                100.0 * counts["embedded_fraction"], threads, ", ".join(f"{k} {v:.2f}" for k, v in run["timings_s"].items()),
+            )
         except BaseException:
+            for stage in stages:  # stop the threads before the files they use go away
+                stage.abort() if isinstance(stage, Consumer) else stage.close()
             if video_writer is not None:
                 video_writer.discard()
             if writer is not None:
@@ -410,6 +472,17 @@ class PerceptionEngine:
             "versions": versions,
             "config": config,
         }
+
+
+def _annotated_frame_writer(annotator, video_writer, writer: EpisodeWriter) -> Callable[[tuple], None]:
+    """Draw one frame's objects and encode it (runs in the writer thread)."""
+
+    def write(item: tuple) -> None:
+        frame, objects = item
+        with writer.writing():
+            video_writer.write(annotator.draw(frame.image, objects, frame.index))
+
+    return write
 
 
 def _shrink(image: np.ndarray) -> np.ndarray:

@@ -251,6 +251,21 @@ class VideoSource:
                 "the file looks truncated or damaged"
             )
 
+    def expected_frames(self) -> int | None:
+        """Frames one pass will yield, as far as the header tells: sampling and max_frames applied.
+
+        For progress only (the header count is a hint, see VideoInfo); None when unknown.
+        """
+        limit = self.config.max_frames
+        count = self.info.frame_count
+        if count is None and self.info.duration_s and self.info.fps > 0:
+            count = int(round(self.info.duration_s * self.info.fps))
+        if count is not None and self.config.fps and self.info.fps > self.config.fps:
+            count = int(math.ceil(count * self.config.fps / self.info.fps))
+        if count is None:
+            return limit
+        return count if limit is None else min(count, limit)
+
     # -- bookkeeping -----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -309,6 +324,11 @@ def open_video(path: str | os.PathLike, config: VideoConfig | None = None) -> Vi
     return VideoSource(path, config)
 
 
+# libx264's default ("medium") spent 46 of a 59 s PETS09 histogram run encoding annotated.mp4;
+# measured on the 2-core VM (benchmarks/README.md, "Annotated video").
+X264_PRESET = "veryfast"
+
+
 class VideoWriter:
     """Write RGB frames to a video; the file appears under its final name only when closed.
 
@@ -316,12 +336,13 @@ class VideoWriter:
     odd sizes are padded by one pixel because yuv420p needs even dimensions.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None, preset: str | None = X264_PRESET) -> None:
         if not fps or fps <= 0 or not math.isfinite(fps):
             raise ConfigError(f"VideoWriter: fps must be positive, got {fps!r}")
         self.path = Path(path)
         self.fps = fps
         self.codec = codec
+        self.preset = preset
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
         self._container = None
@@ -348,6 +369,8 @@ class VideoWriter:
             raise InputError(
                 f"VideoWriter: no usable encoder among {names} ({_short(last)}); install an FFmpeg build with libx264"
             )
+        if stream.codec_context.name == "libx264" and self.preset:
+            stream.options = {"preset": self.preset}
         stream.width, stream.height = width + width % 2, height + height % 2
         stream.pix_fmt = "yuv420p"
         self.codec = stream.codec_context.name
