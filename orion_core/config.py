@@ -43,7 +43,7 @@ class EmbeddingConfig:
     policy: str = "on_demand"
     # on_demand: a sure motion match is re-embedded after this many video frames (the tracker's unit:
     # container frame rates lie, PETS09 says 10 fps and is 7; coarser --fps sampling then embeds more often)
-    refresh_frames: int = 10
+    refresh_frames: int = 20
     threads: int | None = None  # torch CPU threads; None = all usable cores but one (orion_core.stages.default_threads)
     options: dict = field(default_factory=dict)  # backend-specific extras, passed through
     dinov3_weights_dir: InitVar[str | None] = None  # seed-API alias of weights_dir

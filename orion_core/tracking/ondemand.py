@@ -31,10 +31,19 @@ from ..types import Detections, TrackedObject
 # A motion match this sure (IoU of the prediction with the box) needs no appearance to confirm it.
 # Below it the Kalman prediction is off (a turn, a stop) and appearance is what catches a swap.
 SURE_IOU = 0.5
-# "Nothing else near": no other track's prediction and no other detection overlaps the box more
-# than this (at the tracker's gate, tracking.min_iou = 0.2, a second track inside the gate is a
-# second candidate). Chosen on PETS09 frames 1-400 (benchmarks/ondemand_sweep.py).
+# Boxes overlapping each other more than this are judged together (an occlusion may be starting).
 NEAR_IOU = 0.2
+# In a group of several tracks and boxes, motion decides alone only when every rival pairing
+# overlaps at least this much less than the pairs the motion assignment makes. 1.0 = never:
+# only a lone track with a lone box skips. Chosen on PETS09 frames 1-400 (benchmarks/ondemand_sweep.py).
+MARGIN = 0.4
+# Inside memory's late re-ID window a young track is re-embedded this often (video frames): its
+# gallery is what each late claim compares. Chosen on PETS09 frames 1-400 and the synthetic
+# re-entry scenes (benchmarks/ondemand_sweep.py, benchmarks/synthetic_reid.py).
+YOUNG_REFRESH = 2
+# Why boxes were embedded (run.json "embedding_plan"), most basic first: a group of boxes is
+# counted once, under the first reason any of its tracks has.
+REASONS = ("tentative", "missed", "young", "refresh")
 # Bookkeeping for tracks no longer live is dropped every this many frames (bounded memory).
 PRUNE_EVERY = 64
 
@@ -58,12 +67,14 @@ class EmbedPlanner:
     """Per frame, the mask of detections to embed; `observe` learns which tracks were refreshed."""
 
     def __init__(self, tracking: TrackingConfig, refresh_frames: int, young_frames: int = 0, sure_iou: float = SURE_IOU,
-                 near_iou: float = NEAR_IOU) -> None:
+                 near_iou: float = NEAR_IOU, margin: float = MARGIN, young_refresh: int = YOUNG_REFRESH) -> None:
         self.tracking = tracking
         self.refresh_frames = int(refresh_frames)
         self.young_frames = int(young_frames)
         self.sure_iou = float(sure_iou)
         self.near_iou = float(near_iou)
+        self.margin = float(margin)
+        self.young_refresh = int(young_refresh)
         self._embedded_at: dict[int, int] = {}  # track id -> last video frame it got a fresh embedding
         self._reported_at: dict[int, int] = {}  # track id -> first frame it was reported (confirmed)
         self._calls = 0
@@ -80,6 +91,8 @@ class EmbedPlanner:
             self._prune(view)
         if n and len(view):
             want &= ~self._sure_matches(frame_index, view, detections, high)
+        elif high.any():
+            self._count("new_object", int(high.sum()))
         self.counts["boxes"] += n
         self.counts["embedded"] += int(want.sum())
         self.counts["skipped_low_score"] += int((~high).sum())
@@ -87,32 +100,87 @@ class EmbedPlanner:
         return want
 
     def _sure_matches(self, frame_index: int, view: AssociationView, detections: Detections, high: np.ndarray) -> np.ndarray:
-        """(N,) bool: high-score boxes that motion alone matches beyond doubt, to a recently embedded track."""
+        """(N,) bool: high-score boxes that motion alone assigns beyond doubt, to recently embedded tracks.
+
+        Tracks and boxes are linked where the tracker's gate lets them pair (IoU >= min_iou) and
+        boxes where they overlap each other (IoU > near_iou). A linked group is sure when the
+        motion-only assignment pairs every box at IoU >= sure_iou, with tracks that are confirmed,
+        were matched last frame and were embedded lately (a track still lost stays unpaired), and
+        every other pair in the group overlaps at least `margin` less than its sides' own matches.
+        Such a group is left wholly unembedded, so the tracker scores all of its pairs by IoU alike
+        and makes that assignment.
+        """
+        from scipy.optimize import linear_sum_assignment
+        from scipy.sparse import csr_matrix
+        from scipy.sparse.csgraph import connected_components
+
         from .tracker import iou_matrix
 
+        n_tracks, n_boxes = len(view), len(detections)
         boxes = detections.boxes.astype(np.float64)
         iou = iou_matrix(view.boxes, boxes)  # (T, N)
         if self.tracking.per_class:
             iou = np.where(np.array(view.labels, object)[:, None] == np.array(detections.labels, object)[None, :], iou, 0.0)
-        # competitors: pairs overlapping more than near_iou (by default the tracker's own gate, min_iou)
-        gate = (iou > self.near_iou) & high[None, :]
-        one_track = gate.sum(axis=0) == 1  # exactly one track near the box ...
-        track = np.argmax(gate, axis=0)
-        one_box = gate.sum(axis=1)[track] == 1  # ... and no other box near that track
-        det_overlap = iou_matrix(boxes, boxes) > self.near_iou
-        np.fill_diagonal(det_overlap, False)
-        alone = ~det_overlap.any(axis=1)  # and no other detection overlapping the box
-        strong = iou[track, np.arange(len(boxes))] >= self.sure_iou
-        steady = view.confirmed[track] & (view.last_seen[track] == view.previous_frame)
-        fresh = np.array([self._fresh(int(view.track_ids[t]), frame_index) for t in track], bool)
-        return one_track & one_box & alone & strong & steady & fresh
+        pair = (iou >= self.tracking.min_iou) & high[None, :]
+        overlap = (iou_matrix(boxes, boxes) > self.near_iou) & high[:, None] & high[None, :]
+        np.fill_diagonal(overlap, False)
+        links = np.zeros((n_tracks + n_boxes, n_tracks + n_boxes), bool)
+        links[:n_tracks, n_tracks:] = pair
+        links[n_tracks:, :n_tracks] = pair.T
+        links[n_tracks:, n_tracks:] = overlap
+        _, group = connected_components(csr_matrix(links), directed=False)
+        track_group, box_group = group[:n_tracks], group[n_tracks:]
+        # why a track needs its box embedded now, in order of precedence ("" = it does not)
+        why = np.full(n_tracks, "", object)
+        stage = np.array([self._stage(int(t), frame_index) for t in view.track_ids], object)
+        why[stage != ""] = stage[stage != ""]
+        missed = view.last_seen != view.previous_frame
+        why[~view.confirmed] = "tentative"
+        sure = np.zeros(n_boxes, bool)
+        for g in np.unique(box_group[high]):
+            tracks, dets = np.flatnonzero(track_group == g), np.flatnonzero(box_group == g)
+            if len(tracks) < len(dets):
+                self._count("new_object", len(dets))
+                continue
+            allowed = pair[np.ix_(tracks, dets)]
+            sub = iou[np.ix_(tracks, dets)]
+            rows, cols = linear_sum_assignment(np.where(allowed, 1.0 - sub, 1e6))
+            keep = allowed[rows, cols]
+            rows, cols = rows[keep], cols[keep]
+            # Tracks motion would pair with a box decide; a lost track still unseen only competes (below).
+            reasons = [r for r in why[tracks[rows]] if r] + ["missed"] * int(missed[tracks[rows]].any())
+            if reasons:
+                self._count(min(reasons, key=REASONS.index), len(dets))
+                continue
+            if len(rows) != len(dets) or sub[rows, cols].min() < self.sure_iou:
+                self._count("weak_motion", len(dets))
+                continue
+            own_track, own_box = np.zeros(len(tracks)), np.empty(len(dets))  # a track left unpaired owns nothing
+            own_track[rows], own_box[cols] = sub[rows, cols], sub[rows, cols]
+            rival = allowed.copy()
+            rival[rows, cols] = False
+            limit = np.where(own_track[:, None] > 0, np.minimum(own_track[:, None], own_box[None, :]), own_box[None, :]) - self.margin
+            if (sub[rival] > limit[rival]).any():
+                self._count("ambiguous", len(dets))  # a crossing or a close group: appearance must decide
+                continue
+            sure[dets] = True
+        return sure
 
-    def _fresh(self, track_id: int, frame_index: int) -> bool:
+    def _stage(self, track_id: int, frame_index: int) -> str:
+        """"young" within memory's late re-ID window, "refresh" when due, "" when its embedding is fresh."""
         embedded = self._embedded_at.get(track_id)
         reported = self._reported_at.get(track_id)
-        if track_id == 0 or embedded is None or reported is None:
-            return False
-        return frame_index - embedded < self.refresh_frames and frame_index - reported > self.young_frames
+        if track_id == 0 or reported is None or embedded is None:
+            return "young"
+        if frame_index - reported <= self.young_frames:
+            return "young" if frame_index - embedded >= self.young_refresh else ""
+        if frame_index - embedded >= self.refresh_frames:
+            return "refresh"
+        return ""
+
+    def _count(self, reason: str, boxes: int) -> None:
+        key = f"embedded_{reason}"
+        self.counts[key] = self.counts.get(key, 0) + boxes
 
     def observe(self, frame_index: int, objects: list[TrackedObject], embedded: np.ndarray | None) -> None:
         """After `Tracker.update`: remember which reported tracks got a fresh embedding this frame."""
