@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_REID_THRESHOLD = 0.75
 THUMBNAIL_SIDE = 128
+DECODE_AHEAD = 4  # frames decoded ahead of detection (decoding is fast; this only hides its jitter)
+WRITE_BEHIND = 8  # annotated frames waiting for the video encoder
 Progress = Callable[[dict], None]
 
 
@@ -253,7 +255,6 @@ class PerceptionEngine:
         from .vision import crop_box
 
         cfg = self.config
-        threads = set_torch_threads(cfg.embedding.threads)
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         timer = StageTimer()
         wall = time.perf_counter()
@@ -273,6 +274,8 @@ class PerceptionEngine:
         except BaseException:
             source.close()
             raise
+        # only where a model uses torch: the histogram backend never imports it (2 s saved)
+        threads = set_torch_threads(cfg.embedding.threads) if "torch" in sys.modules else None
         threshold = self.reid_threshold(embedder)
         memory = EntityMemory(cfg.memory, reid_threshold=threshold) if (cfg.memory.enabled and embedder is not None) else None
         tracker = Tracker(cfg.tracking, memory=memory)
@@ -295,15 +298,17 @@ class PerceptionEngine:
                 if cfg.video.fps:
                     fps = min(fps, cfg.video.fps)
                 video_writer = VideoWriter(writer.staging / "annotated.mp4", fps=fps)
-            frames = Prefetch(lambda: timed(iter(source), timer, "decode"), 2 * self.read_ahead, "orion-decode", timer)
+            # Queue depths bound the frames in flight (about 2 chunks + DECODE_AHEAD + WRITE_BEHIND):
+            # memory stays flat whatever the video's length.
+            frames = Prefetch(lambda: timed(iter(source), timer, "decode"), DECODE_AHEAD, "orion-decode")
             stages.append(frames)
             if video_writer is not None:
                 draw_and_encode = _annotated_frame_writer(annotator, video_writer, writer)
-                drawing = Consumer(draw_and_encode, self.read_ahead, "orion-video-writer", timer)
+                drawing = Consumer(draw_and_encode, WRITE_BEHIND, "orion-video-writer", timer)
                 stages.append(drawing)
             planner = self._planner(embedder)
             work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, timer),
-                            2, "orion-detect", timer)
+                            1, "orion-detect", timer)  # "idle" = the main thread waiting for it
             stages.append(work)
             for chunk, detections, embedded in work:
                 for i, (frame, dets) in enumerate(zip(chunk, detections)):
@@ -334,18 +339,18 @@ class PerceptionEngine:
                     timer.add("write", t)
                     if video_writer is not None:
                         drawing.submit((frame, objects))
+                    if progress is not None:
+                        progress(
+                            {
+                                "frames": counts["frames"],
+                                "total": total,
+                                "tracks": len(ledger.tracks),
+                                "entities": len(ledger.entities),
+                                "embedded": counts["embedded"],
+                                "detections": counts["detections"],
+                            }
+                        )
                 trim_heap()
-                if progress is not None:
-                    progress(
-                        {
-                            "frames": counts["frames"],
-                            "total": total,
-                            "tracks": len(ledger.tracks),
-                            "entities": len(ledger.entities),
-                            "embedded": counts["embedded"],
-                            "detections": counts["detections"],
-                        }
-                    )
             for stage in stages:
                 stage.close()
             stages.clear()

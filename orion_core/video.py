@@ -326,7 +326,7 @@ def open_video(path: str | os.PathLike, config: VideoConfig | None = None) -> Vi
 
 # libx264's default ("medium") spent 46 of a 59 s PETS09 histogram run encoding annotated.mp4;
 # measured on the 2-core VM (benchmarks/README.md, "Annotated video").
-X264_PRESET = "veryfast"
+X264_PRESET = "ultrafast"
 
 
 class VideoWriter:
@@ -336,13 +336,13 @@ class VideoWriter:
     odd sizes are padded by one pixel because yuv420p needs even dimensions.
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None, preset: str | None = X264_PRESET) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float, codec: str | None = None, preset: str | None = None) -> None:
         if not fps or fps <= 0 or not math.isfinite(fps):
             raise ConfigError(f"VideoWriter: fps must be positive, got {fps!r}")
         self.path = Path(path)
         self.fps = fps
         self.codec = codec
-        self.preset = preset
+        self.preset = preset or X264_PRESET  # libx264 only
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
         self._container = None
