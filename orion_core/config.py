@@ -39,8 +39,9 @@ class EmbeddingConfig:
     crop_padding: float = 0.0  # context added around each box, as a fraction of its size (0: background pollutes colour features; PETS HOTA 33 -> 43 with histogram)
     embedding_dim: int | None = None
     # all: embed every box (DeepSORT's way); on_demand: skip boxes motion matches beyond doubt
-    # (orion_core/tracking/ondemand.py). Default chosen on PETS09 frames 1-400 (benchmarks/README.md).
-    policy: str = "on_demand"
+    # (orion_core/tracking/ondemand.py). None = the backend's suggestion (backend_info
+    # "embedding_policy"), else on_demand: chosen on PETS09 frames 1-400 (benchmarks/README.md).
+    policy: str | None = None
     # on_demand: a sure motion match is re-embedded after this many video frames (the tracker's unit:
     # container frame rates lie, PETS09 says 10 fps and is 7; coarser --fps sampling then embeds more often)
     refresh_frames: int = 20
@@ -66,7 +67,7 @@ class EmbeddingConfig:
             raise ConfigError(f"embedding.pooling: unknown pooling {self.pooling!r}; use one of {', '.join(POOLINGS)}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"embedding.batch_size must be a positive integer, got {self.batch_size!r}")
-        if self.policy not in POLICIES:
+        if self.policy is not None and self.policy not in POLICIES:
             raise ConfigError(f"embedding.policy: unknown policy {str(self.policy)[:40]!r}; use one of {', '.join(POLICIES)}")
         if isinstance(self.refresh_frames, bool) or not isinstance(self.refresh_frames, int) or self.refresh_frames < 1:
             raise ConfigError(f"embedding.refresh_frames must be a positive integer, got {self.refresh_frames!r}")

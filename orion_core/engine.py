@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from .config import PerceptionConfig
+from .config import POLICIES, PerceptionConfig
 from .outputs import EpisodeWriter, episode_dir
 from .stages import Consumer, Prefetch, StageTimer, set_torch_threads, timed
 from .types import Frame, TrackedObject
@@ -177,6 +177,15 @@ class PerceptionEngine:
             self._embedder = VisualEmbedder(self.config.embedding)
         return self._embedder
 
+    def embedding_policy(self, embedder) -> str | None:
+        """Config value, else the backend's suggestion, else on_demand (None: motion only)."""
+        if embedder is None:
+            return None
+        if self.config.embedding.policy is not None:
+            return self.config.embedding.policy
+        suggested = embedder.backend.info().get("embedding_policy")
+        return suggested if suggested in POLICIES else "on_demand"
+
     def reid_threshold(self, embedder) -> float:
         """Config value, else the backend's suggestion, else a conservative default."""
         if self.config.memory.reid_threshold is not None:
@@ -219,7 +228,7 @@ class PerceptionEngine:
         from .tracking.ondemand import EmbedPlanner
 
         cfg = self.config
-        if embedder is None or cfg.embedding.policy != "on_demand":
+        if self.embedding_policy(embedder) != "on_demand":
             return None
         young = cfg.memory.late_reid_frames if cfg.memory.enabled else 0
         return EmbedPlanner(cfg.tracking, cfg.embedding.refresh_frames, young_frames=young)
@@ -383,7 +392,7 @@ class PerceptionEngine:
             path = writer.commit({"entities": entities}, run)
             log.info(
                 "embedding policy %s: %d of %d boxes embedded (%.0f%%); torch threads %s; seconds: %s",
-                cfg.embedding.policy if embedder is not None else "none", counts["embedded"], counts["detections"],
+                self.embedding_policy(embedder) or "none", counts["embedded"], counts["detections"],
                 100.0 * counts["embedded_fraction"], threads, ", ".join(f"{k} {v:.2f}" for k, v in run["timings_s"].items()),
             )
         except BaseException:
@@ -458,6 +467,7 @@ class PerceptionEngine:
         versions = {"orion-core": _version("orion-core"), "python": platform.python_version()}
         if embedder is not None:
             config["embedding"].update(
+                policy=self.embedding_policy(embedder),
                 device=embedder.config.device,
                 precision=embedder.config.precision,
                 embedding_dim=embedder.dim,

@@ -310,3 +310,24 @@ def test_interrupt_stops_the_background_stages(tmp_path, long_input, extra):  # 
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "Interrupted.", err
     assert_nothing_written(out)
     assert Path(out).exists() is False or list(Path(out).iterdir()) == []
+
+
+def test_verbose_run_logs_settings_and_stage_times(clip, tmp_path, capsys, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO)
+    video, det, _ = clip
+    code, _, err = orion(["run", video, "--detections", det, "--backend", "histogram", "--out", tmp_path, "-v", "-q",
+                          "--embed-policy", "on_demand"], capsys)
+    assert code == 0, err
+    line = next(r.getMessage() for r in caplog.records if "embedding policy" in r.getMessage())
+    assert "on_demand" in line and "boxes embedded" in line and "decode" in line and "idle" in line
+
+
+def test_default_policy_is_the_backends_suggestion(clip, tmp_path, capsys):
+    video, det, _ = clip
+    code, _, err = orion(["run", video, "--detections", det, "--backend", "histogram", "--out", tmp_path, "-q"], capsys)
+    assert code == 0, err
+    run = json.loads((tmp_path / "clip" / "run.json").read_text())
+    assert run["config"]["embedding"]["policy"] == "all"  # histogram: embedding costs less than planning
+    assert "embedding_plan" not in run and run["counts"]["embedded"] + run["counts"]["not_embedded"] == run["counts"]["detections"]

@@ -103,7 +103,8 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--out", help="Output folder [default: runs].")
 @click.option("--save-video", is_flag=True, help="Also write annotated.mp4.")
 @click.option("--embed-policy", type=click.Choice(["all", "on_demand"]),
-              help="Embed every box, or only those motion cannot match beyond doubt [default: on_demand].")
+              help="Embed every box, or only those motion cannot match beyond doubt "
+                   "[default: the backend's suggestion (all for the cheap histogram), else on_demand].")
 @click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: usable cores minus one].")
 @click.option("-v", "--verbose", count=True, help="Log more (-v: settings and stage times, -vv: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
