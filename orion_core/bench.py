@@ -277,7 +277,7 @@ def bench_embed(
     batch_sizes: Iterable[int] = (32,),
     device: str = "auto",
     precisions: Iterable[str] = ("auto",),
-    items: int = 64,
+    items: int = 32,
     boxes_per_frame: Iterable[int] = (8,),
     frame_size: tuple[int, int] = (768, 576),
     repeats: int = 3,

@@ -49,7 +49,7 @@ def bench() -> None:
 @click.option("--batch-size", default="32", show_default=True, help="Batch size(s), comma separated, e.g. 64,256.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--precision", default="auto", show_default=True, help="auto, fp32, fp16, bf16 (comma separated for several).")
-@click.option("--items", default=64, show_default=True, type=int, help="Crops (encode) or boxes (crop/region) per timed pass.")
+@click.option("--items", default=32, show_default=True, type=int, help="Crops (encode) or boxes (crop/region) per timed pass.")
 @click.option("--boxes-per-frame", default="8", show_default=True, help="Boxes per synthetic frame for embed_boxes.")
 @click.option("--frame-size", default="768x576", show_default=True, help="Synthetic frame size WIDTHxHEIGHT.")
 @click.option("--repeats", default=3, show_default=True, type=int, help="Timed passes (the median is reported).")
