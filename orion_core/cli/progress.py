@@ -6,6 +6,7 @@ there a bar's carriage returns make a mess, so a plain line goes out every `LOG_
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Callable, TextIO
@@ -66,7 +67,14 @@ class RunProgress:
         from tqdm import tqdm
 
         if self._bar is None:
-            self._bar = tqdm(total=state.get("total"), unit=self.unit, file=self.stream, dynamic_ncols=True, mininterval=0.2, leave=True)
+            try:  # a terminal that reports a 0x0 size (some CI ptys): tqdm would hide the bar
+                size = os.get_terminal_size(self.stream.fileno())
+                sized = size.columns > 0 and size.lines > 0
+            except (AttributeError, OSError, ValueError):
+                sized = False
+            fixed = {} if sized else {"ncols": 100, "nrows": 24}
+            self._bar = tqdm(total=state.get("total"), unit=self.unit, file=self.stream, dynamic_ncols=sized,
+                             mininterval=0.2, leave=True, **fixed)
         bar = self._bar
         if state.get("total") and bar.total != state["total"]:
             bar.total = state["total"]
