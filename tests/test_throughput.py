@@ -331,3 +331,23 @@ def test_default_policy_is_the_backends_suggestion(clip, tmp_path, capsys):
     run = json.loads((tmp_path / "clip" / "run.json").read_text())
     assert run["config"]["embedding"]["policy"] == "all"  # histogram: embedding costs less than planning
     assert "embedding_plan" not in run and run["counts"]["embedded"] + run["counts"]["not_embedded"] == run["counts"]["detections"]
+
+
+@pytest.mark.parametrize(("margin", "skipped"), [(0.4, True), (1.0, False)])
+def test_planner_lets_motion_decide_a_close_pair_only_with_a_clear_margin(margin, skipped):
+    config = TrackingConfig(min_hits=1)
+    tracker = Tracker(config)
+    planner = EmbedPlanner(config, refresh_frames=10, young_frames=0, margin=margin)
+    a, b = [10, 10, 50, 110], [34, 10, 74, 110]  # side by side, IoU 0.25: each box is a rival of the other track
+    decisions = []
+    for frame in range(4):
+        dets = _dets(a, b)
+        want = planner.select(frame, tracker.association_view(frame), dets)
+        decisions.append(want.tolist())
+        objects = tracker.update(frame, dets, np.where(want[:, None], _unit(1, 2), 0.0), want)
+        planner.observe(frame, objects, want)
+        assert sorted(o.track_id for o in objects) == [1, 2] and {o.det_index: o.track_id for o in objects} == {0: 1, 1: 2}
+    assert decisions[0] == [True, True]
+    assert decisions[2] == [not skipped, not skipped]
+    reasons = {k: v for k, v in planner.counts.items() if k.startswith("embedded_")}
+    assert sum(reasons.values()) == planner.counts["embedded"]
