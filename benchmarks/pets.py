@@ -1,6 +1,7 @@
 """Tracking quality on PETS09-S2L1 with the public detections: Orion's backends vs peer trackers.
 
-    python benchmarks/pets.py ../shared/data/pets09-s2l1 [--frames 1-400] [--out runs/bench-pets]
+    python benchmarks/pets.py ../shared/data/pets09-s2l1 [--frames 1-400] [--run-frames 795]
+        [--policies on_demand,all] [--backends histogram,mobilenetv2,motion] [--peers bytetrack,deepsort]
 
 Every method gets the same input: the frames of vtest.avi decoded by orion_core.video (PyAV, RGB)
 and the boxes of det.txt replayed by Orion's `mot` detector (same parsing, same clipping).
@@ -37,7 +38,8 @@ from orion_core.evaluate import evaluate_mot, parse_frame_range
 VIDEO, DETECTIONS, GROUND_TRUTH = "vtest.avi", "det.txt", "gt-frames-001-400.txt"
 COLUMNS = (
     ("method", "method", "{}"), ("HOTA", "HOTA", "{:.1f}"), ("AssA", "AssA", "{:.1f}"), ("IDF1", "IDF1", "{:.1f}"),
-    ("MOTA", "MOTA", "{:.1f}"), ("IDSW", "IDSW", "{}"), ("ids", "Pred_IDs", "{}"), ("seconds", "seconds", "{:.1f}"),
+    ("MOTA", "MOTA", "{:.1f}"), ("IDSW", "IDSW", "{}"), ("ids", "Pred_IDs", "{}"), ("embedded %", "embedded", "{:.1f}"),
+    ("seconds", "seconds", "{:.1f}"),
 )
 Row = tuple[int, int, float, float, float, float, float]  # frame, id, left, top, w, h, conf
 
@@ -143,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backends", default="histogram,mobilenetv2,motion",
                         help="Orion methods: backend names and/or 'motion' (motion-only)")
     parser.add_argument("--peers", default="bytetrack,deepsort", help="Peer trackers to run ('' for none)")
+    parser.add_argument("--run-frames", type=int,
+                        help="Frames every method processes (default: the last of --frames); e.g. 795 to time the whole "
+                             "video while scoring only --frames (401-795 are held out: timed, never scored)")
+    parser.add_argument("--policies", default="on_demand",
+                        help="embedding.policy values for the Orion appearance backends, comma separated (on_demand,all)")
     parser.add_argument("--markdown", action="store_true", help="Print the table as Markdown")
     args = parser.parse_args(argv)
 
@@ -154,12 +161,22 @@ def main(argv: list[str] | None = None) -> int:
     if last > 400:
         print("note: ground truth ends at frame 400; frames after it count as false positives", file=sys.stderr)
 
+    frames = args.run_frames or last
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     results = []
     for method, backend in orion_methods([b.strip() for b in args.backends.split(",") if b.strip()]):
-        run = run_orion(video, detections, args.out, method.replace(" ", "-"), backend=backend,
-                        appearance=backend is not None, max_frames=last, label="person")
-        results.append({"method": method, "seconds": run.seconds, "pred": str(run.tracks)})
-        print(f"{method}: {run.seconds:.1f} s", file=sys.stderr)
+        for policy in policies if backend is not None else [None]:
+            name = method if policy in (None, "on_demand") else f"{method} ({policy})"
+            overrides = {"embedding": {"policy": policy}} if policy else None
+            run = run_orion(video, detections, args.out, name.replace(" ", "-").replace("(", "").replace(")", ""),
+                            backend=backend, appearance=backend is not None, max_frames=frames, label="person",
+                            overrides=overrides)
+            counts, timings = run.result.counts, run.result.timings
+            results.append({"method": name, "seconds": run.seconds, "pred": str(run.tracks),
+                            "embedded": 100.0 * counts.get("embedded_fraction", 0.0) if backend else None,
+                            "timings": {k: round(v, 2) for k, v in timings.items()}})
+            print(f"{name}: {run.seconds:.1f} s, {counts.get('embedded_fraction', 0.0):.1%} of boxes embedded, "
+                  f"stages {results[-1]['timings']}", file=sys.stderr)
     for name in [p.strip() for p in args.peers.split(",") if p.strip()]:
         if name not in PEERS:
             parser.error(f"unknown peer {name!r}; choose from {', '.join(PEERS)}")
@@ -169,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"note: {name} skipped ({module} not importable: {missing})", file=sys.stderr)
             continue
         started = time.perf_counter()
-        rows = runner(video, detections, last)
+        rows = runner(video, detections, frames)
         seconds = time.perf_counter() - started
         path = write_mot(args.out / name / "tracks.txt", rows)
         results.append({"method": name, "seconds": seconds, "pred": str(path)})
@@ -178,12 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         result.update(evaluate_mot(gt, result["pred"], frames=(first, last)))
     table = markdown_table(results, COLUMNS) if args.markdown else format_table(results, COLUMNS)
-    print(f"PETS09-S2L1, public detections, frames {first}-{last} (TrackEval, percent)")
+    print(f"PETS09-S2L1, public detections, {frames} frames processed, scored on frames {first}-{last} (TrackEval, percent)")
     print(table)
+    seconds = {r["method"]: r["seconds"] for r in results}
+    for method in [m for m in seconds if m.startswith("orion ") and m != "orion motion-only"]:
+        for peer in [p for p in ("deepsort", "bytetrack") if p in seconds]:
+            print(f"{method} / {peer} wall time: {seconds[method]:.1f} s / {seconds[peer]:.1f} s = {seconds[method] / seconds[peer]:.3f}")
     summary = args.out / "results.json"
     summary.parent.mkdir(parents=True, exist_ok=True)
-    keep = ("method", "seconds", "pred", "HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW", "Pred_IDs", "GT_IDs", "FP", "FN", "frames")
-    summary.write_text(json.dumps([{k: r[k] for k in keep} for r in results], indent=1) + "\n", encoding="utf-8")
+    keep = ("method", "seconds", "embedded", "timings", "pred", "HOTA", "DetA", "AssA", "IDF1", "MOTA", "IDSW", "Pred_IDs", "GT_IDs", "FP", "FN", "frames")
+    summary.write_text(json.dumps([{k: r.get(k) for k in keep} for r in results], indent=1) + "\n", encoding="utf-8")
     return 0
 
 

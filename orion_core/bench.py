@@ -133,17 +133,20 @@ def synchronizer(device: str) -> Callable[[], None]:
 
 
 def paired_median_seconds(
-    fns: Sequence[Callable[[], Any]], repeats: int = 3, warmup: int = 1, sync: Callable[[], None] = lambda: None
+    fns: Sequence[Callable[[], Any]], repeats: int = 3, warmup: int = 1, sync: Callable[[], None] = lambda: None,
+    tick: Callable[[], None] | None = None,
 ) -> list[float]:
     """Median seconds of each function, timed in alternation (a, b, a, b, ...).
 
     Alternating keeps a comparison fair on a shared or throttling machine: a slow spell hits both
     sides of a ratio instead of only the one that happened to run during it.
     """
+    tick = tick or (lambda: None)
     for _ in range(warmup):
         for fn in fns:
             fn()
             sync()
+            tick()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(max(1, repeats)):
         for fn, bucket in zip(fns, times):
@@ -151,6 +154,7 @@ def paired_median_seconds(
             fn()
             sync()
             bucket.append(time.perf_counter() - started)
+            tick()
     return [statistics.median(bucket) for bucket in times]
 
 
@@ -273,8 +277,8 @@ def bench_embed(
     batch_sizes: Iterable[int] = (32,),
     device: str = "auto",
     precisions: Iterable[str] = ("auto",),
-    items: int = 256,
-    boxes_per_frame: Iterable[int] = (2, 8, 32),
+    items: int = 32,
+    boxes_per_frame: Iterable[int] = (8,),
     frame_size: tuple[int, int] = (768, 576),
     repeats: int = 3,
     warmup: int = 1,
@@ -282,13 +286,17 @@ def bench_embed(
     seed: int = 0,
     threads: int | None = None,
     report: Callable[[str], None] | None = None,
+    progress: Callable[[dict], None] | None = None,
 ) -> list[EmbedTiming]:
     """Time the Orion embedding stage against the raw model; one EmbedTiming per configuration.
 
     `items` is the number of crops (mode encode) or boxes (modes crop and region; the frame count is
     items // boxes_per_frame). Region rows are skipped (with a note to `report`) when the backend has
     no feature maps. Weights load once per precision. `threads` sets torch's CPU thread count
-    (on a shared CPU, 1 thread avoids stalls while a preempted worker thread is waited for).
+    (None: `orion_core.stages.default_threads`, all usable cores but one: on a shared CPU, a
+    preempted torch worker thread stalls the others). `progress` gets `{"frames": passes done,
+    "total": passes}` after each timed or warm-up pass (the defaults make about 16 passes over
+    64 crops: ~30 s for mobilenetv2 on one CPU thread).
     """
     from .config import EmbeddingConfig
     from .embedder import VisualEmbedder
@@ -302,10 +310,16 @@ def bench_embed(
         raise ConfigError("bench embed: --items, --batch-size and --boxes-per-frame must be positive integers")
     note = report or (lambda message: None)
     ensure_backend(backend)
-    if threads is not None:
-        import torch
+    from .stages import set_torch_threads
 
-        torch.set_num_threads(threads)
+    set_torch_threads(threads)
+    done, total = 0, None
+
+    def tick() -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress({"frames": done, "total": total})
 
     rows: list[EmbedTiming] = []
     for precision in precisions:
@@ -316,6 +330,9 @@ def bench_embed(
         loaded = VisualEmbedder(config)
         sync = synchronizer(loaded.config.device)
         region_ok = loaded.backend.has("encode_feature_maps")
+        if total is None:
+            per_batch = ("encode" in modes) + len(per_frame) * (("crop" in modes) + ("region" in modes and region_ok))
+            total = len(precisions) * len(batch_sizes) * per_batch * 2 * (max(1, repeats) + warmup)
         if "region" in modes and not region_ok:
             note(f"backend {backend!r} has no encode_feature_maps: region pooling rows skipped")
         if not has_forward(loaded.model):
@@ -325,7 +342,7 @@ def bench_embed(
                 emb = with_settings(loaded, batch, "crop")
                 crops = sample_crops(items, frame_size, seed, emb.config.crop_padding)
                 run_raw, raw = raw_crop_runner(emb, crops)
-                seconds = paired_median_seconds([lambda: emb.encode(crops), run_raw], repeats, warmup, sync)
+                seconds = paired_median_seconds([lambda: emb.encode(crops), run_raw], repeats, warmup, sync, tick)
                 rows.append(_timing(emb, "encode", None, None, len(crops), seconds, raw))
                 del crops, run_raw
             for k in per_frame:
@@ -340,7 +357,7 @@ def bench_embed(
                         run_raw, raw = raw_crop_runner(emb, crops_of(frames, boxes, emb.config.crop_padding))
                     else:
                         run_raw, raw = raw_frame_runner(emb, frames)
-                    seconds = paired_median_seconds([lambda: emb.embed_boxes(frames, boxes), run_raw], repeats, warmup, sync)
+                    seconds = paired_median_seconds([lambda: emb.embed_boxes(frames, boxes), run_raw], repeats, warmup, sync, tick)
                     rows.append(_timing(emb, mode, k, n_frames, n_frames * k, seconds, raw))
                     del run_raw
         del loaded

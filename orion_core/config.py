@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 # Widest embedding any backend may declare: ViT-7B is 4096; a bigger number is a plugin bug that
 # would make every (N, D) buffer (and embeddings.npy) absurd.
 MAX_EMBEDDING_DIM = 65536
+POLICIES = ("all", "on_demand")
 
 
 @dataclass
@@ -47,6 +48,14 @@ class EmbeddingConfig:
     clip_frames: int = 2  # frames per clip for video-native backends (V-JEPA 2: one tubelet)
     crop_padding: float = 0.0  # context added around each box, as a fraction of its size (0: background pollutes colour features; PETS HOTA 33 -> 43 with histogram)
     embedding_dim: int | None = None
+    # all: embed every box (DeepSORT's way); on_demand: skip boxes motion matches beyond doubt
+    # (orion_core/tracking/ondemand.py). None = the backend's suggestion (backend_info
+    # "embedding_policy"), else on_demand: chosen on PETS09 frames 1-400 (benchmarks/README.md).
+    policy: str | None = None
+    # on_demand: a sure motion match is re-embedded after this many video frames (the tracker's unit:
+    # container frame rates lie, PETS09 says 10 fps and is 7; coarser --fps sampling then embeds more often)
+    refresh_frames: int = 20
+    threads: int | None = None  # torch CPU threads; None = all usable cores but one (orion_core.stages.default_threads)
     options: dict = field(default_factory=dict)  # backend-specific extras, passed through
     dinov3_weights_dir: InitVar[str | None] = None  # seed-API alias of weights_dir
 
@@ -68,6 +77,12 @@ class EmbeddingConfig:
             raise ConfigError(f"embedding.pooling: unknown pooling {self.pooling!r}; use one of {', '.join(POOLINGS)}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"embedding.batch_size must be a positive integer, got {self.batch_size!r}")
+        if self.policy is not None and self.policy not in POLICIES:
+            raise ConfigError(f"embedding.policy: unknown policy {str(self.policy)[:40]!r}; use one of {', '.join(POLICIES)}")
+        if isinstance(self.refresh_frames, bool) or not isinstance(self.refresh_frames, int) or self.refresh_frames < 1:
+            raise ConfigError(f"embedding.refresh_frames must be a positive integer, got {self.refresh_frames!r}")
+        if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
+            raise ConfigError(f"embedding.threads must be a positive integer (torch CPU threads), got {self.threads!r}")
         if not isinstance(self.clip_frames, int) or self.clip_frames < 1:
             raise ConfigError(f"embedding.clip_frames must be a positive integer, got {self.clip_frames!r}")
         self.backend_choice: str | None = None  # why the backend was picked, when nobody named one

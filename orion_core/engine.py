@@ -1,7 +1,11 @@
 """PerceptionEngine: video -> detect -> embed -> track -> memory -> episode outputs.
 
-Frames are read ahead in small chunks so the crops of several frames go to the backend in one
-call (one call per frame starves a GPU), then tracked strictly in frame order. At the end, the
+Frames are decoded ahead in a background thread and handed on in small chunks. With
+`embedding.policy: all` a second thread detects and embeds the next chunk (the crops of several
+frames in one backend call: one call per frame starves a GPU) while the main thread tracks the
+current one. With `on_demand` the tracker's state at frame t decides which boxes of frame t need
+an embedding (orion_core/tracking/ondemand.py), so those are embedded frame by frame. The
+annotated video is drawn and encoded in a writer thread. All queues are bounded. At the end, the
 offline pass (tracking/offline.py) rewrites the streamed rows, and every output file, the
 thumbnails and annotated.mp4 are built from its result.
 """
@@ -17,14 +21,18 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import numpy as np
 
-from .config import PerceptionConfig
+from .config import POLICIES, PerceptionConfig
 from .episodes import EpisodeLock, check_replaceable, recover
 from .outputs import EpisodeWriter, episode_dir, make_output_folder
+from .stages import Consumer, Prefetch, StageTimer, set_torch_threads, timed
 from .types import Frame, TrackedObject
+
+if TYPE_CHECKING:
+    from .tracking.ondemand import EmbedPlanner
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,8 @@ DEFAULT_REID_THRESHOLD = 0.75
 THUMBNAIL_SIDE = 128
 # Decoded frames held for one batch: 16 frames of 1080p are 100 MB; 16 of 8K would be 1.6 GB.
 READ_AHEAD_BYTES = 256 * 2**20
+DECODE_AHEAD = 4  # frames decoded ahead of detection (decoding is fast; this only hides its jitter)
+WRITE_BEHIND = 8  # annotated frames waiting for the video encoder (render_annotated)
 Progress = Callable[[dict], None]
 
 
@@ -48,16 +58,6 @@ class EpisodeResult:
     video: dict
     outputs: dict[str, Path] = field(default_factory=dict)
     complete: bool = True
-
-
-class _Timer:
-    """Per-stage wall-clock seconds, for run.json."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    def add(self, stage: str, started: float) -> None:
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
 
 
 class _HeapTrimmer:
@@ -196,6 +196,15 @@ class PerceptionEngine:
             self._detector = (key, make_detector(cfg))
         return self._detector[1]
 
+    def embedding_policy(self, embedder) -> str | None:
+        """Config value, else the backend's suggestion, else on_demand (None: motion only)."""
+        if embedder is None:
+            return None
+        if self.config.embedding.policy is not None:
+            return self.config.embedding.policy
+        suggested = embedder.backend.info().get("embedding_policy")
+        return suggested if suggested in POLICIES else "on_demand"
+
     def reid_threshold(self, embedder) -> float:
         """Config value, else the backend's suggestion, else a conservative default."""
         if self.config.memory.reid_threshold is not None:
@@ -206,16 +215,11 @@ class PerceptionEngine:
                 return float(suggested)
         return DEFAULT_REID_THRESHOLD
 
-    def _chunks(self, frames: Iterator[Frame], timer: _Timer) -> Iterator[list[Frame]]:
+    def _chunks(self, frames: Iterator[Frame]) -> Iterator[list[Frame]]:
         """Frames in groups of `read_ahead`, or fewer once they hold READ_AHEAD_BYTES (large frames)."""
         chunk: list[Frame] = []
         held = 0
-        while True:
-            started = time.perf_counter()
-            frame = next(frames, None)
-            timer.add("decode", started)
-            if frame is None:
-                break
+        for frame in frames:
             chunk.append(frame)
             held += frame.image.nbytes
             if len(chunk) >= self.read_ahead or held >= READ_AHEAD_BYTES:
@@ -224,6 +228,48 @@ class PerceptionEngine:
                 held = 0
         if chunk:
             yield chunk
+
+    def _detect_ahead(self, frames: Iterator[Frame], detector, embedder, timer: StageTimer) -> Iterator[tuple]:
+        """(chunk, detections, per-frame (rows, valid)) in frame order; runs in its own thread.
+
+        With an `embedder` (policy `all`) every box is embedded here, the next chunk while the
+        main thread tracks this one; without one the main thread embeds on demand (or not at all).
+        """
+        for chunk in self._chunks(frames):
+            t = time.perf_counter()
+            detections = detector.detect_batch(chunk)
+            timer.add("detect", t)
+            embedded = [(None, None)] * len(chunk)
+            if embedder is not None:
+                t = time.perf_counter()
+                embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections])
+                timer.add("embed", t)
+            yield chunk, detections, embedded
+
+    def _planner(self, embedder) -> EmbedPlanner | None:
+        """The on-demand planner, or None: embed every box (policy `all`) or none (motion only)."""
+        from .tracking.ondemand import EmbedPlanner
+
+        cfg = self.config
+        if self.embedding_policy(embedder) != "on_demand":
+            return None
+        young = cfg.memory.late_reid_frames if cfg.memory.enabled else 0
+        return EmbedPlanner(cfg.tracking, cfg.embedding.refresh_frames, young_frames=young)
+
+    def _embed_on_demand(self, frame: Frame, dets, planner: EmbedPlanner, tracker, embedder, timer: StageTimer) -> tuple:
+        """(rows, valid) for one frame, with only the boxes the planner asks for embedded."""
+        t = time.perf_counter()
+        want = planner.select(frame.index, tracker.association_view(frame.index), dets)
+        timer.add("track", t)
+        rows = np.zeros((len(dets), embedder.dim), np.float32)
+        valid = np.zeros(len(dets), bool)
+        if want.any():
+            t = time.perf_counter()
+            ((sub_rows, sub_valid),) = embedder.embed_boxes([frame.image], [dets.boxes[want]])
+            timer.add("embed", t)
+            chosen = np.flatnonzero(want)
+            rows[chosen], valid[chosen] = sub_rows, sub_valid
+        return rows, valid
 
     # -- the run ----------------------------------------------------------------------------
     def process_video(
@@ -247,7 +293,8 @@ class PerceptionEngine:
 
         cfg = self.config
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-        timer = _Timer()
+        timer = StageTimer()
+        wall = time.perf_counter()
         episode = episode or cfg.output.episode or Path(video).stem
         target = episode_dir(out_dir if out_dir is not None else cfg.output.out_dir, episode)
         protected = self._protected_inputs(video, inputs)
@@ -266,6 +313,8 @@ class PerceptionEngine:
         except BaseException:
             source.close()
             raise
+        # only where a model uses torch: the histogram backend never imports it (2 s saved)
+        threads = set_torch_threads(cfg.embedding.threads) if "torch" in sys.modules else None
         threshold = self.reid_threshold(embedder)
         memory = EntityMemory(cfg.memory, reid_threshold=threshold) if (cfg.memory.enabled and embedder is not None) else None
         tracker = Tracker(cfg.tracking, memory=memory)
@@ -281,6 +330,8 @@ class PerceptionEngine:
         processed_frames, processed_times = array("q"), array("d")
         frame_size = (source.info.width, source.info.height)
         trim_heap = _HeapTrimmer()
+        total = source.expected_frames()
+        stages: list = []  # background threads, stopped before the source closes
         writer = None
         lock = EpisodeLock(target)
         try:
@@ -290,20 +341,25 @@ class PerceptionEngine:
             check_replaceable(target, protected)
             writer = EpisodeWriter(target, dim)  # from here on, any failure removes the staging folder
             writer.write_run(run)
-            for chunk in self._chunks(iter(source), timer):
-                t = time.perf_counter()
-                detections = detector.detect_batch(chunk)
-                timer.add("detect", t)
-                t = time.perf_counter()
-                if embedder is not None:
-                    embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections])
-                else:
-                    embedded = [(None, None)] * len(chunk)
-                timer.add("embed", t)
-                for frame, dets, (rows, valid) in zip(chunk, detections, embedded):
+            # Queue depths bound the frames in flight (about 2 chunks + DECODE_AHEAD):
+            # memory stays flat whatever the video's length.
+            frames = Prefetch(lambda: timed(iter(source), timer, "decode"), DECODE_AHEAD, "orion-decode")
+            stages.append(frames)
+            planner = self._planner(embedder)
+            work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, timer),
+                            1, "orion-detect", timer)  # "idle" = the main thread waiting for it
+            stages.append(work)
+            for chunk, detections, embedded in work:
+                for i, (frame, dets) in enumerate(zip(chunk, detections)):
+                    if planner is not None:
+                        rows, valid = self._embed_on_demand(frame, dets, planner, tracker, embedder, timer)
+                    else:
+                        rows, valid = embedded[i]
                     t = time.perf_counter()
                     objects = tracker.update(frame.index, dets, rows, valid)
                     timer.add("track", t)
+                    if planner is not None:
+                        planner.observe(frame.index, objects, valid)
                     t = time.perf_counter()
                     counts["frames"] += 1
                     counts["detections"] += len(dets)
@@ -325,16 +381,21 @@ class PerceptionEngine:
                             quality = view_quality(obj.box, obj.score, covered[obj.det_index], frame_size)
                             thumbnails.offer(writer, frame.image, obj, row, quality)
                     timer.add("write", t)
+                    if progress is not None:
+                        progress(
+                            {
+                                "frames": counts["frames"],
+                                "total": total,
+                                "tracks": len(seen_tracks),
+                                "entities": len(seen_entities),
+                                "embedded": counts["embedded"],
+                                "detections": counts["detections"],
+                            }
+                        )
                 trim_heap()
-                if progress is not None:
-                    progress(
-                        {
-                            "frames": counts["frames"],
-                            "total": source.info.frame_count,
-                            "tracks": len(seen_tracks),
-                            "entities": len(seen_entities),
-                        }
-                    )
+            for stage in stages:
+                stage.close()
+            stages.clear()
             t = time.perf_counter()
             tracker.finish()
             timer.add("track", t)
@@ -354,6 +415,7 @@ class PerceptionEngine:
             merged = resolve_aliases({**aliases, **final.aliases})
             counts.update(entity_counts(entities, merged, tracks=len(tracks)))
             counts.update(rows=len(final.rows), interpolated=int(final.rows.interpolated.sum()), offline_links=len(final.aliases))
+            counts["embedded_fraction"] = round(counts["embedded"] / counts["detections"], 4) if counts["detections"] else 0.0
             timer.add("write", t)
             if cfg.output.save_video:
                 t = time.perf_counter()
@@ -369,10 +431,21 @@ class PerceptionEngine:
             run["tracker"] = getattr(tracker, "stats", {})
             run["merged_entities"] = {str(young): old for young, old in sorted(merged.items())}
             run["offline"] = final.report
+            run["config"]["embedding"]["threads"] = threads
+            if planner is not None:
+                run["embedding_plan"] = dict(planner.counts)
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
+            run["timings_s"]["wall"] = round(time.perf_counter() - wall, 4)
             path = writer.commit({"entities": entities}, run)
+            log.info(
+                "embedding policy %s: %d of %d boxes embedded (%.0f%%); torch threads %s; seconds: %s",
+                self.embedding_policy(embedder) or "none", counts["embedded"], counts["detections"],
+                100.0 * counts["embedded_fraction"], threads, ", ".join(f"{k} {v:.2f}" for k, v in run["timings_s"].items()),
+            )
         except BaseException:
+            for stage in stages:  # stop the threads before the files they use go away
+                stage.abort() if isinstance(stage, Consumer) else stage.close()
             if writer is not None:
                 writer.abort()
             raise
@@ -501,6 +574,7 @@ class PerceptionEngine:
         versions = {"orion-core": _version("orion-core"), "python": platform.python_version()}
         if embedder is not None:
             config["embedding"].update(
+                policy=self.embedding_policy(embedder),
                 device=embedder.config.device,
                 precision=embedder.config.precision,
                 embedding_dim=embedder.dim,
@@ -564,7 +638,11 @@ def _summaries(rows, had_embedding: np.ndarray, thumbnails: _Thumbnails, with_th
 
 
 def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, source_fps: float, writer: EpisodeWriter) -> None:
-    """annotated.mp4 from the final tracks.jsonl, re-decoding the video (same sampling, same frames)."""
+    """annotated.mp4 from the final tracks.jsonl, re-decoding the video (same sampling, same frames).
+
+    Decoding runs ahead in one thread and encoding behind in another, so the three overlap where
+    cores are free; both queues are bounded.
+    """
     import json
 
     from .annotate import Annotator
@@ -575,11 +653,19 @@ def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, so
         fps = min(fps, video_config.fps)
     annotator = Annotator()
     video_writer = VideoWriter(out_path, fps=fps, fit=True)  # frame size may change mid-stream
+
+    def encode(image: np.ndarray) -> None:
+        with writer.writing():
+            video_writer.write(image)
+
     done = False
+    frames = encoder = None
     try:
         with open(tracks_jsonl, encoding="utf-8") as handle, open_video(video, video_config) as source:
+            frames = Prefetch(lambda: iter(source), DECODE_AHEAD, "orion-annotate-decode")
+            encoder = Consumer(encode, WRITE_BEHIND, "orion-video-writer")
             pending = None
-            for frame in source:
+            for frame in frames:
                 number = frame.index + 1
                 objects = []
                 while True:
@@ -592,13 +678,18 @@ def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, so
                         objects.append(TrackedObject(pending["track_id"], pending["entity_id"], np.array(pending["bbox_xyxy"]),
                                                      pending["conf"], pending["class"], -1))
                     pending = None
-                with writer.writing():
-                    video_writer.write(annotator.draw(frame.image, objects, frame.index))
+                encoder.submit(annotator.draw(frame.image, objects, frame.index))
+            encoder.close()
+            frames.close()
         with writer.writing():
             video_writer.close()
         done = True
     finally:
         if not done:
+            if encoder is not None:
+                encoder.abort()
+            if frames is not None:
+                frames.close()
             video_writer.discard()
 
 

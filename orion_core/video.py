@@ -266,6 +266,21 @@ class VideoSource:
                 "the file looks truncated or damaged"
             )
 
+    def expected_frames(self) -> int | None:
+        """Frames one pass will yield, as far as the header tells: sampling and max_frames applied.
+
+        For progress only (the header count is a hint, see VideoInfo); None when unknown.
+        """
+        limit = self.config.max_frames
+        count = self.info.frame_count
+        if count is None and self.info.duration_s and self.info.fps > 0:
+            count = int(round(self.info.duration_s * self.info.fps))
+        if count is not None and self.config.fps and self.info.fps > self.config.fps:
+            count = int(math.ceil(count * self.config.fps / self.info.fps))
+        if count is None:
+            return limit
+        return count if limit is None else min(count, limit)
+
     # -- bookkeeping -----------------------------------------------------------------------
 
     def status(self) -> dict[str, Any]:
@@ -324,6 +339,20 @@ def open_video(path: str | os.PathLike, config: VideoConfig | None = None) -> Vi
     return VideoSource(path, config)
 
 
+def _yuv420p_frame(av, image: np.ndarray):
+    """An RGB image as a yuv420p VideoFrame, converted by OpenCV (BT.601, limited range, as FFmpeg's
+    default): FFmpeg's own swscale conversion took 8-14 ms of a 768x576 frame here, OpenCV 0.7 ms."""
+    import cv2
+
+    yuv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2YUV_I420)
+    return av.VideoFrame.from_ndarray(yuv, format="yuv420p")
+
+
+# libx264's default ("medium") spent 46 of a 59 s PETS09 histogram run encoding annotated.mp4;
+# measured on the 2-core VM (benchmarks/README.md, "Annotated video").
+X264_PRESET = "ultrafast"
+
+
 class VideoWriter:
     """Write RGB frames to a video; the file appears under its final name only when closed.
 
@@ -332,7 +361,13 @@ class VideoWriter:
     """
 
     def __init__(
-        self, path: str | os.PathLike, fps: float, codec: str | None = None, fit: bool = False, deterministic: bool = False
+        self,
+        path: str | os.PathLike,
+        fps: float,
+        codec: str | None = None,
+        preset: str | None = None,
+        fit: bool = False,
+        deterministic: bool = False,
     ) -> None:
         if not fps or fps <= 0 or not math.isfinite(fps):
             raise ConfigError(f"VideoWriter: fps must be positive, got {fps!r}")
@@ -345,6 +380,7 @@ class VideoWriter:
         # process, after tests/test_detectors.py, encodes of identical frames still differed by
         # about one level (cause not pinned), so tests compare pixels with a tolerance. Opt-in.
         self.deterministic = deterministic
+        self.preset = preset or X264_PRESET  # libx264 only
         self.frames_written = 0
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
         self._container = None
@@ -371,6 +407,8 @@ class VideoWriter:
             raise InputError(
                 f"VideoWriter: no usable encoder among {names} ({_short(last)}); install an FFmpeg build with libx264"
             )
+        if stream.codec_context.name == "libx264" and self.preset:
+            stream.options = {"preset": self.preset}
         stream.width, stream.height = width + width % 2, height + height % 2
         stream.pix_fmt = "yuv420p"
         if self.deterministic:
@@ -400,7 +438,7 @@ class VideoWriter:
         pad_h, pad_w = self._stream.height - image.shape[0], self._stream.width - image.shape[1]
         if pad_h or pad_w:
             image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+        frame = _yuv420p_frame(av, image)
         for packet in self._stream.encode(frame):
             self._container.mux(packet)
         self.frames_written += 1

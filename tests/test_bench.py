@@ -44,7 +44,7 @@ def run_cli(capsys, *args: str) -> str:
 # -- orion bench embed -------------------------------------------------------------------------
 def test_bench_embed_histogram_prints_a_ratio_per_mode(capsys):
     out = run_cli(capsys, "bench", "embed", "--backend", "histogram", "--items", "16", "--frame-size", "192x144",
-                  "--repeats", "1", "--json")
+                  "--boxes-per-frame", "2,8,32", "--repeats", "1", "--json")
     rows = json.loads(out)
     assert [(r["mode"], r["boxes_per_frame"]) for r in rows] == [("encode", None), ("crop", 2), ("crop", 8), ("crop", 32)]
     assert [r["items"] for r in rows] == [16, 16, 16, 32]  # 16 boxes, except 1 frame x 32 boxes

@@ -828,7 +828,8 @@ def test_embeddings_reach_the_disk_while_the_run_goes_on(tmp_path, long_input, c
     register_backend("fake-spy", make_backend(dim=dim, result=spy))
     try:
         code, _, err = orion(
-            ["run", long_input.video, "--detections", long_input.det, "--backend", "fake-spy", "--out", out, "--episode", EPISODE],
+            ["run", long_input.video, "--detections", long_input.det, "--backend", "fake-spy", "--out", out, "--episode", EPISODE,
+             "--embed-policy", "all"],  # embed calls spread evenly over the video (on_demand front-loads them)
             capsys,
         )
     finally:

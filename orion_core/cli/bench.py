@@ -49,17 +49,18 @@ def bench() -> None:
 @click.option("--batch-size", default="32", show_default=True, help="Batch size(s), comma separated, e.g. 64,256.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or mps.")
 @click.option("--precision", default="auto", show_default=True, help="auto, fp32, fp16, bf16 (comma separated for several).")
-@click.option("--items", default=256, show_default=True, type=int, help="Crops (encode) or boxes (crop/region) per timed pass.")
-@click.option("--boxes-per-frame", default="2,8,32", show_default=True, help="Boxes per synthetic frame for embed_boxes.")
+@click.option("--items", default=32, show_default=True, type=int, help="Crops (encode) or boxes (crop/region) per timed pass.")
+@click.option("--boxes-per-frame", default="8", show_default=True, help="Boxes per synthetic frame for embed_boxes.")
 @click.option("--frame-size", default="768x576", show_default=True, help="Synthetic frame size WIDTHxHEIGHT.")
 @click.option("--repeats", default=3, show_default=True, type=int, help="Timed passes (the median is reported).")
 @click.option("--warmup", default=1, show_default=True, type=int, help="Untimed passes first.")
-@click.option("--threads", type=int, help="torch CPU threads (default: torch's choice).")
+@click.option("--threads", type=int, help="torch CPU threads [default: usable cores minus one].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("--no-encode", is_flag=True, help="Skip the plain VisualEmbedder.encode(crops) row.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows instead of a table.")
 def embed(backend: str, model: str | None, weights: str | None, pooling: str, batch_size: str, device: str,
           precision: str, items: int, boxes_per_frame: str, frame_size: str, repeats: int, warmup: int,
-          threads: int | None, no_encode: bool, as_json: bool) -> None:
+          threads: int | None, quiet: bool, no_encode: bool, as_json: bool) -> None:
     """Items/s of the Orion embedding stage vs the raw model forward on the same inputs, and their ratio.
 
     Raw baseline: the backend embedder's forward(prepare(crops)) [or prepare_frames(frames)] when it
@@ -68,12 +69,15 @@ def embed(backend: str, model: str | None, weights: str | None, pooling: str, ba
     Orion and raw passes alternating.
     """
     import json
+    import sys
 
+    from .progress import RunProgress
     from ..bench import EMBED_COLUMNS, bench_embed, format_table
     from ..device import PRECISIONS
 
     if items < 1 or repeats < 1 or warmup < 0 or (threads is not None and threads < 1):
         raise ConfigError("--items, --repeats and --threads must be >= 1 and --warmup >= 0")
+    progress = RunProgress(sys.stderr, quiet=quiet, unit="pass")
     modes = ([] if no_encode else ["encode"]) + _words(pooling, ("crop", "region"), "--pooling")
     rows = bench_embed(
         backend,
@@ -90,7 +94,9 @@ def embed(backend: str, model: str | None, weights: str | None, pooling: str, ba
         warmup=warmup,
         threads=threads,
         report=lambda message: click.echo(f"note: {message}", err=True),
+        progress=progress,
     )
+    progress.done()
     data = [r.to_dict() for r in rows]
     if as_json:
         click.echo(json.dumps(data, indent=1))

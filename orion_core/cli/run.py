@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-import time
 from typing import Iterator
 
 import click
@@ -50,37 +49,13 @@ def _overrides(opts: dict) -> dict:
             "device": opts["device"],
             "precision": opts["precision"],
             "batch_size": opts["batch_size"],
+            "policy": opts["embed_policy"],
+            "threads": opts["threads"],
         },
         "tracking": {"appearance": False if opts["no_appearance"] else None, "offline": False if opts["online"] else None},
         "memory": {"reid_threshold": opts["reid_threshold"], "enabled": False if opts["no_memory"] else None},
         "output": {"out_dir": opts["out"], "episode": opts["episode"], "save_video": True if opts["save_video"] else None},
     }
-
-
-class _ProgressLine:
-    """A one-line progress display on a terminal; silent when stderr is not a TTY."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.started = time.perf_counter()
-        self.last = 0.0
-
-    def __call__(self, state: dict) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.last < 0.2:
-            return
-        self.last = now
-        fps = state["frames"] / max(now - self.started, 1e-6)
-        total = f"/{state['total']}" if state.get("total") else ""
-        click.echo(
-            f"\rframes {state['frames']}{total}  {fps:5.1f} fps  tracks {state['tracks']}  entities {state['entities']}   ",
-            err=True,
-            nl=False,
-        )
-
-    def done(self) -> None:
-        if self.enabled:
-            click.echo("", err=True)
 
 
 @contextlib.contextmanager
@@ -142,8 +117,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True, help="Several videos: this machine, or a Ray cluster (pip install 'orion-core[ray]').")
 @click.option("--ray-address", help="Ray cluster to join, e.g. ray://head:10001 [default: start a local Ray instance].")
 @click.option("--force", is_flag=True, help="Several videos: redo episodes that are already complete.")
-@click.option("-v", "--verbose", count=True, help="Log more.")
-def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, verbose: int, **opts) -> None:
+@click.option("--embed-policy", type=click.Choice(["all", "on_demand"]),
+              help="Embed every box, or only those motion cannot match beyond doubt "
+                   "[default: the backend's suggestion (all for the cheap histogram), else on_demand].")
+@click.option("--threads", type=click.IntRange(min=1), help="torch CPU threads [default: usable cores minus one].")
+@click.option("-v", "--verbose", count=True, help="Log more (-v: settings and stage times, -vv: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, verbose: int, quiet: bool, **opts) -> None:
     """Detect, embed, track and re-identify objects; write <out>/<episode>/.
 
     PATH is a video, a folder of videos or a .txt list of video paths (one per line, # comments).
@@ -153,6 +133,7 @@ def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, ver
     import logging
 
     from . import exit_on_interrupt
+    from .progress import RunProgress
 
     if verbose:
         logging.getLogger().setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
@@ -175,7 +156,7 @@ def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, ver
         return
     parse_workers(corpus_opts["workers"])  # a typo is an error even where one video makes it moot
     video = paths[0]
-    progress = _ProgressLine(sys.stderr.isatty())
+    progress = RunProgress(sys.stderr, quiet=quiet)
     with _sigterm_as_interrupt():
         try:
             result = engine.process_video(video, progress=progress, inputs=(config_file,) if config_file else ())

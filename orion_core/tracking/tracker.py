@@ -184,6 +184,27 @@ class Tracker:
         self._prev_frame = frame_index
         return reported
 
+    def association_view(self, frame_index: int):
+        """Read-only: the live tracks as `update(frame_index, ...)` will see them (Kalman predictions).
+
+        For deciding which detections need an embedding before that update (`ondemand.EmbedPlanner`).
+        """
+        from .ondemand import AssociationView
+
+        mean = self._mean.copy()
+        if self._prev_frame is not None:
+            mean[self._last_seen < self._prev_frame, 6:8] = 0.0  # as _predict does for lost tracks
+        dt = 1 if self._prev_frame is None else int(frame_index) - self._prev_frame
+        predicted, _ = kalman.predict(mean, self._cov, float(dt))
+        return AssociationView(
+            boxes=kalman.state_to_xyxy(predicted),
+            labels=[t.label for t in self._tracks],
+            track_ids=np.array([t.track_id for t in self._tracks], np.int64),
+            confirmed=self._confirmed.copy(),
+            last_seen=self._last_seen.copy(),
+            previous_frame=self._prev_frame,
+        )
+
     def finish(self) -> None:
         """End of video: every confirmed track ends (its entity goes dormant); the tracker resets."""
         for row in np.flatnonzero(self._confirmed):
