@@ -29,6 +29,18 @@ class EmbeddingRing:
         """The stored rows (a view; order is not chronological once the ring wrapped)."""
         return self.rows[: self.count]
 
+    def ordered(self) -> np.ndarray:
+        """The stored rows oldest first (a copy once the ring wrapped)."""
+        if self.count < len(self.rows):
+            return self.rows[: self.count]
+        return np.roll(self.rows, -self.cursor, axis=0)
+
+    def newest(self, k: int) -> np.ndarray:
+        """The `k` most recent rows (fewer when fewer are stored), oldest first."""
+        k = min(k, self.count)
+        idx = (self.cursor - k + np.arange(k)) % len(self.rows)
+        return self.rows[idx]
+
     def prototype(self) -> np.ndarray | None:
         """L2-normalised mean of the stored rows, or None when empty."""
         if self.count == 0:
