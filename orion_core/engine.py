@@ -214,6 +214,8 @@ class PerceptionEngine:
         from .annotate import Annotator
         from .detectors import make_detector
         from .tracking import EntityMemory, Tracker
+        from .tracking.clips import ClipBank
+        from .tracking.cmc import CameraMotion
         from .video import VideoWriter, open_video
         from .vision import crop_box
 
@@ -237,8 +239,15 @@ class PerceptionEngine:
             source.close()
             raise
         threshold = self.reid_threshold(embedder)
-        memory = EntityMemory(cfg.memory, reid_threshold=threshold) if (cfg.memory.enabled and embedder is not None) else None
-        tracker = Tracker(cfg.tracking, memory=memory)
+        fps = source.info.fps  # timings in seconds become frames at the declared rate (frame indices count video frames)
+        memory = (
+            EntityMemory(cfg.memory, reid_threshold=threshold, fps=fps) if (cfg.memory.enabled and embedder is not None) else None
+        )
+        clips = None
+        if memory is not None and cfg.memory.clips and embedder.backend.has("encode_clips"):
+            clips = ClipBank(embedder.encode_clips, cfg.embedding.clip_frames, memory.clip_calibration)
+        tracker = Tracker(cfg.tracking, memory=memory, fps=fps, reid_threshold=threshold, clips=clips)
+        camera = CameraMotion(cfg.tracking.cmc)
         dim = embedder.dim if embedder is not None else 0
 
         counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0}
@@ -268,7 +277,10 @@ class PerceptionEngine:
                 timer.add("embed", t)
                 for frame, dets, (rows, valid) in zip(chunk, detections, embedded):
                     t = time.perf_counter()
-                    objects = tracker.update(frame.index, dets, rows, valid)
+                    warp = camera.update(frame.image)
+                    timer.add("camera_motion", t)
+                    t = time.perf_counter()
+                    objects = tracker.update(frame.index, dets, rows, valid, warp=warp, image=frame.image if clips else None)
                     timer.add("track", t)
                     t = time.perf_counter()
                     counts["frames"] += 1
@@ -318,6 +330,9 @@ class PerceptionEngine:
             run["counts"] = counts
             run["warnings"] = self._warnings(source, detector, counts)
             run["tracker"] = getattr(tracker, "stats", {})
+            run["tracker"]["camera_motion"] = camera.stats
+            if clips is not None:
+                run["tracker"]["clips"] = clips.stats
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
             path = writer.commit({"entities": entities}, run)

@@ -31,7 +31,7 @@ The first-pass appearance gate comes from the single-crop distances of motion-co
 matches (IoU >= `CONFIDENT_IOU`): gate = q99 + (q99 - median), so true matches pass whatever
 the backend's scale (histogram distances are ~0.1, a random network's ~0.01).
 
-Cost: a few dot products per frame (`NEG_PER_FRAME`, `POS_PER_FRAME` samples); samples live in
+Cost: a few dot products every `SAMPLE_EVERY` frames (`NEG_PER_FRAME`, `POS_PER_FRAME` samples); samples live in
 fixed rings (`KEEP`), so a long video costs no more memory than a short one.
 """
 
@@ -54,9 +54,12 @@ MIN_MARGIN = 0.01
 MAX_MARGIN = 0.1
 DEFAULT_GATE = 0.6  # first-pass appearance gate before the video has spoken (the old fixed value)
 CONFIDENT_IOU = 0.5
-NEG_PER_FRAME = 3
+SAMPLE_EVERY = 4  # frames between samplings (consecutive frames add little new evidence)
+NEG_PER_FRAME = 3  # per sampled frame
 POS_PER_FRAME = 1
 KEEP = 4096
+REFIT_EVERY = 64  # new samples between refits: a fit (ranks, quantiles) costs ~1 ms, a sampled frame adds ~4
+GATE_PER_FRAME = 8  # match distances kept per sampled frame
 
 
 class _Ring:
@@ -67,10 +70,15 @@ class _Ring:
         self.count = 0
         self.total = 0
 
-    def extend(self, values: np.ndarray) -> None:
-        for v in np.asarray(values, dtype=np.float64).reshape(-1):
-            self.values[self.total % KEEP] = v
-            self.total += 1
+    def add(self, value: float) -> None:
+        self.values[self.total % KEEP] = value
+        self.total += 1
+        self.count = min(self.total, KEEP)
+
+    def extend(self, values) -> None:
+        values = np.asarray(values, dtype=np.float64).reshape(-1)
+        self.values[(self.total + np.arange(len(values))) % KEEP] = values
+        self.total += len(values)
         self.count = min(self.total, KEEP)
 
     def filled(self) -> np.ndarray:
@@ -105,6 +113,7 @@ class ReidCalibration:
         self._fit: dict | None = None
         self._fit_at = (-1, -1)
         self._recovery: tuple | None = None
+        self._gate: tuple | None = None
 
     # ---- evidence -------------------------------------------------------------------------
 
@@ -113,7 +122,7 @@ class ReidCalibration:
         if len(rows) < QUERY + SKIP + MIN_REFERENCE:
             return
         query, reference = rows[-QUERY:], rows[: len(rows) - QUERY - SKIP]
-        self.positives.extend([(query @ reference.T).max(axis=1).mean()])
+        self.positives.add(float((query @ reference.T).max(axis=1).mean()))
         if len(self._tracks) < KEEP:
             self._tracks.add(track)
 
@@ -124,17 +133,31 @@ class ReidCalibration:
         if len(query) == 0 or len(track_reference) == 0:
             return
         best = (query[-QUERY:] @ track_reference.T).max(axis=1)
-        self.negatives_track.extend([best.mean()])
+        mean = float(best.mean())
+        self.negatives_track.add(mean)
         self.negatives_single.extend(best)
         if reference is not None and len(reference):
-            self.negatives.extend([(query[-QUERY:] @ reference.T).max(axis=1).mean()])
+            self.negatives.add(float((query[-QUERY:] @ reference.T).max(axis=1).mean()))
         else:
-            self.negatives.extend([best.mean()])
+            self.negatives.add(mean)
+        if len(self._pairs) < KEEP:
+            self._pairs.add(tuple(sorted(pair)))
+
+    def add_positive_value(self, value: float, track: int = 0) -> None:
+        """A ready-made same-object similarity (e.g. two clips of one track)."""
+        self.positives.extend([value])
+        if len(self._tracks) < KEEP:
+            self._tracks.add(track)
+
+    def add_negative_value(self, value: float, pair: tuple = (0, 0)) -> None:
+        """A ready-made different-object similarity (e.g. clips of two co-visible tracks)."""
+        for ring in (self.negatives, self.negatives_track, self.negatives_single):
+            ring.extend([value])
         if len(self._pairs) < KEEP:
             self._pairs.add(tuple(sorted(pair)))
 
     def add_match_distances(self, distances: np.ndarray) -> None:
-        self.match_distances.extend(distances)
+        self.match_distances.extend(distances[:GATE_PER_FRAME])
 
     # ---- the fitted decision --------------------------------------------------------------
 
@@ -147,12 +170,19 @@ class ReidCalibration:
             and len(self._pairs) >= MIN_PAIRS
         )
 
+    def _stale(self, fitted_at: tuple | None, key: tuple, was_fitted: bool) -> bool:
+        """Refit every REFIT_EVERY samples once fitted; before that, whenever evidence arrives."""
+        if fitted_at is None:
+            return True
+        new = sum(key) - sum(fitted_at)
+        return new >= REFIT_EVERY or (new > 0 and not was_fitted)
+
     def fit(self) -> dict:
         key = (self.positives.total, self.negatives.total)
-        if self._fit is not None and key == self._fit_at:
+        if self._fit is not None and not self._stale(self._fit_at, key, self._fit["source"] != "prior"):
             return self._fit
         pos, neg = self.positives.filled(), self.negatives.filled()
-        fit = {"source": "prior", "bar": self.prior, "margin": PRIOR_MARGIN, "auc": None}
+        fit = {"source": "prior", "bar": self.prior, "margin": PRIOR_MARGIN, "auc": None, "bars": {}}
         if self._enough():
             auc = _auc(pos, neg)
             margin = float(np.clip(pos.std(), MIN_MARGIN, MAX_MARGIN))
@@ -167,7 +197,10 @@ class ReidCalibration:
         """Similarity a best candidate must reach among `candidates` allowed ones (`held`: a lost track's entity)."""
         fit = self.fit()
         if fit["source"] == "fitted":
-            bar = float(np.quantile(self.negatives.filled(), 1.0 - ALPHA / max(1, candidates)))
+            bars = fit.setdefault("bars", {})
+            if candidates not in bars:
+                bars[candidates] = float(np.quantile(self.negatives.filled(), 1.0 - ALPHA / max(1, candidates)))
+            bar = bars[candidates]
         else:
             bar = fit["bar"]
         return bar + fit["margin"] if held else bar
@@ -182,24 +215,27 @@ class ReidCalibration:
         does not change online tracking.
         """
         key = (self.positives.total, self.negatives_track.total)
-        if self._recovery is not None and self._recovery[0] == key:
+        if self._recovery is not None and not self._stale(self._recovery[0], key, self._recovery[2]):
             return self._recovery[1]
-        bar = self.prior
-        if self._enough():
+        bar, fitted = self.prior, self._enough()
+        if fitted:
             if _auc(self.positives.filled(), self.negatives_track.filled()) < MIN_AUC:
                 bar = float("inf")
             else:
                 bar = float(np.quantile(self.negatives_single.filled(), 1.0 - ALPHA))
-        self._recovery = (key, bar)
+        self._recovery = (key, bar, fitted)
         return bar
 
     def appearance_gate(self) -> float:
         """First-pass cosine-distance gate: what motion-confident true matches show, with room."""
-        d = self.match_distances.filled()
-        if not self.enabled or len(d) < MIN_GATE_SAMPLES:
+        total = self.match_distances.total
+        if not self.enabled or total < MIN_GATE_SAMPLES:
             return DEFAULT_GATE
-        q99 = float(np.quantile(d, 0.99))
-        return float(np.clip(q99 + (q99 - np.median(d)), 0.02, 2.0))
+        if self._gate is None or total - self._gate[0] >= REFIT_EVERY:
+            d = self.match_distances.filled()
+            q99 = float(np.quantile(d, 0.99))
+            self._gate = (total, float(np.clip(q99 + (q99 - np.median(d)), 0.02, 2.0)))
+        return self._gate[1]
 
     @property
     def stats(self) -> dict:

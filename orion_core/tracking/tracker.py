@@ -283,6 +283,8 @@ class Tracker:
         """End of video: every confirmed track ends (its entity goes dormant); the tracker resets."""
         for row in np.flatnonzero(self._confirmed):
             self._end_track(row)
+        if self.clips is not None:
+            self.clips.reset()
         self._reset_tracks()
 
     # ---- association passes ---------------------------------------------------------------
@@ -305,23 +307,22 @@ class Tracker:
             # no small BLAS matmul (slow when its threads compete with the embedder's).
             gate = self.appearance_gate()
             w = self.config.appearance_weight
-            both = allowed & self._has_ema[rows, None] & det_has[dets][None, :]
-            pr, pc = np.nonzero(both)
+            pr, pc = np.nonzero(allowed & self._has_ema[rows, None] & det_has[dets][None, :])
             distance = 1.0 - np.einsum("ij,ij->i", self._ema[rows[pr]], det_emb[dets[pc]])
-            allowed[pr, pc] = distance <= gate
             # One cost scale for every pair: where either side has no embedding, the appearance
             # term is imputed as half the gate (neither a perfect nor the worst acceptable match),
             # instead of mixing plain 1 - IoU with the fused cost in one assignment.
-            cost = (1.0 - w) * cost + w * (0.5 * gate)
+            cost *= 1.0 - w
+            cost += w * (0.5 * gate)
             cost[pr, pc] = w * distance + (1.0 - w) * (1.0 - iou[pr, pc])
+            allowed[pr, pc] = distance <= gate
             r, c = assign(cost, allowed)
-            if len(pr):
+            if self.counts["frames"] % cal.SAMPLE_EVERY == 0 and len(r):
                 # Motion-confident matches tell what a true match's distance looks like (gate fit).
-                matched = np.zeros(both.shape, bool)
-                matched[r, c] = True
-                pick = matched[pr, pc] & (iou[pr, pc] >= cal.CONFIDENT_IOU)
-                if pick.any():
-                    self.calibration.add_match_distances(distance[pick][: cal.NEG_PER_FRAME * 4])
+                sure = (iou[r, c] >= cal.CONFIDENT_IOU) & self._has_ema[rows[r]] & det_has[dets[c]]
+                if sure.any():
+                    a, b = rows[r[sure]], dets[c[sure]]
+                    self.calibration.add_match_distances(1.0 - np.einsum("ij,ij->i", self._ema[a], det_emb[b]))
             return rows[r], dets[c]
         r, c = assign(cost, allowed)
         return rows[r], dets[c]
@@ -361,7 +362,12 @@ class Tracker:
         similarity = np.einsum("pgd,pd->pg", galleries[pair_row], det_emb[dets[pc]])
         similarity[np.arange(galleries.shape[1])[None, :] >= counts[pair_row, None]] = -np.inf
         distance = 1.0 - similarity.max(axis=1)  # best view in the gallery
-        limit = np.array([self._recovery_limit(self._tracks[r].label) for r in rows])
+        limits = {}
+        for r in rows:
+            label = self._tracks[r].label
+            if label not in limits:
+                limits[label] = self._recovery_limit(label)
+        limit = np.array([limits[self._tracks[r].label] for r in rows])
         allowed[pr, pc] = distance <= limit[pr]
         cost = np.ones(allowed.shape)
         cost[pr, pc] = distance
@@ -490,7 +496,9 @@ class Tracker:
         seen_now = self._last_seen == frame_index
         ready = ~self._confirmed & seen_now & ((self._hits >= self.config.min_hits) | early)
         rows = np.flatnonzero(ready)
-        back = np.array([r for r in np.flatnonzero(self._confirmed & seen_now) if self._tracks[r].displaced], np.int64)
+        back = np.zeros(0, np.int64)
+        if self.counts["displaced_kept"]:  # rare: only scan when some track was ever displaced
+            back = np.array([r for r in np.flatnonzero(self._confirmed & seen_now) if self._tracks[r].displaced], np.int64)
         if len(rows) == 0 and len(back) == 0:
             return
         lost_rows = np.flatnonzero(self._confirmed & (self._last_seen < frame_index) & ~remove)
@@ -571,12 +579,14 @@ class Tracker:
         Candidates include entities held by lost tracks (stricter bar), as at confirmation.
         """
         window = self.memory.late_reid_frames
-        lost_rows = np.flatnonzero(self._confirmed & (self._last_seen < frame_index) & ~remove)
-        held_by_lost = {self._tracks[r].entity_id: r for r in lost_rows if not self._tracks[r].displaced}
+        held_by_lost = None
         for obj, row in zip(objects, rows.tolist()):
             track = self._tracks[row]
             if not track.founded or track.gallery is None:
                 continue
+            if held_by_lost is None:
+                lost_rows = np.flatnonzero(self._confirmed & (self._last_seen < frame_index) & ~remove)
+                held_by_lost = {self._tracks[r].entity_id: r for r in lost_rows if not self._tracks[r].displaced}
             if frame_index - track.confirmed_frame > window:
                 track.founded = False
                 continue
@@ -595,30 +605,25 @@ class Tracker:
         Negatives: two confirmed tracks of one class reported in this frame are different
         objects; positives: a confirmed track's newest crops against its older ones.
         """
-        if self._ema is None or not self.config.calibrate:
+        if self._ema is None or not self.config.calibrate or self.counts["frames"] % cal.SAMPLE_EVERY:
             return
-        rows = [
-            r for r in np.flatnonzero(self._confirmed & (self._last_seen == frame_index) & ~remove)
-            if self._tracks[r].gallery is not None
-        ]
-        if not rows:
+        rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index) & self._has_ema & ~remove)
+        if len(rows) == 0:
             return
         rng = self._rng
-        long_enough = [r for r in rows if self._tracks[r].gallery.count >= cal.QUERY + cal.SKIP + cal.MIN_REFERENCE]
-        for r in rng.choice(long_enough, size=min(cal.POS_PER_FRAME, len(long_enough)), replace=False) if long_enough else ():
-            self.calibration.add_positive(self._tracks[r].gallery.ordered(), self._tracks[r].uid)
+        tracks = self._tracks
+        r = rows[int(rng.integers(len(rows)))]
+        if tracks[r].gallery.count >= cal.QUERY + cal.SKIP + cal.MIN_REFERENCE:
+            self.calibration.add_positive(tracks[r].gallery.ordered(), tracks[r].uid)
         if len(rows) < 2:
             return
-        for _ in range(cal.NEG_PER_FRAME):
-            a, b = rng.choice(rows, size=2, replace=False)
-            if self._label[a] != self._label[b]:
+        for a, b in rng.integers(len(rows), size=(cal.NEG_PER_FRAME, 2)):
+            a, b = rows[a], rows[b]
+            if a == b or self._label[a] != self._label[b]:
                 continue
-            entity_rows = self.memory.gallery_rows(self._tracks[b].entity_id) if self.memory is not None else None
+            entity_rows = self.memory.gallery_rows(tracks[b].entity_id) if self.memory is not None else None
             self.calibration.add_negative(
-                self._tracks[a].gallery.newest(cal.QUERY),
-                self._tracks[b].gallery.filled(),
-                entity_rows,
-                (self._tracks[a].uid, self._tracks[b].uid),
+                tracks[a].gallery.newest(cal.QUERY), tracks[b].gallery.filled(), entity_rows, (tracks[a].uid, tracks[b].uid)
             )
 
     def _drop(self, remove: np.ndarray) -> None:
