@@ -312,8 +312,9 @@ class Tracker:
             # One cost scale for every pair: where either side has no embedding, the appearance
             # term is imputed as half the gate (neither a perfect nor the worst acceptable match),
             # instead of mixing plain 1 - IoU with the fused cost in one assignment.
-            cost *= 1.0 - w
-            cost += w * (0.5 * gate)
+            if self.config.impute_missing_appearance:
+                cost *= 1.0 - w
+                cost += w * (0.5 * gate)
             cost[pr, pc] = w * distance + (1.0 - w) * (1.0 - iou[pr, pc])
             allowed[pr, pc] = distance <= gate
             r, c = assign(cost, allowed)
