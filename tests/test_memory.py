@@ -376,3 +376,44 @@ def test_late_reid_window_zero_keeps_the_new_id():
     tracker, memory, seen = run_reentry(late_reid_frames=0)
     assert {seen[f] for f in range(48, 70)} == {seen[48]} != {1}
     assert memory.merged == {}
+
+
+def test_late_reid_also_considers_entities_held_by_lost_tracks():
+    """Item 5: the old track is still lost (max_age not reached) when the object re-enters; the late
+    claim may take its entity (stricter bar), and the lost track is kept, not ended (item 2)."""
+    tracker, memory = make(memory_config=MemoryConfig(late_reid_frames=10), tracking=TrackingConfig(max_age=60))
+    seen: dict = {}
+    for frame in range(70):
+        box = leaves_and_returns(46)(frame)
+        n = 0 if box is None else 1
+        dets = Detections(np.array([box] if n else [], np.float32).reshape(-1, 4), np.full(n, 0.9, np.float32), ["person"] * n)
+        emb = np.array([reentering_at_the_edge(frame)] * n, np.float32).reshape(n, DIM)
+        for obj in tracker.update(frame, dets, emb, None):
+            seen[frame] = obj.entity_id
+    assert seen[48] != 1 and all(seen[f] == 1 for f in range(56, 70))
+    assert memory.stats["late_reidentified"] == 1 and memory.stats["displaced_lost_tracks"] == 1
+    assert tracker.stats["displaced_kept"] == 1 and tracker.stats["tracks_ended"] == 0
+
+
+def test_memory_stays_bounded_on_a_long_video():
+    """Item 6: thousands of short-lived entities; nothing grows past its cap."""
+    memory = EntityMemory(MemoryConfig(max_entities=20), reid_threshold=0.999)
+    for i in range(3000):
+        (claim,) = memory.claim([ClaimRequest(i + 1, "person", i, unit(i % 50)[None])], i)
+        memory.observe(i, [claim.entity_id], np.array([box_at(50, 50)]), np.array([0.9]), unit(i % 50)[None])
+        memory.release(claim.entity_id)
+    assert len(memory._dormant) == 20 and len(memory._entities) == 20
+    assert len(memory._thumbnail_updates) <= 20  # forgotten entities' pending updates are dropped
+    assert all(r["_prototype"] is None for r in memory._forgotten)  # no embedding per forgotten entity
+    assert memory.stats["forgotten"] == 2980
+
+
+def test_timings_are_seconds_at_the_video_rate():
+    """Item 10: max_gap_s / late_reid_s become frames with the fps; the old frame keys win."""
+    memory = EntityMemory(MemoryConfig(max_gap_s=2.0, late_reid_s=1.5), fps=10)
+    assert memory.max_gap_frames == 20 and memory.late_reid_frames == 15
+    memory = EntityMemory(MemoryConfig(max_gap_s=2.0, max_gap_frames=7, late_reid_frames=3), fps=10)
+    assert memory.max_gap_frames == 7 and memory.late_reid_frames == 3
+    assert EntityMemory(MemoryConfig(max_gap_s=None), fps=10).max_gap_frames is None
+    with pytest.raises(ConfigError, match="memory.max_gap_s"):
+        MemoryConfig(max_gap_s=-1.0)

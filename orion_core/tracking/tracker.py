@@ -261,10 +261,10 @@ class Tracker:
             link(rows, dets, _RECOVERED)
             self.counts["recovered_by_appearance"] += len(rows)
 
-        self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_learn)
+        self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_has, det_learn)
         remove = self._end_stale(frame_index, track_det)
         births = np.flatnonzero(high & det_free)
-        self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_learn)
+        self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_has, det_learn)
         track_det = np.concatenate([track_det, births])
         via = np.concatenate([via, np.full(len(births), _FIRST, np.int8)])
         remove = np.concatenate([remove, np.zeros(len(births), bool)])
@@ -412,7 +412,7 @@ class Tracker:
             self._mean[lost, 6:8] = 0.0
         self._mean, self._cov = kalman.predict(self._mean, self._cov, float(dt))
 
-    def _apply_matches(self, frame_index, boxes, track_det, via, det_emb, det_has) -> None:
+    def _apply_matches(self, frame_index, boxes, track_det, via, det_emb, det_has, det_learn) -> None:
         matched = np.flatnonzero(track_det >= 0)
         if len(matched) == 0:
             return
@@ -428,16 +428,20 @@ class Tracker:
         self._hits[matched] += 1
         if det_emb is not None:
             learn = matched[(via[matched] != _LOW) & det_has[track_det[matched]]]
-            self._learn_appearance(learn, det_emb[track_det[learn]])
+            self._learn_appearance(learn, det_emb[track_det[learn]], det_learn[track_det[learn]])
 
-    def _learn_appearance(self, rows: np.ndarray, emb: np.ndarray) -> None:
+    def _learn_appearance(self, rows: np.ndarray, emb: np.ndarray, to_gallery: np.ndarray | None = None) -> None:
+        """EMA (short-term, first pass) from every usable crop; the gallery (recovery, memory,
+        calibration) only from `to_gallery` ones: crops not covered by another box."""
         if len(rows) == 0:
             return
         m = self.config.ema_momentum
         mixed = np.where(self._has_ema[rows, None], m * self._ema[rows] + (1.0 - m) * emb, emb)
         self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self._has_ema[rows] = True
-        for row, vector in zip(rows, emb):
+        for row, vector, keep in zip(rows, emb, np.ones(len(rows), bool) if to_gallery is None else to_gallery):
+            if not keep:
+                continue
             track = self._tracks[row]
             if track.gallery is None:
                 track.gallery = EmbeddingRing(self.config.gallery_size, len(vector))
@@ -464,7 +468,7 @@ class Tracker:
         if self.clips is not None:
             self.clips.forget(track.uid)
 
-    def _start(self, frame_index, dets, boxes, det_label, labels, det_emb, det_has) -> None:
+    def _start(self, frame_index, dets, boxes, det_label, labels, det_emb, det_has, det_learn) -> None:
         n = len(dets)
         if n == 0:
             return
@@ -485,7 +489,7 @@ class Tracker:
         self.counts["tracks_started"] += n
         if det_emb is not None:
             rows = len(self._tracks) - n + np.flatnonzero(det_has[dets])
-            self._learn_appearance(rows, det_emb[dets[det_has[dets]]])
+            self._learn_appearance(rows, det_emb[dets[det_has[dets]]], det_learn[dets[det_has[dets]]])
 
     def _confirm_ready(self, frame_index: int, remove: np.ndarray) -> None:
         """Confirm tracks seen `min_hits` times (or any track early in the video, as SORT does).
@@ -614,13 +618,13 @@ class Tracker:
         rng = self._rng
         tracks = self._tracks
         r = rows[int(rng.integers(len(rows)))]
-        if tracks[r].gallery.count >= cal.QUERY + cal.SKIP + cal.MIN_REFERENCE:
+        if tracks[r].gallery is not None and tracks[r].gallery.count >= cal.QUERY + cal.SKIP + cal.MIN_REFERENCE:
             self.calibration.add_positive(tracks[r].gallery.ordered(), tracks[r].uid)
         if len(rows) < 2:
             return
         for a, b in rng.integers(len(rows), size=(cal.NEG_PER_FRAME, 2)):
             a, b = rows[a], rows[b]
-            if a == b or self._label[a] != self._label[b]:
+            if a == b or self._label[a] != self._label[b] or tracks[a].gallery is None or tracks[b].gallery is None:
                 continue
             entity_rows = self.memory.gallery_rows(tracks[b].entity_id) if self.memory is not None else None
             self.calibration.add_negative(
