@@ -140,6 +140,7 @@ class TrackingConfig:
     # Pairs where either side has no embedding: True = appearance term imputed as half the gate (one
     # cost scale for the whole assignment); False = plain 1 - IoU (the old, mixed scale).
     impute_missing_appearance: bool = True
+    keep_displaced: bool = True  # a lost track whose entity a new track claimed lives on (False: it ends)
     calibrate: bool = True  # fit re-ID bar, margin and appearance gate per video; False = fixed prior
     cmc: str = "auto"  # camera motion compensation: auto (on when the camera moves) | on | off
 

@@ -140,6 +140,10 @@ def test_lost_track_entity_can_be_claimed_and_the_lost_track_is_kept():
     stats = {k: memory.stats[k] for k in ("entities", "reidentified", "late_reidentified", "forgotten", "active", "dormant")}
     assert stats == {"entities": 1, "reidentified": 1, "late_reidentified": 0, "forgotten": 0, "active": 1, "dormant": 0}
     assert memory.stats["displaced_lost_tracks"] == 1
+    # The old rule, kept as an ablation switch: the claim ends the lost track.
+    tracker, memory = make(tracking=TrackingConfig(max_age=30, keep_displaced=False))
+    run(tracker, {"a": (leaves_and_returns(25), unit(1), "person")}, range(40))
+    assert tracker.stats["active_tracks"] == 1 and tracker.stats["tracks_ended"] == 1
 
 
 def test_a_wrong_claim_does_not_end_the_real_owners_lost_track():

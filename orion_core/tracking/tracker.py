@@ -528,7 +528,7 @@ class Tracker:
             if claim.reidentified:
                 self.counts["reidentified"] += 1
             if claim.displaced_track is not None:
-                self._displace(held_by_lost[claim.entity_id])
+                self._displace(held_by_lost[claim.entity_id], remove)
 
     def _request(self, row: int, first_frame: int | None = None) -> ClaimRequest:
         track = self._tracks[row]
@@ -543,10 +543,16 @@ class Tracker:
             clip=clip,
         )
 
-    def _displace(self, row: int) -> None:
+    def _displace(self, row: int, remove: np.ndarray) -> None:
         """A new track took the entity of lost track `row`. The lost track is NOT ended (issue 10,
         item 2): if the claim was wrong, the real owner is still tracked when it reappears, and
-        then asks the memory for an entity again. Until then it reports nothing (it is lost)."""
+        then asks the memory for an entity again. Until then it reports nothing (it is lost).
+        `tracking.keep_displaced: false` restores the old rule (the lost track ends at once)."""
+        if not self.config.keep_displaced:
+            remove[row] = True
+            self.counts["tracks_ended"] += 1
+            self._tracks[row].displaced = True  # ends without releasing the entity it no longer holds
+            return
         self._tracks[row].displaced = True
         self._tracks[row].entity_id = 0
         self.counts["displaced_kept"] += 1
@@ -602,7 +608,7 @@ class Tracker:
                 track.founded = False
                 self.counts["reidentified"] += 1
                 if displaced is not None and old_id in held_by_lost:
-                    self._displace(held_by_lost.pop(old_id))
+                    self._displace(held_by_lost.pop(old_id), remove)
 
     def _calibrate(self, frame_index: int, remove: np.ndarray) -> None:
         """Feed the per-video calibration a few labelled pairs from this frame (see calibration.py).
