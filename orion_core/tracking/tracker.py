@@ -261,10 +261,11 @@ class Tracker:
             link(rows, dets, _RECOVERED)
             self.counts["recovered_by_appearance"] += len(rows)
 
-        self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_has, det_learn)
+        det_ema = det_learn if self.config.ema_skips_covered else det_has
+        self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_ema, det_learn)
         remove = self._end_stale(frame_index, track_det)
         births = np.flatnonzero(high & det_free)
-        self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_has, det_learn)
+        self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_ema, det_learn)
         track_det = np.concatenate([track_det, births])
         via = np.concatenate([via, np.full(len(births), _FIRST, np.int8)])
         remove = np.concatenate([remove, np.zeros(len(births), bool)])
