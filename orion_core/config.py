@@ -137,7 +137,7 @@ class TrackingConfig:
     # Crops whose box is covered more than this fraction by another detection do not feed galleries
     # (they mostly show the occluder: 18% of PETS detections); 1.0 = learn from every crop.
     gallery_max_overlap: float = 0.25
-    ema_skips_covered: bool = False  # True: covered crops do not update the short-term EMA either
+    ema_skips_covered: bool = True  # covered crops do not update the short-term EMA either (False: they do)
     # Pairs where either side has no embedding: True = appearance term imputed as half the gate (one
     # cost scale for the whole assignment); False = plain 1 - IoU (the old, mixed scale).
     impute_missing_appearance: bool = True
