@@ -163,8 +163,10 @@ class DetectionConfig:
 class TrackingConfig:
     """Online tracker: Kalman motion + Hungarian assignment fused with appearance.
 
-    Ages and gaps count video frames (`Frame.index` differences), so they mean the same time
-    whatever `video.fps` sampling skips.
+    Timings are in seconds of video (`*_s` keys) and become frame counts with the video's
+    declared frame rate (issue 10: 30 frames were 4.3 s at 7 fps but 1.2 s at 25 fps). The old
+    frame-count keys (`max_age`) still work and win when given. Defaults equal the old frame
+    defaults at 10 fps, the rate PETS09 declares, so results there do not move.
     """
 
     appearance: bool = True  # False = motion-only baseline (embeddings are ignored)
@@ -172,15 +174,29 @@ class TrackingConfig:
     low_score: float = 0.1  # second pass (ByteTrack-style) uses those between low and high; below low: dropped
     min_iou: float = 0.2  # first-pass motion gate: below this IoU with the prediction, no match
     low_min_iou: float = 0.5  # second-pass gate: low-score boxes must overlap the prediction this much
-    max_appearance_distance: float = 0.6  # first-pass appearance gate (cosine distance to the track's EMA)
+    # First-pass appearance gate (cosine distance to the track's EMA); None = fitted per video from
+    # the tracker's own confident matches (tracking/calibration.py), 0.6 until it has the evidence.
+    max_appearance_distance: float | None = None
     appearance_weight: float = 0.9  # cost = w * appearance + (1 - w) * (1 - IoU); 0.9 best on PETS frames 1-400 (histogram and mobilenetv2)
     ema_momentum: float = 0.9  # track embedding = m * old + (1 - m) * new
     gallery_size: int = 16  # recent embeddings kept per track
     min_hits: int = 3  # observations before a new track is reported
-    max_age: int = 30  # video frames a lost track is kept for re-association
+    max_age_s: float = 3.0  # seconds a lost track is kept for re-association
+    max_age: int | None = None  # the same in video frames (old key); wins over max_age_s when given
     per_class: bool = True  # never match across classes
-    recovery_max_distance: float | None = None  # lost-track second chance; None = 1 - the re-ID threshold
-    recovery_radius: float = 3.0  # its loose spatial gate, in box sides around the last/predicted centre
+    recovery_max_distance: float | None = None  # lost-track second chance; None = the calibrated re-ID bar
+    recovery_radius: float = 3.0  # its loose spatial gate, in box sides around the last/predicted centre ...
+    recovery_growth: float = 1.0  # ... plus this many box sides per second lost (a walker covers ~1 height/s)
+    # Crops whose box is covered more than this fraction by another detection do not feed galleries
+    # (they mostly show the occluder: 18% of PETS detections); 1.0 = learn from every crop.
+    gallery_max_overlap: float = 0.25
+    ema_skips_covered: bool = True  # covered crops do not update the short-term EMA either (False: they do)
+    # Pairs where either side has no embedding: True = appearance term imputed as half the gate (one
+    # cost scale for the whole assignment); False = plain 1 - IoU (the old, mixed scale).
+    impute_missing_appearance: bool = True
+    keep_displaced: bool = True  # a lost track whose entity a new track claimed lives on (False: it ends)
+    calibrate: bool = True  # fit re-ID bar, margin and appearance gate per video; False = fixed prior
+    cmc: str = "auto"  # camera motion compensation: auto (on when the camera moves) | on | off
     # -- what is reported, and the offline pass at commit (tracking/offline.py) --
     report_state: bool = True  # output boxes are the Kalman state after its update (as SORT/ByteTrack report), not the raw detection
     offline: bool = True  # offline tracklet pass at commit; False (CLI --online) keeps the pure online result
@@ -190,38 +206,58 @@ class TrackingConfig:
     offline_link_motion_s: float = 2.0  # longest gap a motion-only link may bridge, seconds
 
     def __post_init__(self) -> None:
-        _check_fraction(self, "tracking", ("high_score", "low_score", "min_iou", "low_min_iou", "appearance_weight", "ema_momentum"))
+        _check_fraction(self, "tracking", ("high_score", "low_score", "min_iou", "low_min_iou", "appearance_weight", "ema_momentum", "gallery_max_overlap"))
         if self.low_score > self.high_score:
             raise ConfigError(f"tracking.low_score ({self.low_score}) must not exceed tracking.high_score ({self.high_score})")
-        _check_range(self, "tracking", "max_appearance_distance", 0.0, 2.0)
+        if self.max_appearance_distance is not None:
+            _check_range(self, "tracking", "max_appearance_distance", 0.0, 2.0)
         if self.recovery_max_distance is not None:
             _check_range(self, "tracking", "recovery_max_distance", 0.0, 2.0)
-        _check_positive_int(self, "tracking", ("gallery_size", "min_hits", "max_age"))
-        if not self.recovery_radius >= 0:
-            raise ConfigError(f"tracking.recovery_radius must be >= 0, got {self.recovery_radius!r}")
+        _check_positive_int(self, "tracking", ("gallery_size", "min_hits"))
+        if self.max_age is not None:
+            _check_positive_int(self, "tracking", ("max_age",))
+        _check_positive_seconds(self, "tracking", ("max_age_s",))
+        for name in ("recovery_radius", "recovery_growth"):
+            if isinstance(getattr(self, name), bool) or not getattr(self, name) >= 0:
+                raise ConfigError(f"tracking.{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("offline_interpolate_s", "offline_link_motion_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ConfigError(f"tracking.{name} must be a number of seconds >= 0, got {value!r}")
+        if self.cmc not in CMC_MODES:
+            raise ConfigError(f"tracking.cmc: unknown mode {self.cmc!r}; use one of {', '.join(CMC_MODES)}")
+
+    def max_age_frames(self, fps: float) -> int:
+        return self.max_age if self.max_age is not None else seconds_to_frames(self.max_age_s, fps)
 
 
 @dataclass
 class MemoryConfig:
-    """Long-term memory: ended or lost tracks become dormant entities a new track can re-claim."""
+    """Long-term memory: ended or lost tracks become dormant entities a new track can re-claim.
+
+    Timings are seconds of video (`*_s`); the old frame keys still work and win when given.
+    """
 
     enabled: bool = True  # False = every confirmed track is a new entity (still recorded)
-    reid_threshold: float | None = None  # cosine similarity; None = the backend's suggestion, else 0.75
-    class_thresholds: dict = field(default_factory=dict)  # per-class overrides {name: threshold}
-    max_gap_frames: int | None = None  # None = no limit on how long (video frames) an entity may be away
+    reid_threshold: float | None = None  # prior cosine similarity; None = the backend's suggestion, else 0.75
+    class_thresholds: dict = field(default_factory=dict)  # per-class fixed bars {name: threshold} (no calibration)
+    max_gap_s: float | None = 120.0  # dormant entities stop being candidates after this long away; None = never
+    max_gap_frames: int | None = None  # the same in video frames (old key); wins over max_gap_s when given
     gallery_size: int = 32  # embeddings kept per entity
     max_entities: int = 1000  # dormant entities kept (oldest forgotten first): bounded memory
-    # Video frames after confirmation during which a new entity may still be recognised as a
-    # returning one (objects re-enter half visible); its first observations are relabelled.
-    late_reid_frames: int = 15
+    # Time after confirmation during which a new entity may still be recognised as a returning
+    # one (objects re-enter half visible); its first observations are relabelled.
+    late_reid_s: float = 1.5
+    late_reid_frames: int | None = None  # the same in video frames (old key); wins when given
+    clips: bool = True  # backends with encode_clips: re-ID on clip embeddings of a tracklet's crops
 
     def __post_init__(self) -> None:
-        if not isinstance(self.late_reid_frames, int) or isinstance(self.late_reid_frames, bool) or self.late_reid_frames < 0:
+        if self.late_reid_frames is not None and (
+            not isinstance(self.late_reid_frames, int) or isinstance(self.late_reid_frames, bool) or self.late_reid_frames < 0
+        ):
             raise ConfigError(f"memory.late_reid_frames must be an integer >= 0, got {self.late_reid_frames!r}")
+        if isinstance(self.late_reid_s, bool) or not isinstance(self.late_reid_s, (int, float)) or not self.late_reid_s >= 0:
+            raise ConfigError(f"memory.late_reid_s must be a number of seconds >= 0, got {self.late_reid_s!r}")
         if self.reid_threshold is not None:
             _check_range(self, "memory", "reid_threshold", -1.0, 1.0)
         for name, value in self.class_thresholds.items():
@@ -229,7 +265,36 @@ class MemoryConfig:
                 raise ConfigError(f"memory.class_thresholds.{name}: expected a cosine similarity in [-1, 1], got {value!r}")
         if self.max_gap_frames is not None:
             _check_positive_int(self, "memory", ("max_gap_frames",))
+        if self.max_gap_s is not None:
+            _check_positive_seconds(self, "memory", ("max_gap_s",))
         _check_positive_int(self, "memory", ("gallery_size", "max_entities"))
+
+    def max_gap(self, fps: float) -> int | None:
+        if self.max_gap_frames is not None:
+            return self.max_gap_frames
+        return None if self.max_gap_s is None else seconds_to_frames(self.max_gap_s, fps)
+
+    def late_reid(self, fps: float) -> int:
+        if self.late_reid_frames is not None:
+            return self.late_reid_frames
+        return int(round(self.late_reid_s * fps))
+
+
+CMC_MODES = ("auto", "on", "off")
+DEFAULT_FPS = 25.0  # frame rate assumed when a video declares none (or a caller gives none)
+
+
+def seconds_to_frames(seconds: float, fps: float | None) -> int:
+    """At least one frame, so a short duration never disables what it bounds."""
+    rate = fps if fps is not None and fps > 0 else DEFAULT_FPS
+    return max(1, int(round(seconds * rate)))
+
+
+def _check_positive_seconds(section: Any, where: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"{where}.{name} must be a positive number of seconds, got {value!r}")
 
 
 def _check_range(section: Any, where: str, name: str, low: float, high: float) -> None:

@@ -288,8 +288,11 @@ class PerceptionEngine:
         from array import array
 
         from .tracking import EntityMemory, Tracker
+        from .tracking.clips import ClipBank
+        from .tracking.cmc import CameraMotion
         from .tracking.offline import max_ioa
         from .video import open_video
+        from .vision import crop_box
 
         cfg = self.config
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -316,8 +319,15 @@ class PerceptionEngine:
         # only where a model uses torch: the histogram backend never imports it (2 s saved)
         threads = set_torch_threads(cfg.embedding.threads) if "torch" in sys.modules else None
         threshold = self.reid_threshold(embedder)
-        memory = EntityMemory(cfg.memory, reid_threshold=threshold) if (cfg.memory.enabled and embedder is not None) else None
-        tracker = Tracker(cfg.tracking, memory=memory)
+        fps = source.info.fps  # timings in seconds become frames at the declared rate (frame indices count video frames)
+        memory = (
+            EntityMemory(cfg.memory, reid_threshold=threshold, fps=fps) if (cfg.memory.enabled and embedder is not None) else None
+        )
+        clips = None
+        if memory is not None and cfg.memory.clips and embedder.backend.has("encode_clips"):
+            clips = ClipBank(embedder.encode_clips, cfg.embedding.clip_frames, memory.clip_calibration)
+        tracker = Tracker(cfg.tracking, memory=memory, fps=fps, reid_threshold=threshold, clips=clips)
+        camera = CameraMotion(cfg.tracking.cmc)
         dim = embedder.dim if embedder is not None else 0
 
         counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0}
@@ -356,7 +366,10 @@ class PerceptionEngine:
                     else:
                         rows, valid = embedded[i]
                     t = time.perf_counter()
-                    objects = tracker.update(frame.index, dets, rows, valid)
+                    warp = camera.update(frame.image)
+                    timer.add("camera_motion", t)
+                    t = time.perf_counter()
+                    objects = tracker.update(frame.index, dets, rows, valid, warp=warp, image=frame.image if clips else None)
                     timer.add("track", t)
                     if planner is not None:
                         planner.observe(frame.index, objects, valid)
@@ -434,6 +447,9 @@ class PerceptionEngine:
             run["config"]["embedding"]["threads"] = threads
             if planner is not None:
                 run["embedding_plan"] = dict(planner.counts)
+            run["tracker"]["camera_motion"] = camera.stats
+            if clips is not None:
+                run["tracker"]["clips"] = clips.stats
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
             run["timings_s"]["wall"] = round(time.perf_counter() - wall, 4)

@@ -62,7 +62,7 @@ def test_precedence_cli_over_yaml_over_preset(tmp_path):
     [
         ("perception:\n  tracking: {max_agee: 3}\n", "perception.tracking.max_agee: unknown key"),
         ("perception:\n  trackin: {}\n", "perception.trackin: unknown section"),
-        ("perception:\n  tracking: {max_age: soon}\n", "perception.tracking.max_age: expected int, got str"),
+        ("perception:\n  tracking: {max_age: soon}\n", "perception.tracking.max_age: expected int | None, got str"),
         ("perception:\n  embedding: {batch_size: 2.5}\n", "perception.embedding.batch_size: expected int"),
         ("perception:\n  detection: {classes: person}\n", "perception.detection.classes: expected"),
         ("tracking: {}\n", "unknown top-level key 'tracking'"),

@@ -127,18 +127,44 @@ def test_max_gap_frames_is_honoured(max_gap, same):
         assert memory.stats["forgotten"] == 1  # expired entities free their gallery at once
 
 
-def test_lost_track_entity_can_be_claimed_and_the_lost_track_ends():
+def test_lost_track_entity_can_be_claimed_and_the_lost_track_is_kept():
     # Back far away (out of the recovery gate) while the old track is still alive (max_age=30).
     tracker, memory = make(tracking=TrackingConfig(max_age=30))
     seen = run(tracker, {"a": (leaves_and_returns(25), unit(1), "person")}, range(40))["a"]
     assert entities(seen, range(40)) == {1}
     assert len(tracks(seen, range(40))) == 2
+    # Issue 10 item 2: the lost track is not ended by the claim (it would be, wrongly, if the
+    # claim were a look-alike); it lives on, without an entity, until max_age or its return.
+    assert tracker.stats["active_tracks"] == 2 and tracker.stats["tracks_ended"] == 0
+    assert tracker.stats["displaced_kept"] == 1
+    stats = {k: memory.stats[k] for k in ("entities", "reidentified", "late_reidentified", "forgotten", "active", "dormant")}
+    assert stats == {"entities": 1, "reidentified": 1, "late_reidentified": 0, "forgotten": 0, "active": 1, "dormant": 0}
+    assert memory.stats["displaced_lost_tracks"] == 1
+    # The old rule, kept as an ablation switch: the claim ends the lost track.
+    tracker, memory = make(tracking=TrackingConfig(max_age=30, keep_displaced=False))
+    run(tracker, {"a": (leaves_and_returns(25), unit(1), "person")}, range(40))
     assert tracker.stats["active_tracks"] == 1 and tracker.stats["tracks_ended"] == 1
-    assert memory.stats == {"entities": 1, "reidentified": 1, "late_reidentified": 0, "forgotten": 0, "active": 1, "dormant": 0}
+
+
+def test_a_wrong_claim_does_not_end_the_real_owners_lost_track():
+    """A look-alike appears elsewhere while the owner is briefly hidden and takes its entity;
+    the owner comes back where it vanished: its own track continues (no new track), and it
+    gets an entity again (not the look-alike's)."""
+    look = unit(1)
+    owner = lambda f: box_at(100 + 2 * f, 200) if (f < 20 or f >= 32) else None  # hidden 20-31
+    other = lambda f: box_at(600, 300) if f >= 24 else None
+    tracker, memory = make(tracking=TrackingConfig(max_age=30))
+    seen = run(tracker, {"owner": (owner, look, "person"), "other": (other, look, "person")}, range(50))
+    assert tracks(seen["owner"], range(50)) == {1}  # one track from start to end: never ended
+    assert entities(seen["other"], range(40, 50)) == {1}  # the look-alike took the entity ...
+    assert entities(seen["owner"], range(32, 50)) != {1}  # ... so the owner, back, got another one
+    assert tracker.stats["displaced_kept"] == 1
 
 
 def test_simultaneous_tracks_never_share_an_entity_id():
-    """Four look-alikes blinking in and out: re-ID is tempting, overlap must forbid it."""
+    """Four identical look-alikes blinking in and out: re-ID is tempting, overlap must forbid it,
+    and the video's own evidence (co-visible tracks look as alike as one track's crops) must
+    switch re-identification off and say so."""
     rng = np.random.default_rng(7)
     look = unit(3)
     visible = rng.random((4, 120)) < 0.6
@@ -154,7 +180,11 @@ def test_simultaneous_tracks_never_share_an_entity_id():
         for frame, (entity, _) in track.items():
             per_frame.setdefault(frame, []).append(entity)
     assert all(len(e) == len(set(e)) for e in per_frame.values())
-    assert memory.stats["reidentified"] > 5  # re-ID did happen, just never onto a live entity
+    calibration = tracker.stats["calibration"]
+    assert calibration["source"] == "uninformative" and calibration["auc"] < 0.6
+    assert "merges nothing" in calibration["note"]
+    assert memory.stats["reidentified"] <= 1  # at most one before the evidence was in
+    assert memory.stats["rejected_below_bar"] > 100
     tracker.finish()
     for record in memory.entities():  # and an entity's tracklets never overlap in time
         spans = sorted((t["first_frame"], t["last_frame"]) for t in record["tracklets"])
@@ -186,12 +216,23 @@ def dormant_memory(looks: list[np.ndarray], **config) -> EntityMemory:
     return memory
 
 
-def test_simultaneous_claims_are_solved_jointly_not_greedily():
+def test_open_set_claims_take_only_a_clear_best_and_never_share_it():
     memory = dormant_memory([angle(0), angle(30)])  # entities 1 and 2
     x, y = angle(12)[None], angle(-15)[None]  # x: 0.978 to e1, 0.951 to e2; y: 0.966 to e1, 0.707 to e2
     claims = memory.claim([ClaimRequest(10, "person", 5, x), ClaimRequest(11, "person", 5, y)], 5)
-    # Greedy would give x entity 1 and leave y without a match; jointly both are re-identified.
-    assert [(c.entity_id, c.reidentified) for c in claims] == [(2, True), (1, True)]
+    # Each may only take its clear best (e1); both want it, the closer (x) gets it and y founds a
+    # new entity: taking x's runner-up for x, as a joint solver would, is a guess.
+    assert [(c.entity_id, c.reidentified) for c in claims] == [(1, True), (3, False)]
+
+
+def test_an_ambiguous_best_candidate_is_refused_by_the_margin():
+    memory = dormant_memory([angle(0), angle(2)])  # two entities that look almost the same
+    (claim,) = memory.claim([ClaimRequest(10, "person", 5, angle(1)[None])], 5)  # equally close to both
+    assert not claim.reidentified and memory.stats["rejected_by_margin"] == 1
+    (claim,) = memory.claim([ClaimRequest(11, "person", 6, angle(-8)[None])], 6)  # clearly e1 (0.990 vs 0.985)
+    assert not claim.reidentified  # 0.005 apart: still inside the prior margin (0.02)
+    (claim,) = memory.claim([ClaimRequest(12, "person", 7, angle(-60)[None])], 7)  # both far below the bar
+    assert not claim.reidentified and memory.stats["rejected_below_bar"] == 1
 
 
 def test_no_temporal_overlap_with_the_entity_is_allowed():
@@ -237,7 +278,8 @@ def test_forgotten_records_stay_listed_without_a_callback():
         memory.release(claim.entity_id)
     records, prototypes = memory.export()
     assert [(r["id"], r["state"]) for r in records] == [(1, "forgotten"), (2, "forgotten"), (3, "dormant")]
-    assert [r["prototype_row"] for r in records] == [0, 1, 2] and prototypes.shape == (3, DIM)
+    # Forgotten records keep no embedding (issue 10 item 6: bounded memory on long videos).
+    assert [r["prototype_row"] for r in records] == [None, None, 0] and prototypes.shape == (1, DIM)
     assert memory.entities() == records  # export does not consume anything
 
 
@@ -338,3 +380,44 @@ def test_late_reid_window_zero_keeps_the_new_id():
     tracker, memory, seen = run_reentry(late_reid_frames=0)
     assert {seen[f] for f in range(48, 70)} == {seen[48]} != {1}
     assert memory.merged == {}
+
+
+def test_late_reid_also_considers_entities_held_by_lost_tracks():
+    """Item 5: the old track is still lost (max_age not reached) when the object re-enters; the late
+    claim may take its entity (stricter bar), and the lost track is kept, not ended (item 2)."""
+    tracker, memory = make(memory_config=MemoryConfig(late_reid_frames=10), tracking=TrackingConfig(max_age=60))
+    seen: dict = {}
+    for frame in range(70):
+        box = leaves_and_returns(46)(frame)
+        n = 0 if box is None else 1
+        dets = Detections(np.array([box] if n else [], np.float32).reshape(-1, 4), np.full(n, 0.9, np.float32), ["person"] * n)
+        emb = np.array([reentering_at_the_edge(frame)] * n, np.float32).reshape(n, DIM)
+        for obj in tracker.update(frame, dets, emb, None):
+            seen[frame] = obj.entity_id
+    assert seen[48] != 1 and all(seen[f] == 1 for f in range(56, 70))
+    assert memory.stats["late_reidentified"] == 1 and memory.stats["displaced_lost_tracks"] == 1
+    assert tracker.stats["displaced_kept"] == 1 and tracker.stats["tracks_ended"] == 0
+
+
+def test_memory_stays_bounded_on_a_long_video():
+    """Item 6: thousands of short-lived entities; nothing grows past its cap."""
+    memory = EntityMemory(MemoryConfig(max_entities=20), reid_threshold=0.999)
+    for i in range(3000):
+        (claim,) = memory.claim([ClaimRequest(i + 1, "person", i, unit(i % 50)[None])], i)
+        memory.observe(i, [claim.entity_id], np.array([box_at(50, 50)]), np.array([0.9]), unit(i % 50)[None])
+        memory.release(claim.entity_id)
+    assert len(memory._dormant) == 20 and len(memory._entities) == 20
+    assert len(memory._thumbnail_updates) <= 20  # forgotten entities' pending updates are dropped
+    assert all(r["_prototype"] is None for r in memory._forgotten)  # no embedding per forgotten entity
+    assert memory.stats["forgotten"] == 2980
+
+
+def test_timings_are_seconds_at_the_video_rate():
+    """Item 10: max_gap_s / late_reid_s become frames with the fps; the old frame keys win."""
+    memory = EntityMemory(MemoryConfig(max_gap_s=2.0, late_reid_s=1.5), fps=10)
+    assert memory.max_gap_frames == 20 and memory.late_reid_frames == 15
+    memory = EntityMemory(MemoryConfig(max_gap_s=2.0, max_gap_frames=7, late_reid_frames=3), fps=10)
+    assert memory.max_gap_frames == 7 and memory.late_reid_frames == 3
+    assert EntityMemory(MemoryConfig(max_gap_s=None), fps=10).max_gap_frames is None
+    with pytest.raises(ConfigError, match="memory.max_gap_s"):
+        MemoryConfig(max_gap_s=-1.0)

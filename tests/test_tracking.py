@@ -285,3 +285,94 @@ def test_bad_inputs_raise_clear_errors():
 def test_tracking_config_rejects_bad_values_naming_the_key(kwargs, key):
     with pytest.raises(ConfigError, match=key):
         TrackingConfig(**kwargs)
+
+
+# ---- issue 10: review items ---------------------------------------------------------------
+
+
+def test_memory_does_not_change_online_tracking():
+    """Item 3: the recovery bar comes from the tracker's own calibration, with or without memory."""
+    from orion_core.config import MemoryConfig
+    from orion_core.tracking import EntityMemory
+
+    def scene() -> list[Obj]:
+        hidden = lambda f: None if 15 <= f < 23 else box_at(100 + 8 * min(f, 15), 200)  # noqa: E731
+        return [
+            Obj("hidden", hidden, unit(50)),
+            *[Obj(str(i), lambda f, i=i: box_at(80 + 70 * i, 350 + 2 * f), unit(90 + i)) for i in range(5)],
+        ]
+
+    with_memory = run(Tracker(TrackingConfig(), memory=EntityMemory(MemoryConfig(), reid_threshold=0.9)), scene(), range(80))
+    without = run(Tracker(TrackingConfig(), reid_threshold=0.9), scene(), range(80))
+    for a, b in zip(with_memory, without):
+        assert {f: t for f, (_, t) in a.seen.items()} == {f: t for f, (_, t) in b.seen.items()}
+
+
+def test_covered_crops_do_not_feed_galleries():
+    """Item 4: a box mostly covered by another one shows the occluder; it must not teach the track."""
+    front = Obj("front", lambda f: box_at(200, 200), unit(1))
+    behind = Obj("behind", lambda f: box_at(300 - 4 * min(f, 20), 200), unit(2))  # slides behind `front`
+    tracker = Tracker(TrackingConfig(gallery_max_overlap=0.25))
+    run(tracker, [front, behind], range(30))
+    # Equal boxes 100 - 4f px apart overlap each other by more than 25% from f = 18 on: both
+    # crops of each of those 12 frames stay out of every gallery.
+    assert tracker.stats["covered_crops_not_learned"] == 24
+    everything = Tracker(TrackingConfig(gallery_max_overlap=1.0))
+    run(everything, [Obj("front", front.box, unit(1)), Obj("behind", behind.box, unit(2))], range(30))
+    assert everything.stats["covered_crops_not_learned"] == 0
+
+
+def test_recovery_gate_grows_with_the_time_lost():
+    """Item 7: far from where it vanished is plausible after a long absence, not after a short one."""
+
+    def jump(gap: int) -> Obj:
+        # Still at x=100 until frame 10, hidden for `gap` frames, back 4 box widths (160 px) away.
+        return Obj("jumper", lambda f: None if 10 <= f < 10 + gap else box_at(100 if f < 10 else 260, 200), unit(5))
+
+    config = TrackingConfig(max_age=60, recovery_radius=1.0, recovery_growth=1.0)
+    short, long = Tracker(config, fps=10), Tracker(config, fps=10)
+    (a,) = run(short, [jump(3)], range(30))  # 0.3 s lost: gate 1.3 sides (104 px at side 80)
+    (b,) = run(long, [jump(30)], range(60))  # 3 s lost: gate 4 sides (320 px)
+    assert len({t for _, t in a.seen.values()}) == 2 and short.stats["recovered_by_appearance"] == 0
+    assert len({t for _, t in b.seen.values()}) == 1 and long.stats["recovered_by_appearance"] == 1
+
+
+def test_pairs_without_embeddings_share_the_cost_scale():
+    """Item 8: a detection without an embedding costs what a middling appearance match costs
+    (half the gate), not plain 1 - IoU, which is on another scale than the fused cost."""
+
+    def winner(impute: bool) -> str:
+        tracker = Tracker(TrackingConfig(impute_missing_appearance=impute, max_appearance_distance=0.6))
+        run(tracker, [Obj("a", lambda f: box_at(200, 200), unit(7))], range(10), noise=0.0)
+        ema = tracker._ema[0]
+        side = unit(8) - (unit(8) @ ema) * ema
+        looks_so_so = 0.72 * ema + np.sqrt(1 - 0.72**2) * side / np.linalg.norm(side)  # distance 0.28
+        dets = Detections(np.array([box_at(194, 200), box_at(206, 200)], np.float32), np.full(2, 0.9, np.float32), ["person"] * 2)
+        emb = np.stack([looks_so_so, np.zeros(DIM)]).astype(np.float32)
+        (obj,) = [o for o in tracker.update(10, dets, emb, np.array([True, False])) if o.track_id == 1]
+        return ["embedded", "no embedding"][obj.det_index]
+
+    # Equal IoU (0.74) both sides. Fused cost of the embedded one: 0.9 * 0.28 + 0.1 * 0.26 = 0.278.
+    assert winner(impute=True) == "embedded"  # the other costs 0.9 * 0.3 + 0.1 * 0.26 = 0.296
+    assert winner(impute=False) == "no embedding"  # old: 1 - IoU = 0.26, cheaper than any real look
+
+
+def test_appearance_gate_is_fitted_per_backend():
+    """Item 8: not 0.6 for every backend; a tight backend gets a tight gate."""
+    objects = [Obj(str(i), lambda f, i=i: box_at(80 + 90 * i, 100 + 2 * f), unit(100 + i)) for i in range(4)]
+    tracker = Tracker(TrackingConfig())
+    run(tracker, objects, range(150), noise=0.01)
+    assert tracker.appearance_gate() < 0.1
+    assert Tracker(TrackingConfig(max_appearance_distance=0.4)).appearance_gate() == 0.4
+
+
+def test_timings_are_seconds_at_the_video_rate():
+    """Item 10: max_age_s becomes frames with the fps; the old frame key still wins."""
+    assert Tracker(TrackingConfig(max_age_s=3.0), fps=10).max_age == 30
+    assert Tracker(TrackingConfig(max_age_s=3.0), fps=25).max_age == 75
+    assert Tracker(TrackingConfig(max_age_s=3.0, max_age=7), fps=25).max_age == 7
+    assert Tracker(TrackingConfig(max_age_s=1.0)).max_age == 25  # no fps given: 25 assumed
+    with pytest.raises(ConfigError, match="tracking.max_age_s"):
+        TrackingConfig(max_age_s=0)
+    with pytest.raises(ConfigError, match="tracking.cmc"):
+        TrackingConfig(cmc="sometimes")

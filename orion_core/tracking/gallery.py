@@ -29,6 +29,19 @@ class EmbeddingRing:
         """The stored rows (a view; order is not chronological once the ring wrapped)."""
         return self.rows[: self.count]
 
+    def ordered(self) -> np.ndarray:
+        """The stored rows oldest first (a copy once the ring wrapped)."""
+        if self.count < len(self.rows):
+            return self.rows[: self.count]
+        return np.concatenate([self.rows[self.cursor :], self.rows[: self.cursor]])
+
+    def newest(self, k: int) -> np.ndarray:
+        """The `k` most recent rows (fewer when fewer are stored), oldest first."""
+        k = min(k, self.count)
+        if self.cursor >= k:
+            return self.rows[self.cursor - k : self.cursor]
+        return self.rows[(self.cursor - k + np.arange(k)) % len(self.rows)]
+
     def prototype(self) -> np.ndarray | None:
         """L2-normalised mean of the stored rows, or None when empty."""
         if self.count == 0:

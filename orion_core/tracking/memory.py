@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..config import MemoryConfig
+from ..config import DEFAULT_FPS, MemoryConfig
+from .calibration import ReidCalibration
 from .gallery import EmbeddingRing
 
 DEFAULT_REID_THRESHOLD = 0.75
 SHORTLIST = 64  # candidates compared gallery-to-gallery after a cheap prototype pre-filter
+MAX_FORGOTTEN_RECORDS = 10_000  # small records (no embedding) kept without an on_forget sink: ~3 MB at most
+CLIP_GALLERY = 8  # clip embeddings kept per entity (one per tracklet end or claim)
 
 
 @dataclass
@@ -30,6 +33,7 @@ class ClaimRequest:
     label: str
     first_frame: int  # first frame the track was observed (tentative frames included)
     embeddings: np.ndarray | None  # (k, D) L2-normalised: the track's gallery so far
+    clip: np.ndarray | None = None  # (D,) clip embedding of the track's crops (video backends), else None
 
 
 @dataclass
@@ -49,6 +53,7 @@ class _Entity:
     observations: int = 0
     tracklets: list[dict] = field(default_factory=list)
     gallery: EmbeddingRing | None = None
+    clips: EmbeddingRing | None = None  # clip embeddings of its tracklets (video backends)
     prototype: np.ndarray | None = None  # cached while dormant (the gallery cannot change then)
     thumbnail: dict | None = None
     thumbnail_key: float = -1.0
@@ -83,11 +88,20 @@ class EntityMemory:
         config: MemoryConfig | None = None,
         reid_threshold: float | None = None,
         on_forget: Callable[[dict], None] | None = None,
+        fps: float | None = None,
+        calibration: ReidCalibration | None = None,
     ) -> None:
         self.config = config or MemoryConfig()
         if reid_threshold is None:
             reid_threshold = self.config.reid_threshold
         self.reid_threshold = DEFAULT_REID_THRESHOLD if reid_threshold is None else float(reid_threshold)
+        # The tracker replaces this with its own (shared) calibration; standalone use keeps the prior.
+        self.calibration = calibration or ReidCalibration(self.reid_threshold, enabled=False)
+        # Clip embeddings are another statistic: their own calibration (fed by whoever makes clips).
+        self.clip_calibration = ReidCalibration(self.reid_threshold, enabled=True, seed=1)
+        self.fps = fps if fps is not None and fps > 0 else DEFAULT_FPS
+        self.max_gap_frames = self.config.max_gap(self.fps)
+        self.late_reid_frames = self.config.late_reid(self.fps)
         self.on_forget = on_forget
         self._entities: dict[int, _Entity] = {}
         self._dormant: dict[int, None] = {}  # insertion-ordered set
@@ -96,17 +110,47 @@ class EntityMemory:
         self._dim: int | None = None
         self._thumbnail_updates: dict[int, dict] = {}
         self.merged: dict[int, int] = {}  # young entity id -> the entity it turned out to be (late_claim)
-        self.counts = {"entities": 0, "reidentified": 0, "late_reidentified": 0, "forgotten": 0}
+        self.counts = {
+            "entities": 0,
+            "reidentified": 0,
+            "late_reidentified": 0,
+            "forgotten": 0,
+            "forgotten_records_dropped": 0,
+            "rejected_below_bar": 0,
+            "rejected_by_margin": 0,
+            "displaced_lost_tracks": 0,
+            "clip_decisions": 0,
+        }
 
     # ---- thresholds and stats -------------------------------------------------------------
 
     def threshold_for(self, label: str) -> float:
-        return float(self.config.class_thresholds.get(label, self.reid_threshold))
+        """The single-candidate bar for `label` (class override, else calibrated, else the prior)."""
+        return self._bar(label, 1, held=False)
+
+    def _bar(self, label: str, candidates: int, held: bool, clip: bool = False) -> float:
+        calibration = self.clip_calibration if clip else self.calibration
+        if label in self.config.class_thresholds:
+            bar = float(self.config.class_thresholds[label])
+            return bar + calibration.margin() if held else bar
+        return calibration.bar(candidates, held)
 
     @property
     def stats(self) -> dict:
         active = sum(1 for e in self._entities.values() if e.holder is not None)
-        return {**self.counts, "active": active, "dormant": len(self._dormant)}
+        stats = {**self.counts, "active": active, "dormant": len(self._dormant)}
+        stats["max_gap_frames"] = self.max_gap_frames
+        stats["late_reid_frames"] = self.late_reid_frames
+        if self.clip_calibration.positives.total or self.clip_calibration.negatives.total:
+            stats["clip_calibration"] = self.clip_calibration.stats
+        return stats
+
+    def gallery_rows(self, entity_id: int) -> np.ndarray | None:
+        """An entity's stored views (None: unknown or none yet): the reference a claim compares with."""
+        entity = self._entities.get(entity_id)
+        if entity is None or entity.gallery is None or entity.gallery.count == 0:
+            return None
+        return entity.gallery.filled()
 
     # ---- the tracker's calls --------------------------------------------------------------
 
@@ -116,11 +160,15 @@ class EntityMemory:
         Candidates are dormant entities plus `releasable` ones (held by tracks the tracker has
         lost: the object may have reappeared out of the Kalman gate). A candidate must share the
         class, have been last seen strictly before the new track's first frame (no temporal
-        overlap), be within `max_gap_frames`, and reach the class threshold.
+        overlap: two entities seen together are never merged), and be within the max gap. The
+        decision is open-set (`_decide`): the best candidate must clear the calibrated bar for
+        that many candidates (higher for a lost track's entity) and beat the runner-up by the
+        calibrated margin.
         """
         if not requests:
             return []
         self._forget_expired(frame_index)
+        releasable = set(releasable)
         sims = self._similarities(requests, releasable)
         claims: list[Claim | None] = [None] * len(requests)
         if sims is not None:
@@ -130,6 +178,39 @@ class EntityMemory:
                 if np.isfinite(matrix[r, c]):
                     claims[r] = self._reclaim(candidates[c], requests[r], frame_index)
         return [claim or self._found(request, frame_index) for claim, request in zip(claims, requests)]
+
+    def _decide(self, request: ClaimRequest, candidates: list[_Entity], allowed: list[int], releasable: Collection[int]) -> tuple[int, float] | None:
+        """(candidate index, similarity) of the one acceptable candidate, or None (open set)."""
+        use_clip = request.clip is not None and any(candidates[c].clips is not None for c in allowed)
+        scored = []
+        for c in self._shortlist(request.embeddings, candidates, allowed):
+            sim = self._similarity(request, candidates[c], use_clip)
+            if sim is not None:
+                scored.append((sim, c))
+        if not scored:
+            return None
+        scored.sort(reverse=True)
+        best_sim, best = scored[0]
+        held = candidates[best].id in releasable
+        bar = self._bar(request.label, len(scored), held, clip=use_clip)
+        if best_sim < bar:
+            self.counts["rejected_below_bar"] += 1
+            return None
+        calibration = self.clip_calibration if use_clip else self.calibration
+        if len(scored) > 1 and best_sim - scored[1][0] < calibration.margin():
+            self.counts["rejected_by_margin"] += 1
+            return None
+        if use_clip:
+            self.counts["clip_decisions"] += 1
+        return best, best_sim
+
+    @staticmethod
+    def _similarity(request: ClaimRequest, entity: _Entity, use_clip: bool) -> float | None:
+        if use_clip:
+            if entity.clips is None or entity.clips.count == 0:
+                return None
+            return float((entity.clips.filled() @ request.clip).max())
+        return gallery_similarity(request.embeddings, entity.gallery.filled())
 
     def observe(
         self,
@@ -157,14 +238,16 @@ class EntityMemory:
             if embeddings is not None and (use_embedding is None or use_embedding[i]):
                 self._gallery_of(entity, embeddings.shape[1]).add(embeddings[i])
 
-    def late_claim(self, request: ClaimRequest, entity_id: int) -> int | None:
+    def late_claim(self, request: ClaimRequest, entity_id: int, releasable: Collection[int] = ()) -> tuple[int, int | None] | None:
         """Give a young entity a second chance to turn out to be a returning one.
 
         An object re-entering at the frame edge is half visible when its track is confirmed, so
         its first crops match its old self poorly; a few frames later they match well. When the
-        track's gallery now reaches a dormant entity, the young entity is merged into it and the
-        old id returned (the engine relabels the few observations already written). Only entities
-        founded at confirmation qualify: a re-identified one already chose.
+        track's gallery now reaches a dormant entity, or one a lost track holds (`releasable`,
+        stricter bar, as in `claim`), the young entity is merged into it and
+        `(old id, displaced track id or None)` returned (the engine relabels the few observations
+        already written). Only entities founded at confirmation qualify: a re-identified one
+        already chose.
         """
         young = self._entities.get(entity_id)
         if (
@@ -176,17 +259,20 @@ class EntityMemory:
             or len(request.embeddings) == 0
         ):
             return None
-        candidates = [self._entities[i] for i in self._dormant if self._entities[i].gallery is not None]
+        releasable = {i for i in releasable if i != entity_id}
+        candidates = self._candidates(releasable)
         allowed = [c for c, entity in enumerate(candidates) if self._may_claim(request, entity)]
-        best, best_sim = None, self.threshold_for(request.label)
-        for c in self._shortlist(request.embeddings, candidates, allowed):
-            sim = gallery_similarity(request.embeddings, candidates[c].gallery.filled())
-            if sim >= best_sim:
-                best, best_sim = candidates[c], sim
-        if best is None:
+        if not allowed:
             return None
+        decided = self._decide(request, candidates, allowed, releasable)
+        if decided is None:
+            return None
+        best = candidates[decided[0]]
+        displaced = best.holder
         self._merge(young, best)
-        return best.id
+        if displaced is not None:
+            self.counts["displaced_lost_tracks"] += 1
+        return best.id, displaced
 
     def _merge(self, young: _Entity, old: _Entity) -> None:
         """`young` becomes part of `old`: its tracklet, observations, views and thumbnail."""
@@ -200,6 +286,9 @@ class EntityMemory:
             gallery = self._gallery_of(old, young.gallery.rows.shape[1])
             for row in young.gallery.filled():
                 gallery.add(row)
+        if young.clips is not None:
+            for row in young.clips.filled():
+                self.add_clip(old.id, row)
         self._thumbnail_updates.pop(young.id, None)
         if young.thumbnail_key > old.thumbnail_key:
             old.thumbnail_key, old.thumbnail = young.thumbnail_key, young.thumbnail
@@ -221,6 +310,16 @@ class EntityMemory:
         while len(self._dormant) > self.config.max_entities:
             oldest = min(self._dormant, key=lambda i: self._entities[i].last_frame)
             self._forget(oldest)
+
+    def add_clip(self, entity_id: int, clip: np.ndarray) -> None:
+        """Store a clip embedding (a tracklet's crops through a video backend) with the entity."""
+        entity = self._entities.get(entity_id)
+        if entity is None:
+            return
+        if entity.clips is None:
+            entity.clips = EmbeddingRing(CLIP_GALLERY, len(clip))
+        entity.clips.add(np.asarray(clip, np.float32))
+        entity.prototype = None
 
     def pop_thumbnail_updates(self) -> dict[int, dict]:
         """Entities whose best thumbnail changed since the last call: crop them from this frame."""
@@ -278,6 +377,8 @@ class EntityMemory:
         self._dormant.pop(entity.id, None)
         entity.tracklets.append(_tracklet(request.track_id, frame_index))
         self.counts["reidentified"] += 1
+        if displaced is not None:
+            self.counts["displaced_lost_tracks"] += 1
         return Claim(entity.id, reidentified=True, displaced_track=displaced)
 
     def _candidates(self, releasable: Collection[int]) -> list[_Entity]:
@@ -285,7 +386,7 @@ class EntityMemory:
         return [self._entities[i] for i in ids if self._entities[i].gallery is not None]
 
     def _similarities(self, requests: Sequence[ClaimRequest], releasable: Collection[int]) -> tuple[list[_Entity], np.ndarray] | None:
-        """(candidates, R x C similarity matrix with -inf where a pair is not allowed)."""
+        """(candidates, R x C similarity matrix, -inf except each request's one acceptable candidate)."""
         if not self.config.enabled:
             return None
         candidates = self._candidates(releasable)
@@ -296,17 +397,17 @@ class EntityMemory:
             if request.embeddings is None or len(request.embeddings) == 0:
                 continue
             allowed = [c for c, entity in enumerate(candidates) if self._may_claim(request, entity)]
-            threshold = self.threshold_for(request.label)
-            for c in self._shortlist(request.embeddings, candidates, allowed):
-                sim = gallery_similarity(request.embeddings, candidates[c].gallery.filled())
-                if sim >= threshold:
-                    matrix[r, c] = sim
+            if not allowed:
+                continue
+            decided = self._decide(request, candidates, allowed, releasable)
+            if decided is not None:
+                matrix[r, decided[0]] = decided[1]
         return candidates, matrix
 
     def _may_claim(self, request: ClaimRequest, entity: _Entity) -> bool:
-        """Same class, no temporal overlap, and not away longer than `max_gap_frames`."""
+        """Same class, no temporal overlap, and not away longer than the max gap."""
         gap = request.first_frame - entity.last_frame
-        max_gap = self.config.max_gap_frames
+        max_gap = self.max_gap_frames
         return entity.label == request.label and gap > 0 and (max_gap is None or gap <= max_gap)
 
     @staticmethod
@@ -319,8 +420,8 @@ class EntityMemory:
         return [allowed[i] for i in order]
 
     def _forget_expired(self, frame_index: int) -> None:
-        """Entities away longer than `max_gap_frames` can never be re-claimed: free them now."""
-        gap = self.config.max_gap_frames
+        """Entities away longer than the max gap (seconds of video) can never be re-claimed: free them now."""
+        gap = self.max_gap_frames
         if gap is None:
             return
         for entity_id in [i for i in self._dormant if frame_index - self._entities[i].last_frame > gap]:
@@ -331,14 +432,21 @@ class EntityMemory:
         entity = self._entities.pop(entity_id)
         entity.forgotten = True
         record = self._record(entity)
-        entity.gallery = None
+        entity.gallery = entity.clips = None
+        self._thumbnail_updates.pop(entity_id, None)
         self.counts["forgotten"] += 1
         if self.on_forget is not None:
             record["prototype"] = None if record["_prototype"] is None else record["_prototype"].tolist()
             record.pop("_prototype")
             self.on_forget(record)
-        else:
-            self._forgotten.append(record)
+            return
+        # Without a sink, keep a small record (no embedding: D floats each would grow without
+        # bound) and at most MAX_FORGOTTEN_RECORDS of them; older ones are only counted.
+        record["_prototype"] = None
+        self._forgotten.append(record)
+        if len(self._forgotten) > MAX_FORGOTTEN_RECORDS:
+            self._forgotten.pop(0)
+            self.counts["forgotten_records_dropped"] += 1
 
     def _record(self, entity: _Entity) -> dict:
         prototype = entity.prototype if entity.prototype is not None else _prototype(entity.gallery)

@@ -23,9 +23,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from ..config import TrackingConfig
+from ..config import DEFAULT_FPS, TrackingConfig
 from ..types import Detections, TrackedObject
+from . import calibration as cal
 from . import kalman
+from .calibration import ReidCalibration
 from .gallery import EmbeddingRing
 from .memory import DEFAULT_REID_THRESHOLD, ClaimRequest, EntityMemory
 
@@ -41,6 +43,51 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
     area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
     return inter / np.maximum(area_a[:, None] + area_b - inter, 1e-9)
+
+
+def covered_fraction(boxes: np.ndarray) -> np.ndarray:
+    """(n,) largest fraction of each box covered by one other box (0 when alone)."""
+    n = len(boxes)
+    if n < 2:
+        return np.zeros(n)
+    w = np.minimum(boxes[:, 2, None], boxes[:, 2]) - np.maximum(boxes[:, 0, None], boxes[:, 0])
+    h = np.minimum(boxes[:, 3, None], boxes[:, 3]) - np.maximum(boxes[:, 1, None], boxes[:, 1])
+    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    np.fill_diagonal(inter, 0.0)
+    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
+    return inter.max(axis=1) / area
+
+
+def warp_states(mean: np.ndarray, cov: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move Kalman states by a 2x3 camera affine (previous frame -> current), as BoT-SORT's GMC.
+
+    Position goes through the full affine; velocity through its linear part; width and height
+    scale by its scale factor (a similarity: rotation is not applied to box sides).
+    """
+    if len(mean) == 0:
+        return mean, cov
+    linear, shift = warp[:, :2], warp[:, 2]
+    scale = float(np.sqrt(abs(np.linalg.det(linear))))
+    mean = mean.copy()
+    mean[:, 0:2] = mean[:, 0:2] @ linear.T + shift
+    mean[:, 4:6] = mean[:, 4:6] @ linear.T
+    mean[:, 2:4] *= scale
+    mean[:, 6:8] *= scale
+    big = np.zeros((8, 8))
+    big[0:2, 0:2] = big[4:6, 4:6] = linear
+    big[2, 2] = big[3, 3] = big[6, 6] = big[7, 7] = scale
+    return mean, big @ cov @ big.T
+
+
+def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """xyxy boxes through a 2x3 affine: centres move, sides scale."""
+    if len(boxes) == 0:
+        return boxes
+    linear, shift = warp[:, :2], warp[:, 2]
+    scale = float(np.sqrt(abs(np.linalg.det(linear))))
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0 @ linear.T + shift
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2.0 * scale
+    return np.concatenate([centres - half, centres + half], axis=1)
 
 
 def assign(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -71,18 +118,39 @@ class _Track:
     gallery: EmbeddingRing | None = None
     confirmed_frame: int = -1
     founded: bool = False  # its entity was new at confirmation: memory may still recognise it (late_claim)
+    displaced: bool = False  # lost while a new track took its entity: needs an entity when seen again
 
 
 class Tracker:
     """Frame-by-frame tracker; `update` returns the confirmed tracks observed in that frame.
 
-    Ages count video frames (`frame_index` differences). With `memory`, reported ids are entity
-    ids that survive a track's end; without it, `entity_id == track_id`.
+    Ages count video frames (`frame_index` differences); `fps` (the video's declared rate)
+    turns the config's seconds into frames. With `memory`, reported ids are entity ids that
+    survive a track's end; without it, `entity_id == track_id`. `reid_threshold` is the prior
+    of the per-video calibration (default: the memory's, else 0.75); the calibration lives
+    here, not in the memory, so that `--no-memory` changes nothing in online tracking.
+    `clips` (optional, see `tracking.clips.ClipBank`) gives claims a clip embedding.
     """
 
-    def __init__(self, config: TrackingConfig | None = None, memory: EntityMemory | None = None) -> None:
+    def __init__(
+        self,
+        config: TrackingConfig | None = None,
+        memory: EntityMemory | None = None,
+        fps: float | None = None,
+        reid_threshold: float | None = None,
+        clips=None,
+    ) -> None:
         self.config = config or TrackingConfig()
         self.memory = memory
+        self.fps = fps if fps is not None and fps > 0 else DEFAULT_FPS
+        self.max_age = self.config.max_age_frames(self.fps)
+        if reid_threshold is None:
+            reid_threshold = memory.reid_threshold if memory is not None else DEFAULT_REID_THRESHOLD
+        self.calibration = ReidCalibration(reid_threshold, enabled=self.config.calibrate)
+        if memory is not None:
+            memory.calibration = self.calibration
+        self.clips = clips
+        self._rng = np.random.default_rng(0)
         self._dim: int | None = None  # embedding size, fixed by the first embeddings seen
         self._reset_tracks()
         self._codes: dict[str, int] = {}
@@ -97,6 +165,9 @@ class Tracker:
             "second_pass_matches": 0,
             "recovered_by_appearance": 0,
             "reidentified": 0,
+            "covered_crops_not_learned": 0,
+            "displaced_kept": 0,
+            "camera_compensated_frames": 0,
         }
 
     def _reset_tracks(self) -> None:
@@ -118,6 +189,9 @@ class Tracker:
         stats = dict(self.counts)
         stats["active_tracks"] = int(self._confirmed.sum())
         stats["tentative_tracks"] = int(len(self._tracks) - self._confirmed.sum())
+        stats["max_age_frames"] = self.max_age
+        stats["fps"] = self.fps
+        stats["calibration"] = self.calibration.stats
         if self.memory is not None:
             stats["memory"] = self.memory.stats
         return stats
@@ -130,23 +204,39 @@ class Tracker:
         detections: Detections,
         embeddings: np.ndarray | None = None,
         has_embedding: np.ndarray | None = None,
+        warp: np.ndarray | None = None,
+        image: np.ndarray | None = None,
     ) -> list[TrackedObject]:
         """Advance to `frame_index` (strictly increasing) and associate this frame's detections.
 
         `embeddings` are (N, D) rows aligned with `detections`; rows where `has_embedding` is
-        False are ignored and those detections are matched by motion alone.
+        False are ignored and those detections are matched by motion alone. `warp` is the
+        camera's 2x3 affine from the previous frame to this one (`tracking.cmc`), applied to
+        every state before association. `image` (RGB) feeds `clips` when the tracker has them.
         """
         frame_index = int(frame_index)
         if self._prev_frame is not None and frame_index <= self._prev_frame:
             raise ValueError(f"Tracker.update: frame_index {frame_index} does not follow {self._prev_frame}")
         det_emb, det_has = self._detection_embeddings(detections, embeddings, has_embedding)
+        self._frame = frame_index
         dt = 1 if self._prev_frame is None else frame_index - self._prev_frame
         self._frames_seen += 1
         self.counts["frames"] += 1
         self.counts["detections"] += len(detections)
         self._predict(dt)
+        if warp is not None:
+            self._mean, self._cov = warp_states(self._mean, self._cov, np.asarray(warp, np.float64))
+            self._last_box = warp_boxes(self._last_box, np.asarray(warp, np.float64))
+            self.counts["camera_compensated_frames"] += 1
 
         boxes = detections.boxes.astype(np.float64)
+        if det_has is not None and self.config.gallery_max_overlap < 1.0:
+            # Crops mostly showing another object must not teach any gallery who this one is.
+            clean = covered_fraction(boxes) <= self.config.gallery_max_overlap
+            self.counts["covered_crops_not_learned"] += int((det_has & ~clean).sum())
+            det_learn = det_has & clean
+        else:
+            det_learn = det_has
         det_label = np.fromiter((self._code(label) for label in detections.labels), np.int64, len(detections))
         high = detections.scores >= self.config.high_score
         low = (detections.scores >= self.config.low_score) & ~high
@@ -171,15 +261,21 @@ class Tracker:
             link(rows, dets, _RECOVERED)
             self.counts["recovered_by_appearance"] += len(rows)
 
-        self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_has)
+        det_ema = det_learn if self.config.ema_skips_covered else det_has
+        self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_ema, det_learn)
         remove = self._end_stale(frame_index, track_det)
         births = np.flatnonzero(high & det_free)
-        self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_has)
+        self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_ema, det_learn)
         track_det = np.concatenate([track_det, births])
         via = np.concatenate([via, np.full(len(births), _FIRST, np.int8)])
         remove = np.concatenate([remove, np.zeros(len(births), bool)])
+        if self.clips is not None and image is not None:
+            seen = np.flatnonzero(track_det >= 0)
+            self.clips.observe([self._tracks[r].uid for r in seen], frame_index, image, boxes[track_det[seen]],
+                               det_learn[track_det[seen]] if det_learn is not None else np.ones(len(seen), bool))
         self._confirm_ready(frame_index, remove)
-        reported = self._report(frame_index, detections, track_det, via, det_emb, det_has)
+        reported = self._report(frame_index, detections, track_det, via, det_emb, det_learn, remove)
+        self._calibrate(frame_index, remove)
         self._drop(remove)
         self._prev_frame = frame_index
         return reported
@@ -209,6 +305,8 @@ class Tracker:
         """End of video: every confirmed track ends (its entity goes dormant); the tracker resets."""
         for row in np.flatnonzero(self._confirmed):
             self._end_track(row)
+        if self.clips is not None:
+            self.clips.reset()
         self._reset_tracks()
 
     # ---- association passes ---------------------------------------------------------------
@@ -229,13 +327,34 @@ class Tracker:
         if det_emb is not None and self._ema is not None:
             # Appearance only for pairs the motion gate let through: linear in the objects, and
             # no small BLAS matmul (slow when its threads compete with the embedder's).
+            gate = self.appearance_gate()
+            w = self.config.appearance_weight
             pr, pc = np.nonzero(allowed & self._has_ema[rows, None] & det_has[dets][None, :])
             distance = 1.0 - np.einsum("ij,ij->i", self._ema[rows[pr]], det_emb[dets[pc]])
-            allowed[pr, pc] = distance <= self.config.max_appearance_distance
-            w = self.config.appearance_weight
-            cost[pr, pc] = w * distance + (1.0 - w) * cost[pr, pc]
+            # One cost scale for every pair: where either side has no embedding, the appearance
+            # term is imputed as half the gate (neither a perfect nor the worst acceptable match),
+            # instead of mixing plain 1 - IoU with the fused cost in one assignment.
+            if self.config.impute_missing_appearance:
+                cost *= 1.0 - w
+                cost += w * (0.5 * gate)
+            cost[pr, pc] = w * distance + (1.0 - w) * (1.0 - iou[pr, pc])
+            allowed[pr, pc] = distance <= gate
+            r, c = assign(cost, allowed)
+            if self.counts["frames"] % cal.SAMPLE_EVERY == 0 and len(r):
+                # Motion-confident matches tell what a true match's distance looks like (gate fit).
+                sure = (iou[r, c] >= cal.CONFIDENT_IOU) & self._has_ema[rows[r]] & det_has[dets[c]]
+                if sure.any():
+                    a, b = rows[r[sure]], dets[c[sure]]
+                    self.calibration.add_match_distances(1.0 - np.einsum("ij,ij->i", self._ema[a], det_emb[b]))
+            return rows[r], dets[c]
         r, c = assign(cost, allowed)
         return rows[r], dets[c]
+
+    def appearance_gate(self) -> float:
+        """First-pass appearance gate: configured, else fitted on this video (calibration)."""
+        if self.config.max_appearance_distance is not None:
+            return self.config.max_appearance_distance
+        return self.calibration.appearance_gate()
 
     def _low_pass(self, boxes, det_label, low, track_det) -> tuple[np.ndarray, np.ndarray]:
         dets = np.flatnonzero(low)
@@ -266,7 +385,12 @@ class Tracker:
         similarity = np.einsum("pgd,pd->pg", galleries[pair_row], det_emb[dets[pc]])
         similarity[np.arange(galleries.shape[1])[None, :] >= counts[pair_row, None]] = -np.inf
         distance = 1.0 - similarity.max(axis=1)  # best view in the gallery
-        limit = np.array([self._recovery_limit(self._tracks[r].label) for r in rows])
+        limits = {}
+        for r in rows:
+            label = self._tracks[r].label
+            if label not in limits:
+                limits[label] = self._recovery_limit(label)
+        limit = np.array([limits[self._tracks[r].label] for r in rows])
         allowed[pr, pc] = distance <= limit[pr]
         cost = np.ones(allowed.shape)
         cost[pr, pc] = distance
@@ -274,21 +398,32 @@ class Tracker:
         return rows[r], dets[c]
 
     def _recovery_limit(self, label: str) -> float:
-        """Appearance distance a lost track may be recovered at: the re-ID evidence by default."""
+        """Appearance distance a lost track may be recovered at: the calibrated single-crop bar.
+
+        The tracker's own calibration (not the memory's), so `--no-memory` recovers the same.
+        A class override in the memory config still applies when there is a memory.
+        """
         if self.config.recovery_max_distance is not None:
             return self.config.recovery_max_distance
-        threshold = self.memory.threshold_for(label) if self.memory is not None else DEFAULT_REID_THRESHOLD
-        return 1.0 - threshold
+        if self.memory is not None and label in self.memory.config.class_thresholds:
+            return 1.0 - float(self.memory.config.class_thresholds[label])
+        return 1.0 - self.calibration.recovery_bar()
 
     def _near(self, rows: np.ndarray, det_boxes: np.ndarray) -> np.ndarray:
-        """Loose gate: within `recovery_radius` box sides of where the track was, or is predicted."""
+        """Loose gate around where the track was, or is predicted: it widens with the time lost.
+
+        `recovery_radius` box sides, plus `recovery_growth` box sides per second unseen: an
+        object can be further from where it vanished the longer it has been gone.
+        """
         centres = (det_boxes[:, :2] + det_boxes[:, 2:]) / 2.0
         last = self._last_box[rows]
         last_centres = (last[:, :2] + last[:, 2:]) / 2.0
         side = np.maximum(last[:, 2] - last[:, 0], last[:, 3] - last[:, 1])
+        lost_s = (self._frame - self._last_seen[rows]) / self.fps
+        radius = (self.config.recovery_radius + self.config.recovery_growth * lost_s) * side
         to_last = np.linalg.norm(centres[None, :, :] - last_centres[:, None, :], axis=2)
         to_pred = np.linalg.norm(centres[None, :, :] - self._mean[rows, None, :2], axis=2)
-        return np.minimum(to_last, to_pred) <= self.config.recovery_radius * side[:, None]
+        return np.minimum(to_last, to_pred) <= radius[:, None]
 
     # ---- state changes --------------------------------------------------------------------
 
@@ -299,7 +434,7 @@ class Tracker:
             self._mean[lost, 6:8] = 0.0
         self._mean, self._cov = kalman.predict(self._mean, self._cov, float(dt))
 
-    def _apply_matches(self, frame_index, boxes, track_det, via, det_emb, det_has) -> None:
+    def _apply_matches(self, frame_index, boxes, track_det, via, det_emb, det_has, det_learn) -> None:
         matched = np.flatnonzero(track_det >= 0)
         if len(matched) == 0:
             return
@@ -315,16 +450,20 @@ class Tracker:
         self._hits[matched] += 1
         if det_emb is not None:
             learn = matched[(via[matched] != _LOW) & det_has[track_det[matched]]]
-            self._learn_appearance(learn, det_emb[track_det[learn]])
+            self._learn_appearance(learn, det_emb[track_det[learn]], det_learn[track_det[learn]])
 
-    def _learn_appearance(self, rows: np.ndarray, emb: np.ndarray) -> None:
+    def _learn_appearance(self, rows: np.ndarray, emb: np.ndarray, to_gallery: np.ndarray | None = None) -> None:
+        """EMA (short-term, first pass) from every usable crop; the gallery (recovery, memory,
+        calibration) only from `to_gallery` ones: crops not covered by another box."""
         if len(rows) == 0:
             return
         m = self.config.ema_momentum
         mixed = np.where(self._has_ema[rows, None], m * self._ema[rows] + (1.0 - m) * emb, emb)
         self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self._has_ema[rows] = True
-        for row, vector in zip(rows, emb):
+        for row, vector, keep in zip(rows, emb, np.ones(len(rows), bool) if to_gallery is None else to_gallery):
+            if not keep:
+                continue
             track = self._tracks[row]
             if track.gallery is None:
                 track.gallery = EmbeddingRing(self.config.gallery_size, len(vector))
@@ -333,7 +472,7 @@ class Tracker:
     def _end_stale(self, frame_index: int, track_det: np.ndarray) -> np.ndarray:
         """Rows to drop: tentative tracks that missed a frame, confirmed ones unseen > max_age."""
         unmatched = track_det < 0
-        stale = unmatched & (frame_index - self._last_seen > self.config.max_age)
+        stale = unmatched & (frame_index - self._last_seen > self.max_age)
         remove = unmatched & (~self._confirmed | stale)
         for row in np.flatnonzero(remove & self._confirmed):
             self._end_track(row)
@@ -341,10 +480,17 @@ class Tracker:
 
     def _end_track(self, row: int) -> None:
         self.counts["tracks_ended"] += 1
-        if self.memory is not None:
-            self.memory.release(self._tracks[row].entity_id)
+        track = self._tracks[row]
+        if self.memory is not None and track.entity_id and not track.displaced:
+            if self.clips is not None and self.memory.config.clips:
+                clip = self.clips.clip(track.uid)
+                if clip is not None:
+                    self.memory.add_clip(track.entity_id, clip)
+            self.memory.release(track.entity_id)
+        if self.clips is not None:
+            self.clips.forget(track.uid)
 
-    def _start(self, frame_index, dets, boxes, det_label, labels, det_emb, det_has) -> None:
+    def _start(self, frame_index, dets, boxes, det_label, labels, det_emb, det_has, det_learn) -> None:
         n = len(dets)
         if n == 0:
             return
@@ -365,14 +511,22 @@ class Tracker:
         self.counts["tracks_started"] += n
         if det_emb is not None:
             rows = len(self._tracks) - n + np.flatnonzero(det_has[dets])
-            self._learn_appearance(rows, det_emb[dets[det_has[dets]]])
+            self._learn_appearance(rows, det_emb[dets[det_has[dets]]], det_learn[dets[det_has[dets]]])
 
     def _confirm_ready(self, frame_index: int, remove: np.ndarray) -> None:
-        """Confirm tracks seen `min_hits` times (or any track early in the video, as SORT does)."""
+        """Confirm tracks seen `min_hits` times (or any track early in the video, as SORT does).
+
+        Tracks displaced earlier (a new track took their entity while they were lost) and seen
+        again this frame ask the memory for an entity like a new track does.
+        """
         early = self._frames_seen <= self.config.min_hits
-        ready = ~self._confirmed & (self._last_seen == frame_index) & ((self._hits >= self.config.min_hits) | early)
+        seen_now = self._last_seen == frame_index
+        ready = ~self._confirmed & seen_now & ((self._hits >= self.config.min_hits) | early)
         rows = np.flatnonzero(ready)
-        if len(rows) == 0:
+        back = np.zeros(0, np.int64)
+        if self.counts["displaced_kept"]:  # rare: only scan when some track was ever displaced
+            back = np.array([r for r in np.flatnonzero(self._confirmed & seen_now) if self._tracks[r].displaced], np.int64)
+        if len(rows) == 0 and len(back) == 0:
             return
         lost_rows = np.flatnonzero(self._confirmed & (self._last_seen < frame_index) & ~remove)
         for row in rows:
@@ -384,28 +538,48 @@ class Tracker:
             for row in rows:
                 self._tracks[row].entity_id = self._tracks[row].track_id
             return
-        held_by_lost = {self._tracks[r].entity_id: r for r in lost_rows}
-        requests = [
-            ClaimRequest(
-                track_id=self._tracks[r].track_id,
-                label=self._tracks[r].label,
-                first_frame=self._tracks[r].first_frame,
-                embeddings=None if self._tracks[r].gallery is None else self._tracks[r].gallery.filled().copy(),
-            )
-            for r in rows
-        ]
+        rows = np.concatenate([rows, back])
+        held_by_lost = {self._tracks[r].entity_id: r for r in lost_rows if not self._tracks[r].displaced}
+        requests = [self._request(r, frame_index if self._tracks[r].displaced else None) for r in rows]
         for row, claim in zip(rows, self.memory.claim(requests, frame_index, releasable=held_by_lost.keys())):
-            self._tracks[row].entity_id = claim.entity_id
-            self._tracks[row].confirmed_frame = frame_index
-            self._tracks[row].founded = not claim.reidentified
+            track = self._tracks[row]
+            track.entity_id = claim.entity_id
+            track.confirmed_frame = frame_index
+            track.founded = not claim.reidentified
+            track.displaced = False
             if claim.reidentified:
                 self.counts["reidentified"] += 1
             if claim.displaced_track is not None:
-                # The entity moved to the new track; the lost one ends without going dormant.
-                remove[held_by_lost[claim.entity_id]] = True
-                self.counts["tracks_ended"] += 1
+                self._displace(held_by_lost[claim.entity_id], remove)
 
-    def _report(self, frame_index, detections, track_det, via, det_emb, det_has) -> list[TrackedObject]:
+    def _request(self, row: int, first_frame: int | None = None) -> ClaimRequest:
+        track = self._tracks[row]
+        clip = None
+        if self.clips is not None and self.memory is not None and self.memory.config.clips:
+            clip = self.clips.clip(track.uid)
+        return ClaimRequest(
+            track_id=track.track_id,
+            label=track.label,
+            first_frame=track.first_frame if first_frame is None else first_frame,
+            embeddings=None if track.gallery is None else track.gallery.filled().copy(),
+            clip=clip,
+        )
+
+    def _displace(self, row: int, remove: np.ndarray) -> None:
+        """A new track took the entity of lost track `row`. The lost track is NOT ended (issue 10,
+        item 2): if the claim was wrong, the real owner is still tracked when it reappears, and
+        then asks the memory for an entity again. Until then it reports nothing (it is lost).
+        `tracking.keep_displaced: false` restores the old rule (the lost track ends at once)."""
+        if not self.config.keep_displaced:
+            remove[row] = True
+            self.counts["tracks_ended"] += 1
+            self._tracks[row].displaced = True  # ends without releasing the entity it no longer holds
+            return
+        self._tracks[row].displaced = True
+        self._tracks[row].entity_id = 0
+        self.counts["displaced_kept"] += 1
+
+    def _report(self, frame_index, detections, track_det, via, det_emb, det_learn, remove) -> list[TrackedObject]:
         rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index))
         dets = track_det[rows]
         objects = [
@@ -421,8 +595,8 @@ class Tracker:
             for r, d in zip(rows.tolist(), dets.tolist())
         ]
         if self.memory is not None and len(rows):
-            self._late_claims(frame_index, rows, objects)
-            use = None if det_emb is None else det_has[dets] & (via[rows] != _LOW)
+            self._late_claims(frame_index, rows, objects, remove)
+            use = None if det_emb is None else det_learn[dets] & (via[rows] != _LOW)
             self.memory.observe(
                 frame_index,
                 [o.entity_id for o in objects],
@@ -433,27 +607,66 @@ class Tracker:
             )
         return objects
 
-    def _late_claims(self, frame_index: int, rows: np.ndarray, objects: list[TrackedObject]) -> None:
-        """Young tracks re-try memory for `memory.config.late_reid_frames` frames after confirmation."""
-        window = self.memory.config.late_reid_frames
+    def _late_claims(self, frame_index: int, rows: np.ndarray, objects: list[TrackedObject], remove: np.ndarray) -> None:
+        """Young tracks re-try memory for `late_reid` seconds after confirmation.
+
+        Candidates include entities held by lost tracks (stricter bar), as at confirmation.
+        """
+        window = self.memory.late_reid_frames
+        held_by_lost = None
         for obj, row in zip(objects, rows.tolist()):
             track = self._tracks[row]
             if not track.founded or track.gallery is None:
                 continue
+            if held_by_lost is None:
+                lost_rows = np.flatnonzero(self._confirmed & (self._last_seen < frame_index) & ~remove)
+                held_by_lost = {self._tracks[r].entity_id: r for r in lost_rows if not self._tracks[r].displaced}
             if frame_index - track.confirmed_frame > window:
                 track.founded = False
                 continue
-            request = ClaimRequest(track.track_id, track.label, track.first_frame, track.gallery.filled().copy())
-            old_id = self.memory.late_claim(request, track.entity_id)
-            if old_id is not None:
+            result = self.memory.late_claim(self._request(row), track.entity_id, releasable=held_by_lost.keys())
+            if result is not None:
+                old_id, displaced = result
                 track.entity_id = obj.entity_id = old_id
                 track.founded = False
                 self.counts["reidentified"] += 1
+                if displaced is not None and old_id in held_by_lost:
+                    self._displace(held_by_lost.pop(old_id), remove)
+
+    def _calibrate(self, frame_index: int, remove: np.ndarray) -> None:
+        """Feed the per-video calibration a few labelled pairs from this frame (see calibration.py).
+
+        Negatives: two confirmed tracks of one class reported in this frame are different
+        objects; positives: a confirmed track's newest crops against its older ones.
+        """
+        if self._ema is None or not self.config.calibrate or self.counts["frames"] % cal.SAMPLE_EVERY:
+            return
+        rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index) & self._has_ema & ~remove)
+        if len(rows) == 0:
+            return
+        rng = self._rng
+        tracks = self._tracks
+        r = rows[int(rng.integers(len(rows)))]
+        if tracks[r].gallery is not None and tracks[r].gallery.count >= cal.QUERY + cal.SKIP + cal.MIN_REFERENCE:
+            self.calibration.add_positive(tracks[r].gallery.ordered(), tracks[r].uid)
+        if len(rows) < 2:
+            return
+        for a, b in rng.integers(len(rows), size=(cal.NEG_PER_FRAME, 2)):
+            a, b = rows[a], rows[b]
+            if a == b or self._label[a] != self._label[b] or tracks[a].gallery is None or tracks[b].gallery is None:
+                continue
+            entity_rows = self.memory.gallery_rows(tracks[b].entity_id) if self.memory is not None else None
+            self.calibration.add_negative(
+                tracks[a].gallery.newest(cal.QUERY), tracks[b].gallery.filled(), entity_rows, (tracks[a].uid, tracks[b].uid)
+            )
 
     def _drop(self, remove: np.ndarray) -> None:
         if not remove.any():
             return
         keep = ~remove
+        if self.clips is not None:
+            for track in (t for t, k in zip(self._tracks, keep) if not k):
+                self.clips.forget(track.uid)
         self._tracks = [t for t, k in zip(self._tracks, keep) if k]
         self._mean, self._cov = self._mean[keep], self._cov[keep]
         self._label, self._last_seen, self._hits = self._label[keep], self._last_seen[keep], self._hits[keep]

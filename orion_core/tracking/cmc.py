@@ -1,0 +1,87 @@
+"""Camera motion compensation: the global affine between consecutive frames (BoT-SORT's GMC).
+
+A panning or zooming camera moves every box the same way; the Kalman filter, which assumes a
+still camera, then predicts each box where it was and IoU association fails. The tracker moves
+its states through this frame-to-frame affine before associating (`Tracker.update(warp=...)`).
+
+Estimation: corners (`cv2.goodFeaturesToTrack`) on the previous grey frame, downscaled to
+`WIDTH` pixels wide, followed by pyramidal Lucas-Kanade (`cv2.calcOpticalFlowPyrLK`) and a
+RANSAC 4-DoF similarity (`cv2.estimateAffinePartial2D`: rotation, uniform scale, shift), which
+moving objects, a minority of the corners, do not drag along. About 3 ms of CPU per 768x576 frame
+(PETS09), most of it corners and LK; decoding the same frame costs ~1.6 ms.
+
+`mode`: `on` always applies the estimate; `off` never estimates; `auto` estimates always (it is
+cheap) and applies it only when the camera visibly moves (`MIN_SHIFT_PX` full-resolution pixels
+or `MIN_SCALE` relative zoom): on a still camera the estimate is noise, and identity is exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+WIDTH = 320  # estimation width in pixels
+MAX_CORNERS = 200
+MIN_POINTS = 10  # tracked corners needed for an estimate; fewer: no compensation this frame
+MIN_SHIFT_PX = 1.0  # auto: apply when the shift (full-resolution pixels) exceeds this ...
+MIN_SCALE = 0.005  # ... or the zoom exceeds 0.5 %
+
+
+class CameraMotion:
+    """Frame-to-frame camera motion; `update(image)` returns the 2x3 warp to apply, or None."""
+
+    def __init__(self, mode: str = "auto") -> None:
+        self.mode = mode
+        self._prev: np.ndarray | None = None
+        self._scale = 1.0
+        self.counts = {"frames": 0, "estimated": 0, "applied": 0, "failed": 0}
+
+    def update(self, image: np.ndarray) -> np.ndarray | None:
+        """`image`: RGB (or grey) frame. None = nothing to compensate (first frame, off, still camera)."""
+        if self.mode == "off":
+            return None
+        import cv2
+
+        self.counts["frames"] += 1
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+        scale = min(1.0, WIDTH / grey.shape[1])
+        if scale < 1.0:
+            grey = cv2.resize(grey, (int(round(grey.shape[1] * scale)), int(round(grey.shape[0] * scale))), interpolation=cv2.INTER_LINEAR)  # 3x cheaper than INTER_AREA; corners do not mind
+        prev, self._prev, self._scale = self._prev, grey, scale
+        if prev is None or prev.shape != grey.shape:
+            return None
+        warp = estimate_affine(prev, grey)
+        if warp is None:
+            self.counts["failed"] += 1
+            return None
+        self.counts["estimated"] += 1
+        warp[:, 2] /= scale  # the shift back to full-resolution pixels (the linear part is scale-free)
+        if self.mode == "auto" and not is_significant(warp):
+            return None
+        self.counts["applied"] += 1
+        return warp
+
+    @property
+    def stats(self) -> dict:
+        return {"mode": self.mode, **self.counts}
+
+
+def estimate_affine(prev: np.ndarray, curr: np.ndarray) -> np.ndarray | None:
+    """2x3 similarity mapping `prev` pixel coordinates to `curr` ones (grey uint8), or None."""
+    import cv2
+
+    points = cv2.goodFeaturesToTrack(prev, maxCorners=MAX_CORNERS, qualityLevel=0.01, minDistance=8, blockSize=3)
+    if points is None or len(points) < MIN_POINTS:
+        return None
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, curr, points, None, winSize=(15, 15), maxLevel=2)  # 4x15 px at 320 wide: pans up to ~60 px/frame
+    ok = status.reshape(-1) == 1
+    if ok.sum() < MIN_POINTS:
+        return None
+    warp, inliers = cv2.estimateAffinePartial2D(points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
+    if warp is None or inliers is None or inliers.sum() < MIN_POINTS:
+        return None
+    return warp.astype(np.float64)
+
+
+def is_significant(warp: np.ndarray) -> bool:
+    scale = float(np.sqrt(abs(np.linalg.det(warp[:, :2]))))
+    return bool(np.hypot(warp[0, 2], warp[1, 2]) > MIN_SHIFT_PX or abs(scale - 1.0) > MIN_SCALE)

@@ -1,0 +1,122 @@
+"""Per-video re-ID calibration (issue 10 item 1): the video labels itself, decisions use the fit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from orion_core.config import MemoryConfig, TrackingConfig
+from orion_core.tracking import EntityMemory, Tracker
+from orion_core.tracking import calibration as cal
+from orion_core.tracking.calibration import ReidCalibration
+from orion_core.types import Detections
+
+DIM = 32
+
+
+def unit_rows(rng, n: int, centre: np.ndarray, noise: float) -> np.ndarray:
+    rows = centre + rng.normal(0, noise, (n, len(centre)))
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def feed(calibration: ReidCalibration, rng, looks: np.ndarray, noise: float, samples: int = 80) -> None:
+    """Positives from one look's crops, negatives between two looks, as the tracker samples them."""
+    for i in range(samples):
+        a, b = rng.choice(len(looks), 2, replace=False)
+        calibration.add_positive(unit_rows(rng, 12, looks[a], noise), track=int(a))
+        calibration.add_negative(unit_rows(rng, cal.QUERY, looks[a], noise), unit_rows(rng, 16, looks[b], noise),
+                                 pair=(int(a), int(b)))
+
+
+def looks(n: int, seed: int = 0) -> np.ndarray:
+    return unit_rows(np.random.default_rng(seed), n, np.zeros(DIM), 1.0)
+
+
+def test_prior_decides_until_the_video_gave_enough_evidence():
+    calibration = ReidCalibration(0.8)
+    assert calibration.bar() == 0.8 and calibration.margin() == cal.PRIOR_MARGIN
+    rng = np.random.default_rng(1)
+    feed(calibration, rng, looks(6), 0.1, samples=cal.MIN_POSITIVES - 1)
+    assert calibration.stats["source"] == "prior" and calibration.bar() == 0.8
+    assert "not enough evidence" in calibration.stats["note"]
+    feed(calibration, rng, looks(6), 0.1, samples=cal.MIN_NEGATIVES)
+    assert calibration.stats["source"] == "fitted"
+
+
+def test_fitted_bar_sits_above_the_negatives_and_rises_with_candidates():
+    calibration = ReidCalibration(0.99)  # a prior far too strict for this "backend"
+    feed(calibration, np.random.default_rng(2), looks(8), 0.15)
+    stats = calibration.stats
+    negatives = calibration.negatives.filled()
+    assert stats["source"] == "fitted" and stats["auc"] > 0.99
+    assert calibration.bar() == pytest.approx(np.quantile(negatives, 1 - cal.ALPHA))
+    assert calibration.bar(10) > calibration.bar(1)  # more candidates, more chances of a look-alike
+    assert calibration.bar(held=True) == pytest.approx(calibration.bar() + calibration.margin())
+    assert np.median(calibration.positives.filled()) > calibration.bar() > np.quantile(negatives, 0.9)
+    assert stats["bar"] < 0.99  # the prior no longer decides
+    assert stats["positives"] == stats["negatives"] == 80 and stats["negative_pairs"] >= cal.MIN_PAIRS
+
+
+def test_a_backend_that_cannot_tell_objects_apart_merges_nothing_and_says_so():
+    # Random-weight stand-in: every crop is noise, whoever it shows.
+    calibration = ReidCalibration(0.5)
+    rng = np.random.default_rng(3)
+    for i in range(100):
+        calibration.add_positive(unit_rows(rng, 12, np.zeros(DIM), 1.0), track=i % 7)
+        calibration.add_negative(unit_rows(rng, 4, np.zeros(DIM), 1.0), unit_rows(rng, 16, np.zeros(DIM), 1.0), pair=(i % 9, 9))
+    stats = calibration.stats
+    assert stats["source"] == "uninformative" and stats["bar"] is None and stats["auc"] < cal.MIN_AUC
+    assert calibration.bar() == np.inf and calibration.recovery_bar() == np.inf
+    assert "merges nothing" in stats["note"]
+
+
+def test_disabled_calibration_keeps_the_prior():
+    calibration = ReidCalibration(0.7, enabled=False)
+    feed(calibration, np.random.default_rng(4), looks(8), 0.15)
+    assert calibration.bar() == 0.7 and calibration.stats["source"] == "prior"
+    assert calibration.appearance_gate() == cal.DEFAULT_GATE
+
+
+def test_appearance_gate_follows_the_backend_scale():
+    tight, loose = ReidCalibration(0.8), ReidCalibration(0.8)
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        tight.add_match_distances(np.abs(rng.normal(0, 0.01, 8)))
+        loose.add_match_distances(np.abs(rng.normal(0, 0.15, 8)))
+    assert 0.02 <= tight.appearance_gate() < 0.1 < loose.appearance_gate() < 0.8
+
+
+# ---- in the tracker: the statistic the memory uses, from the video itself ----------------------
+
+
+def crowd_run(looks_of: np.ndarray, frames: int = 160, noise: float = 0.05, memory: bool = True) -> Tracker:
+    """`len(looks_of)` objects walking in lanes, all visible together: plenty of labelled pairs."""
+    rng = np.random.default_rng(0)
+    mem = EntityMemory(MemoryConfig(), reid_threshold=0.75) if memory else None
+    tracker = Tracker(TrackingConfig(), memory=mem)
+    n = len(looks_of)
+    for f in range(frames):
+        boxes = np.array([[40 + 3 * f, 20 + 90 * i, 80 + 3 * f, 100 + 90 * i] for i in range(n)], np.float32)
+        emb = unit_rows(rng, n, np.zeros(DIM), 1.0) * 0 + looks_of + rng.normal(0, noise, looks_of.shape)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        tracker.update(f, Detections(boxes, np.full(n, 0.9, np.float32), ["person"] * n), emb.astype(np.float32), None)
+    return tracker
+
+
+def test_tracker_fits_the_bar_on_the_memory_statistic_and_reports_it():
+    tracker = crowd_run(looks(5))
+    stats = tracker.stats["calibration"]
+    assert stats["source"] == "fitted" and stats["auc"] > 0.95
+    assert stats["negative_pairs"] >= cal.MIN_PAIRS and stats["positive_tracks"] == 5
+    # Distinct looks (cosine ~0) with 5% noise: the bar lands between the two populations.
+    assert stats["negative_median"] < stats["bar"] < stats["positive_median"]
+    assert tracker.memory.threshold_for("person") == pytest.approx(stats["bar"], abs=1e-4)
+
+
+def test_an_identity_blind_backend_switches_reid_off_in_the_tracker():
+    # What a random-weight network does: stable embeddings (the same crop gives the same row)
+    # that carry no identity (every object maps near the same point).
+    tracker = crowd_run(np.repeat(looks(1), 5, axis=0))
+    stats = tracker.stats["calibration"]
+    assert stats["source"] == "uninformative" and "merges nothing" in stats["note"]
+    assert tracker.memory.threshold_for("person") == np.inf
