@@ -246,14 +246,14 @@ class PerceptionEngine:
                 timer.add("embed", t)
             yield chunk, detections, embedded
 
-    def _planner(self, embedder) -> EmbedPlanner | None:
+    def _planner(self, embedder, fps: float) -> EmbedPlanner | None:
         """The on-demand planner, or None: embed every box (policy `all`) or none (motion only)."""
         from .tracking.ondemand import EmbedPlanner
 
         cfg = self.config
         if self.embedding_policy(embedder) != "on_demand":
             return None
-        young = cfg.memory.late_reid_frames if cfg.memory.enabled else 0
+        young = cfg.memory.late_reid(fps) if cfg.memory.enabled else 0  # memory's late re-ID window, in frames
         return EmbedPlanner(cfg.tracking, cfg.embedding.refresh_frames, young_frames=young)
 
     def _embed_on_demand(self, frame: Frame, dets, planner: EmbedPlanner, tracker, embedder, timer: StageTimer) -> tuple:
@@ -355,7 +355,7 @@ class PerceptionEngine:
             # memory stays flat whatever the video's length.
             frames = Prefetch(lambda: timed(iter(source), timer, "decode"), DECODE_AHEAD, "orion-decode")
             stages.append(frames)
-            planner = self._planner(embedder)
+            planner = self._planner(embedder, fps)
             work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, timer),
                             1, "orion-detect", timer)  # "idle" = the main thread waiting for it
             stages.append(work)
