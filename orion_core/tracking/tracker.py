@@ -119,6 +119,7 @@ class _Track:
     confirmed_frame: int = -1
     founded: bool = False  # its entity was new at confirmation: memory may still recognise it (late_claim)
     displaced: bool = False  # lost while a new track took its entity: needs an entity when seen again
+    lost_entity: int = 0  # the entity it held before it was displaced
 
 
 class Tracker:
@@ -526,6 +527,7 @@ class Tracker:
         back = np.zeros(0, np.int64)
         if self.counts["displaced_kept"]:  # rare: only scan when some track was ever displaced
             back = np.array([r for r in np.flatnonzero(self._confirmed & seen_now) if self._tracks[r].displaced], np.int64)
+            back = self._revivable(back, seen_now, remove)
         if len(rows) == 0 and len(back) == 0:
             return
         lost_rows = np.flatnonzero(self._confirmed & (self._last_seen < frame_index) & ~remove)
@@ -552,6 +554,20 @@ class Tracker:
             if claim.displaced_track is not None:
                 self._displace(held_by_lost[claim.entity_id], remove)
 
+    def _revivable(self, back: np.ndarray, seen_now: np.ndarray, remove: np.ndarray) -> np.ndarray:
+        """Displaced tracks seen again keep living only when that proves the claim wrong: the track
+        that took their entity is in view at the same time (two objects). Otherwise the reappearance
+        is as likely this lost track grabbing someone else's box: it ends (unreported), as before."""
+        holders_now = {self._tracks[r].entity_id for r in np.flatnonzero(self._confirmed & seen_now) if not self._tracks[r].displaced}
+        keep = []
+        for row in back:
+            if self._tracks[row].lost_entity in holders_now:
+                keep.append(row)
+            else:
+                remove[row] = True
+                self.counts["tracks_ended"] += 1
+        return np.array(keep, np.int64)
+
     def _request(self, row: int, first_frame: int | None = None) -> ClaimRequest:
         track = self._tracks[row]
         clip = None
@@ -576,11 +592,12 @@ class Tracker:
             self._tracks[row].displaced = True  # ends without releasing the entity it no longer holds
             return
         self._tracks[row].displaced = True
+        self._tracks[row].lost_entity = self._tracks[row].entity_id
         self._tracks[row].entity_id = 0
         self.counts["displaced_kept"] += 1
 
     def _report(self, frame_index, detections, track_det, via, det_emb, det_learn, remove) -> list[TrackedObject]:
-        rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index))
+        rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index) & ~remove)
         dets = track_det[rows]
         objects = [
             TrackedObject(
