@@ -155,8 +155,31 @@ def read_safetensors_header(path: Path) -> Tensors:
     return tensors
 
 
-def read_torch_state(path: Path) -> Tensors:
-    """Shapes from a .bin/.pth/.pt state dict via weights_only torch.load (memory-mapped where the format allows)."""
+def _is_whole_pickle(path: Path) -> bool:
+    """A complete, well-formed pickle stream (read opcode by opcode, nothing executed).
+
+    torch's safe unpickler stops at the first opcode it does not take (a protocol-4 FRAME of a plain
+    pickle, say) before it sees any class: a file that is nevertheless a whole pickle is one it
+    refused, not a truncated download.
+    """
+    import pickletools
+    import zipfile
+
+    if zipfile.is_zipfile(path):
+        return False  # torch's own format: its unpickler reported what it refused
+    try:
+        with open(path, "rb") as handle:
+            for opcode, _, _ in pickletools.genops(handle):
+                if opcode.name == "STOP":
+                    return True
+    except Exception:  # not a pickle, or cut short
+        return False
+    return False
+
+
+def load_torch_state(path: Path) -> dict:
+    """A .bin/.pth/.pt state dict of tensors via weights_only torch.load (memory-mapped where the format
+    allows), every failure one WeightsError line: the loader plugins and `weights verify` share it."""
     import pickle
     import warnings
 
@@ -177,7 +200,9 @@ def read_torch_state(path: Path) -> Tensors:
                 raise
             state = load(mmap=False)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():  # torch's safe unpickler met a class or function
+        # torch's safe unpickler names what it refused: a global (class, function) means code; an
+        # unknown opcode means bytes that are no pickle at all (garbage or a cut file)
+        if "unsupported global" in str(exc).lower() or _is_whole_pickle(path):
             raise WeightsError(
                 f"{path} contains Python objects, not only tensors; refused for safety (loading it could run code): "
                 "use a safetensors file or a state dict of tensors from a source you trust"
@@ -194,6 +219,12 @@ def read_torch_state(path: Path) -> Tensors:
     odd = next((key for key in state if not isinstance(key, str)), None)
     if odd is not None:
         raise WeightsError(f"{path}: tensor name {clip(repr(odd))} is a {type(odd).__name__}, not a name; give the model weights file")
+    return state
+
+
+def read_torch_state(path: Path) -> Tensors:
+    """Shapes from a .bin/.pth/.pt state dict (see load_torch_state)."""
+    state = load_torch_state(path)
     return {name: (tuple(value.shape), str(value.dtype).replace("torch.", "")) for name, value in state.items()}
 
 

@@ -99,16 +99,11 @@ def weights_path(weights_dir: str | None) -> Path:
 
 
 def load_state_dict(path: Path) -> dict:
-    """Tensors only (`weights_only=True`): a checkpoint can never run code on load."""
-    import torch
+    """Tensors only (`weights_only=True`): a checkpoint can never run code on load; a pickle holding
+    code is refused for safety, a truncated file says so (the core's loader, shared with verify)."""
+    from orion_core.weights import load_torch_state
 
-    try:
-        state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"cannot read mobilenetv2 weights {path}: {type(exc).__name__}: {exc}".splitlines()[0]) from None
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path} holds a {type(state).__name__}, not a state dict of MobileNetV2 tensors")
-    return state
+    return load_torch_state(path)
 
 
 def build_model(state: dict, path: Path) -> Any:

@@ -93,6 +93,19 @@ def test_bad_weights_are_one_line_weights_errors(tmp_path):
         VisualEmbedder(EmbeddingConfig(backend="mobilenetv2", device="cpu", weights_dir=str(wrong)))
 
 
+class _Payload:  # a pickled object: unpickling it would call a function
+    def __reduce__(self):
+        return (print, ("pwned",))
+
+
+def test_a_pickle_with_code_is_refused_for_safety_not_called_truncated(tmp_path, capsys):
+    hostile = tmp_path / "hostile.pt"
+    torch.save({"features.0.weight": _Payload()}, hostile)
+    with pytest.raises(WeightsError, match="contains Python objects.*refused for safety") as info:
+        VisualEmbedder(EmbeddingConfig(backend="mobilenetv2", device="cpu", weights_dir=str(hostile)))
+    assert "truncated" not in str(info.value) and "pwned" not in capsys.readouterr().out
+
+
 def test_hub_model_is_refused():
     with pytest.raises(ConfigError, match="one built-in model"):
         VisualEmbedder(EmbeddingConfig(backend="mobilenetv2", device="cpu", model="facebook/dinov2-small"))
