@@ -31,6 +31,7 @@ from orion_core.plugins import register_backend, unregister_backend
 from orion_core.video import VideoWriter
 
 from fakes import make_backend
+from trust_helpers import assert_one_error_line, orion
 
 REPO = Path(__file__).resolve().parents[1]
 EPISODE = "ep"
@@ -161,27 +162,6 @@ def paths(inputs, tmp_path) -> SimpleNamespace:
 
 
 # -- running the CLI ----------------------------------------------------------------------------
-def orion(argv: list[str], capsys) -> tuple[int, str, str]:
-    """The real console entry point in-process: (exit code, stdout, stderr)."""
-    code = 0
-    try:
-        main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_error_line(err: str, *words: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("Error: "), err
-    assert "Traceback" not in err
-    for word in words:
-        assert word in lines[0], (word, lines[0])
-    return lines[0]
-
-
 def assert_nothing_written(out: Path, episode: str = EPISODE) -> None:
     """No result folder, no staging left behind, and no complete-looking run.json anywhere."""
     assert not (out / episode).exists()
