@@ -43,6 +43,17 @@ ROWS: list[tuple[str, dict]] = [
     ("offline without smoothing", {"tracking": {"offline_smooth": False}}),
     ("offline without gap filling", {"tracking": {"offline_interpolate_s": 0.0}}),
     ("offline without linking", {"tracking": {"offline_link": False}}),
+    # issue 10's other items, one switch each from the default (item 5, clips, needs an encode_clips
+    # backend; item 6, thumbnails, is not a tracking metric)
+    ("no per-video calibration (item 1)", {"tracking": {"calibrate": False}}),
+    ("review fixes off (item 3: keep_displaced, covered crops, recovery growth, one cost scale)",
+     {"tracking": {"keep_displaced": False, "gallery_max_overlap": 1.0, "recovery_growth": 0.0,
+                   "impute_missing_appearance": False}}),
+    ("no camera motion compensation (item 4)", {"tracking": {"cmc": "off"}}),
+    ("everything of issue 10 off (main before it)",
+     {"tracking": {"offline": False, "report_state": False, "calibrate": False, "keep_displaced": False,
+                   "gallery_max_overlap": 1.0, "recovery_growth": 0.0, "impute_missing_appearance": False,
+                   "cmc": "off"}}),
 ]
 
 SCENES: dict[str, dict[str, Any]] = {
