@@ -14,9 +14,7 @@ import logging
 import os
 import re
 import shutil
-import signal
 import sys
-import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +24,7 @@ import numpy as np
 
 from .episodes import check_replaceable, write_marker
 from .errors import ConfigError, OrionError, quote
+from .signals import handling
 from .types import TrackedObject
 
 log = logging.getLogger(__name__)
@@ -363,22 +362,8 @@ def signals_deferred() -> Iterator[None]:
     run then ends the way those steps leave it (complete after a commit, clean after an abort).
     Off the main thread (embedded use) signals cannot be handled here and nothing changes.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     caught: list[int] = []
-    names = [n for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)]
-    previous = {}
-    for name in names:
-        number = getattr(signal, name)
-        try:
-            previous[number] = signal.signal(number, lambda signum, frame: caught.append(signum))
-        except (ValueError, OSError):
-            pass
-    try:
+    with handling(("SIGINT", "SIGTERM", "SIGHUP"), lambda signum, frame: caught.append(signum)):
         yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-        if caught:
-            log.warning("an interrupt arrived while the episode folder was being swapped; the swap was finished first")
+    if caught:
+        log.warning("an interrupt arrived while the episode folder was being swapped; the swap was finished first")

@@ -7,7 +7,6 @@ see orion_core/corpus.
 from __future__ import annotations
 
 import contextlib
-import signal
 import sys
 from typing import Iterator
 
@@ -67,22 +66,13 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     notebooks) leaves the host's signal handling as it was.
     """
 
+    from ..signals import handling
+
     def handler(signum, frame):  # noqa: ARG001
         raise KeyboardInterrupt
 
-    previous = {}
-    try:
-        for name in ("SIGTERM", "SIGHUP", "SIGQUIT"):
-            if hasattr(signal, name):
-                number = getattr(signal, name)
-                previous[number] = signal.signal(number, handler)
-    except ValueError:  # not in the main thread (e.g. embedded use)
-        pass
-    try:
+    with handling(("SIGTERM", "SIGHUP", "SIGQUIT"), handler):
         yield
-    finally:
-        for number, old in previous.items():
-            signal.signal(number, old)
 
 
 @click.command()
