@@ -65,7 +65,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     The previous handlers come back afterwards, so calling the command in-process (tests,
     notebooks) leaves the host's signal handling as it was.
     """
-
     from ..signals import handling
 
     def handler(signum, frame):  # noqa: ARG001
