@@ -302,7 +302,7 @@ def test_interrupt_stops_the_background_stages(tmp_path, long_input, extra):  # 
     time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
         proc.kill()
         raise

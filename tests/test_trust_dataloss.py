@@ -217,7 +217,7 @@ def start_slow(tmp_path, long_clip, out) -> subprocess.Popen:
     video, det = long_clip
     argv = ["run", video, "--detections", det, "--backend", "slow", "--batch-size", "1", "--out", out, "--episode", EPISODE]
     proc = subprocess.Popen([sys.executable, script, *map(str, argv)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # start-up on a loaded machine; a bound, not a speed claim
     while time.monotonic() < deadline:
         if out.exists() and any(p.name.startswith(f".{EPISODE}.partial-") for p in out.iterdir()):
             time.sleep(0.3)
@@ -236,7 +236,7 @@ def test_a_run_killed_mid_way_keeps_the_old_result_and_the_next_run_tidies(clip,
     before = (out / EPISODE / "run.json").read_bytes()
     proc = start_slow(tmp_path, long_clip, out)
     proc.send_signal(signum)
-    _, err = proc.communicate(timeout=30)
+    _, err = proc.communicate(timeout=60)
     assert "Traceback" not in err
     assert (out / EPISODE / "run.json").read_bytes() == before
     if signum == signal.SIGKILL:  # nothing can run on SIGKILL: the staging folder stays behind
