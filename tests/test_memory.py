@@ -350,8 +350,8 @@ def reentering_at_the_edge(frame: int) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def run_reentry(late_reid_frames: int):
-    tracker, memory = make(memory_config=MemoryConfig(late_reid_frames=late_reid_frames))
+def run_reentry(late_reid_frames: int, tracking: TrackingConfig | None = None):
+    tracker, memory = make(memory_config=MemoryConfig(late_reid_frames=late_reid_frames), tracking=tracking)
     seen: dict = {}
     for frame in range(70):
         box = leaves_and_returns(46)(frame)
@@ -385,15 +385,7 @@ def test_late_reid_window_zero_keeps_the_new_id():
 def test_late_reid_also_considers_entities_held_by_lost_tracks():
     """Item 5: the old track is still lost (max_age not reached) when the object re-enters; the late
     claim may take its entity (stricter bar), and the lost track is kept, not ended (item 2)."""
-    tracker, memory = make(memory_config=MemoryConfig(late_reid_frames=10), tracking=TrackingConfig(max_age=60))
-    seen: dict = {}
-    for frame in range(70):
-        box = leaves_and_returns(46)(frame)
-        n = 0 if box is None else 1
-        dets = Detections(np.array([box] if n else [], np.float32).reshape(-1, 4), np.full(n, 0.9, np.float32), ["person"] * n)
-        emb = np.array([reentering_at_the_edge(frame)] * n, np.float32).reshape(n, DIM)
-        for obj in tracker.update(frame, dets, emb, None):
-            seen[frame] = obj.entity_id
+    tracker, memory, seen = run_reentry(late_reid_frames=10, tracking=TrackingConfig(max_age=60))
     assert seen[48] != 1 and all(seen[f] == 1 for f in range(56, 70))
     assert memory.stats["late_reidentified"] == 1 and memory.stats["displaced_lost_tracks"] == 1
     assert tracker.stats["displaced_kept"] == 1 and tracker.stats["tracks_ended"] == 0
