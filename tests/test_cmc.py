@@ -101,3 +101,28 @@ def test_compensation_keeps_identities_under_a_swinging_camera():
     on_switches, on_tracks = id_switches("auto")
     assert off_switches >= 5  # the scene is hard without compensation ...
     assert on_switches <= 1 and on_tracks <= off_tracks // 2  # ... and easy with it
+
+
+def test_auto_mode_probes_a_still_camera_and_returns_when_it_moves():
+    """A still camera is estimated only every PROBE_S; the first probe that sees motion brings
+    back every-frame estimates, so a pan that starts late is compensated within PROBE_S."""
+    from orion_core.tracking import cmc
+
+    fps = 10.0
+    camera = CameraMotion("auto", fps=fps)
+    frame = texture(640, 480)
+    still_frames = int(cmc.STILL_S * fps) + 4 * int(cmc.PROBE_S * fps)
+    assert all(camera.update(frame) is None for _ in range(still_frames))
+    stats = camera.stats
+    probes = stats["probes"]
+    assert probes == 4 - 1 or probes == 4  # one probe per PROBE_S once still for STILL_S
+    assert stats["estimated"] == int(cmc.STILL_S * fps) + probes  # instead of one per frame
+    applied, step = [], 0
+    for _ in range(2 * int(cmc.PROBE_S * fps) + 2):  # the camera now pans 8 px per frame
+        step += 8
+        moved = cv2.warpAffine(frame, np.float32([[1, 0, -step], [0, 1, 0]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
+        warp = camera.update(moved)
+        applied.append(warp is not None and warp[0, 2] == pytest.approx(-8, abs=1.0))
+    first = applied.index(True)
+    assert first <= int(cmc.PROBE_S * fps) + 1  # seen at the next probe, applied from the frame after
+    assert all(applied[first:])  # and every frame from then on

@@ -201,3 +201,65 @@ def test_pets09_decodes_all_795_frames():
         assert frame.index == count
         count += 1
     assert count == src.frames_decoded == 795 and not src.truncated
+
+
+def test_planar_frames_carry_the_same_picture_as_rgb_ones(tiny_video, tmp_path):
+    """frames("yuv420p") hands out the decoder's I420 planes; written back with write_yuv420 and
+    decoded as RGB they are the same picture (one conversion less, no colour shift)."""
+    import cv2
+
+    src = open_video(tiny_video)
+    planar = [f.image for f in src.frames("yuv420p")]
+    rgb = [f.image for f in src]
+    assert len(planar) == len(rgb) == N_FRAMES
+    assert planar[7].shape == (SIZE[0] * 3 // 2, SIZE[1]) and planar[7].dtype == np.uint8
+    converted = cv2.cvtColor(planar[7], cv2.COLOR_YUV2RGB_I420)
+    assert np.abs(converted.astype(int) - rgb[7].astype(int)).mean() < 2.0
+    with VideoWriter(tmp_path / "copy.mp4", FPS) as writer:
+        for image in planar:
+            writer.write_yuv420(image)
+    again = [f.image for f in open_video(tmp_path / "copy.mp4")]
+    assert len(again) == N_FRAMES
+    assert np.abs(again[7].astype(int) - rgb[7].astype(int)).mean() < 3.0
+    with pytest.raises(ValueError, match="planes"):
+        VideoWriter(tmp_path / "bad.mp4", FPS).write_yuv420(rgb[0])
+
+
+def test_odd_sized_frames_come_as_rgb_when_planes_are_asked_for(tmp_path):
+    path = tmp_path / "odd.mkv"  # I420 cannot hold an odd side: the writer pads, so write it with FFV1 at 33x21
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 33, 21, "yuv444p"
+        for i in range(3):
+            frame = av.VideoFrame.from_ndarray(np.full((21, 33, 3), 40 * i, np.uint8), format="rgb24")
+            for packet in stream.encode(frame.reformat(format="yuv444p")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    images = [f.image for f in open_video(path).frames("yuv420p")]
+    assert [im.shape for im in images] == [(21, 33, 3)] * 3
+
+
+def test_annotator_draws_the_same_marks_on_planes_as_on_rgb():
+    """annotated.mp4 is drawn on I420 planes; the marks must land where the RGB drawing puts them."""
+    import cv2
+
+    from orion_core.annotate import Annotator, entity_colour
+    from orion_core.types import TrackedObject
+
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 255, (240, 320, 3), dtype=np.uint8), (0, 0), 3)
+    objects = [TrackedObject(1, 7, np.array([40.0, 60.0, 120.0, 200.0]), 0.9, "person", -1),
+               TrackedObject(2, 3, np.array([180.0, 30.0, 260.0, 150.0]), 0.8, "car", -1)]
+    rgb = Annotator().draw(image, objects, 4)
+    planes = Annotator().draw_yuv420(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), objects, 4)
+    back = cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420)
+    assert np.abs(back.astype(int) - rgb.astype(int)).mean() < 4.0  # same picture
+    for obj in objects:  # the box's left edge has the entity's colour in both
+        x1, y1, _, y2 = (int(v) for v in obj.box)
+        edge = back[(y1 + y2) // 2, x1]
+        assert np.abs(edge.astype(int) - np.array(entity_colour(obj.entity_id))).max() < 40
+    untouched = (slice(210, 235), slice(280, 315))  # far from every mark
+    assert np.abs(back[untouched].astype(int) - image[untouched].astype(int)).mean() < 3.0
