@@ -1,10 +1,12 @@
 """Camera motion compensation on a panning camera: synthetic scenes re-shot with a swinging pan.
 
     python benchmarks/cmc_pan.py [--seeds 0-4] [--backend histogram,motion] [--amplitude 60] [--period 30]
+        [--still 0] [--modes off,auto]
 
 Each seed's `orion_core.synthetic.make_scene` video is re-shot by a camera that swings left and
 right: frame t is shifted by `amplitude * sin(2 pi t / period)` pixels (cv2.warpAffine, mirrored
-border), and det.txt / gt.txt move with it (rows whose box is less than 25% inside the frame are
+border; with `--still N` the camera stands still for the first N frames and then swings, which
+is the case where `auto`'s still-camera probing answers up to 0.5 s late), and det.txt / gt.txt move with it (rows whose box is less than 25% inside the frame are
 dropped, the rest clipped). Orion runs on the panned video with `tracking.cmc` off and auto; IDF1,
 HOTA and IDSW come from `orion_core.evaluate.evaluate_mot`. Until the synthetic generator itself
 pans (issue 10), this is the moving-camera case.
@@ -21,8 +23,11 @@ from orion_core.bench import run_orion
 from orion_core.evaluate import evaluate_mot
 
 
+STILL = 0  # frames before the camera starts to swing (--still)
+
+
 def shift(t: int, amplitude: float, period: float) -> float:
-    return float(amplitude * np.sin(2 * np.pi * t / period))
+    return float(amplitude * np.sin(2 * np.pi * (t - STILL) / period)) if t >= STILL else 0.0
 
 
 def pan_rows(src: Path, dst: Path, width: int, height: int, amplitude: float, period: float) -> None:
@@ -71,8 +76,12 @@ def main() -> None:
     parser.add_argument("--backend", default="histogram,motion")
     parser.add_argument("--amplitude", type=float, default=60.0, help="pan amplitude, pixels (default 60)")
     parser.add_argument("--period", type=float, default=30.0, help="pan period, frames (default 30)")
+    parser.add_argument("--still", type=int, default=0, help="frames of still camera before the pan (default 0)")
+    parser.add_argument("--modes", default="off,auto", help="tracking.cmc modes to compare (default off,auto)")
     parser.add_argument("--out", default="runs/bench-cmc-pan")
     args = parser.parse_args()
+    global STILL
+    STILL = args.still
     first, _, last = args.seeds.partition("-")
     seeds = range(int(first), int(last or first) + 1)
     out = Path(args.out)
@@ -80,7 +89,7 @@ def main() -> None:
     for seed in seeds:
         video, det, gt = panned_scene(seed, out, args.amplitude, args.period)
         for backend in args.backend.split(","):
-            for cmc in ("off", "auto"):
+            for cmc in args.modes.split(","):
                 name = f"{backend}-cmc-{cmc}"
                 run = run_orion(video, det, out / f"runs-{seed}", name, backend=None if backend == "motion" else backend,
                                 appearance=backend != "motion", overrides={"tracking": {"cmc": cmc}})
