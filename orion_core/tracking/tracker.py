@@ -599,17 +599,20 @@ class Tracker:
     def _report(self, frame_index, detections, track_det, via, det_emb, det_learn, remove) -> list[TrackedObject]:
         rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index) & ~remove)
         dets = track_det[rows]
+        boxes = detections.boxes[dets]  # copies (fancy indexing), one per object below
+        states = kalman.state_to_xyxy(self._mean[rows])  # all at once: per row it was 40% of update at 50 objects
+        scores = detections.scores[dets].tolist()
         objects = [
             TrackedObject(
                 track_id=self._tracks[r].track_id,
                 entity_id=self._tracks[r].entity_id,
-                box=detections.boxes[d].copy(),
-                score=float(detections.scores[d]),
+                box=boxes[k],
+                score=scores[k],
                 label=detections.labels[d],
-                det_index=int(d),
-                state_box=kalman.state_to_xyxy(self._mean[r : r + 1])[0],
+                det_index=d,
+                state_box=states[k],
             )
-            for r, d in zip(rows.tolist(), dets.tolist())
+            for k, (r, d) in enumerate(zip(rows.tolist(), dets.tolist()))
         ]
         if self.memory is not None and len(rows):
             self._late_claims(frame_index, rows, objects, remove)
