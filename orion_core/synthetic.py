@@ -26,6 +26,11 @@ Harder cases, each off by default (so the default scenes stay byte-identical per
   background and objects alike) and GT boxes are transformed the same way, so static background
   moves in the image and every object's image motion includes the camera's.
 
+Replays (`replay_scene`): recorded tracks (e.g. a MOT ground truth such as the TUD sequences in
+the `motmetrics` wheel) take the place of the scripted routes, so real paths, speeds and mutual
+occlusions go through the same textures, depth order, visibility and detector, optionally at a
+lower frame rate (`subsample_tracks`); benchmarks/trajectories.py is built on it.
+
 Ground-truth conventions (`gt.txt`, MOT15 `frame,id,left,top,w,h,1,-1,-1,-1`, frames 1-based):
 the box is the object's box clipped to the frame; a row exists when at least `MIN_IN_FRAME` of the
 box is inside the frame. Occluded objects keep their row with considered=1 (the MOT17 convention):
