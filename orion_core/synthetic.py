@@ -26,6 +26,11 @@ Harder cases, each off by default (so the default scenes stay byte-identical per
   background and objects alike) and GT boxes are transformed the same way, so static background
   moves in the image and every object's image motion includes the camera's.
 
+Replays (`replay_scene`): recorded tracks (e.g. a MOT ground truth such as the TUD sequences in
+the `motmetrics` wheel) take the place of the scripted routes, so real paths, speeds and mutual
+occlusions go through the same textures, depth order, visibility and detector, optionally at a
+lower frame rate (`subsample_tracks`); benchmarks/trajectories.py is built on it.
+
 Ground-truth conventions (`gt.txt`, MOT15 `frame,id,left,top,w,h,1,-1,-1,-1`, frames 1-based):
 the box is the object's box clipped to the frame; a row exists when at least `MIN_IN_FRAME` of the
 box is inside the frame. Occluded objects keep their row with considered=1 (the MOT17 convention):
@@ -39,6 +44,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import asdict, dataclass, field
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 from typing import Any
 
@@ -212,7 +218,8 @@ def make_scene(
     try:
         for index in range(frames):
             t = index / (frames - 1)
-            image, rows = _render(background, routes, images, t, _camera_at(camera, t))
+            boxes = {r.object_id: r.box(t, width, height) for r in routes}
+            image, rows = _render(background, boxes, images, _camera_at(camera, t))
             for object_id, box, visible, inside in rows:
                 gt_rows.append((index + 1, object_id, *box))
                 visibility[(index + 1, object_id)] = visible
@@ -315,7 +322,7 @@ def _plan(rng: np.random.Generator, n_objects: int, reentry: bool, crossing: boo
     ]
 
 
-def _object_textures(rng: np.random.Generator, routes: list[_Route],
+def _object_textures(rng: np.random.Generator, routes: "list[_Route] | list[_ReplayTrack]",
                      mode: str) -> tuple[dict[int, str], dict[int, np.ndarray]]:
     """One distinct RGB texture per object: photos first (shuffled by seed), then patterns."""
     photos: list[str] = []
@@ -331,10 +338,13 @@ def _object_textures(rng: np.random.Generator, routes: list[_Route],
     names: dict[int, str] = {}
     images: dict[int, np.ndarray] = {}
     twins = [r.object_id for r in routes if r.role == "lookalike"]
+    # look-alikes come in consecutive pairs; the second of each pair wears the first one's texture
+    twin_of = {b: a for a, b in zip(twins[0::2], twins[1::2])}
     for k, route in enumerate(routes):
-        if twins and route.object_id == twins[-1]:  # the second look-alike wears the first one's texture
-            names[route.object_id] = f"{names[twins[0]]}-twin"
-            images[route.object_id] = images[twins[0]]
+        if route.object_id in twin_of:
+            first = twin_of[route.object_id]
+            names[route.object_id] = f"{names[first]}-twin"
+            images[route.object_id] = images[first]
             continue
         if k < len(photos):
             names[route.object_id] = photos[k]
@@ -426,17 +436,20 @@ def _camera_at(camera: str, t: float) -> tuple[float, float, float] | None:
     return 1.2 + 0.4 * sweep, sweep, 0.5  # panzoom
 
 
-def _render(background: np.ndarray, routes: list[_Route], textures: dict[int, np.ndarray],
-            t: float, camera: tuple[float, float, float] | None = None,
+def _render(background: np.ndarray, boxes: dict[int, tuple[int, int, int, int] | None],
+            textures: dict[int, np.ndarray], camera: tuple[float, float, float] | None = None,
             ) -> tuple[np.ndarray, list[tuple[int, tuple[int, int, int, int], float, float]]]:
     """One RGB frame (painter's order) plus its GT rows: id, clipped xywh box, and the fractions
-    of the full box that are visible and that are inside the frame (`camera`: see `_camera_at`)."""
+    of the full box that are visible and that are inside the frame (`camera`: see `_camera_at`).
+
+    `boxes`: object id -> its unclipped integer (x0, y0, x1, y1) box this frame, None while absent.
+    Scripted routes and replayed tracks (`replay_scene`) both come here, so both get the same
+    depth order, clipping and visibility rules."""
     import cv2
 
     height, width = background.shape[:2]
     image = background.copy()
     owner = np.zeros((height, width), np.int32)  # which object each pixel shows (0 = ground)
-    boxes = {r.object_id: r.box(t, width, height) for r in routes}
     present = sorted((b[3], i) for i, b in boxes.items() if b is not None)  # lower edge = nearer
     clipped: dict[int, tuple[int, int, int, int]] = {}
     for _, object_id in present:
@@ -585,3 +598,208 @@ def _write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+# -- replaying given tracks -----------------------------------------------------------------------
+# Real trajectories (e.g. a MOT ground truth) with simulated pixels: the scripted routes above are
+# replaced by recorded boxes, and everything downstream (textures, depth order, visibility,
+# detections, the files written) stays the generator's, so a replay is scored like any scene.
+
+
+@dataclass(frozen=True)
+class TrackBox:
+    """One recorded box of one object: MOT frame (1-based) and left, top, width, height in pixels.
+
+    Boxes may reach outside the frame (MOT ground truths do); rendering clips them."""
+
+    frame: int
+    object_id: int
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+@dataclass
+class _ReplayTrack:
+    """One recorded object, with the attributes `_object_textures` reads from a `_Route`."""
+
+    object_id: int
+    boxes: dict[int, tuple[int, int, int, int]]  # output frame -> unclipped integer (x0, y0, x1, y1)
+    aspect: float  # median width / height: the texture is cut to it
+    role: str = "replay"  # or "lookalike": shares its texture with its pair
+
+
+def read_track_boxes(path: str | Path) -> list[TrackBox]:
+    """Rows of a MOT ground-truth file (`frame,id,left,top,w,h,considered,...`).
+
+    Rows with considered == 0 are left out: in MOT15/16 files they mark boxes that are not
+    pedestrians or not to be scored, and a replay would otherwise draw them as people. Files
+    without a 7th column keep every row.
+    """
+    rows = []
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read tracks {path}: {exc.strerror or exc}.") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        fields = line.replace(" ", "").split(",")
+        try:
+            frame, object_id = int(float(fields[0])), int(float(fields[1]))
+            left, top, width, height = (float(v) for v in fields[2:6])
+            considered = float(fields[6]) if len(fields) > 6 else 1.0
+        except (ValueError, IndexError):
+            raise InputError(f"{path}:{number}: not a MOT row (frame,id,left,top,w,h,...): {line!r}.") from None
+        if considered != 0 and width > 0 and height > 0:
+            rows.append(TrackBox(frame, object_id, left, top, width, height))
+    return rows
+
+
+def subsample_tracks(tracks: list[TrackBox], step: int, phase: int = 0) -> list[TrackBox]:
+    """Every `step`-th frame from the first one (+ `phase`), renumbered 1, 2, 3, ...
+
+    A 25 fps recording becomes 12.5 fps with step 2 and 8.3 fps with step 3: the same walkers
+    and occlusions, with larger displacements between frames (the regime of PETS at 7 fps).
+    """
+    if not isinstance(step, int) or step < 1 or not isinstance(phase, int) or not 0 <= phase < step:
+        raise ConfigError(f"subsample_tracks: step must be an integer >= 1 and 0 <= phase < step, "
+                          f"got step={step!r}, phase={phase!r}.")
+    if not tracks:
+        return []
+    first = min(t.frame for t in tracks) + phase
+    return [dataclasses_replace(t, frame=(t.frame - first) // step + 1)
+            for t in tracks if t.frame >= first and (t.frame - first) % step == 0]
+
+
+def lookalike_pairs(tracks: list[TrackBox], count: int) -> list[tuple[int, int]]:
+    """`count` disjoint pairs of objects that come closest to each other (centre distance in units
+    of their mean height, over the frames both are present), closest first.
+
+    Those are the pairs a tracker can swap; giving them one texture makes appearance useless
+    exactly where it is tempted, as the generator's `lookalikes` crossing does.
+    """
+    by_frame: dict[int, dict[int, TrackBox]] = {}
+    for t in tracks:
+        by_frame.setdefault(t.frame, {})[t.object_id] = t
+    closest: dict[tuple[int, int], float] = {}
+    for boxes in by_frame.values():
+        ids = sorted(boxes)
+        for n, a in enumerate(ids):
+            for b in ids[n + 1:]:
+                ba, bb = boxes[a], boxes[b]
+                dx = (ba.left + ba.width / 2) - (bb.left + bb.width / 2)
+                dy = (ba.top + ba.height) - (bb.top + bb.height)  # feet: the ground-plane position
+                d = float(np.hypot(dx, dy) / ((ba.height + bb.height) / 2))
+                closest[(a, b)] = min(d, closest.get((a, b), np.inf))
+    pairs: list[tuple[int, int]] = []
+    used: set[int] = set()
+    for (a, b), _ in sorted(closest.items(), key=lambda item: (item[1], item[0])):
+        if len(pairs) >= count:
+            break
+        if a not in used and b not in used:
+            pairs.append((a, b))
+            used.update((a, b))
+    return pairs
+
+
+def _replay_tracks(tracks: list[TrackBox], pairs: list[tuple[int, int]]) -> list[_ReplayTrack]:
+    """Per object: integer boxes by frame and texture aspect; look-alike pairs listed first, in
+    pair order, so `_object_textures` gives each pair's second member its first member's texture."""
+    boxes: dict[int, dict[int, tuple[int, int, int, int]]] = {}
+    ratios: dict[int, list[float]] = {}
+    for t in tracks:
+        x0, y0 = round(t.left), round(t.top)
+        x1, y1 = max(x0 + 3, round(t.left + t.width)), max(y0 + 4, round(t.top + t.height))
+        boxes.setdefault(t.object_id, {})[t.frame] = (x0, y0, x1, y1)
+        ratios.setdefault(t.object_id, []).append(t.width / t.height)
+    twins = [i for pair in pairs for i in pair]
+    order = twins + [i for i in sorted(boxes) if i not in twins]
+    return [_ReplayTrack(object_id=i, boxes=boxes[i], aspect=float(np.clip(np.median(ratios[i]), 0.25, 1.5)),
+                         role="lookalike" if i in twins else "replay") for i in order]
+
+
+def replay_scene(
+    out_dir: str | Path,
+    tracks: list[TrackBox],
+    size: tuple[int, int],
+    fps: float,
+    seed: int = 0,
+    step: int = 1,
+    lookalikes: int = 1,
+    det_jitter: float = 2.0,
+    det_dropout: float = 0.05,
+    det_false_positives: float = 0.02,
+    det_min_visibility: float = 0.5,
+    textures: str = "auto",
+    video: bool = True,
+) -> SceneInfo:
+    """Render recorded tracks (e.g. a MOT ground truth) as a scene: same files as `make_scene`.
+
+    Real walkers' paths, speeds, crowding and mutual occlusions, with the generator's pixels and
+    detector: each object wears a texture (`lookalikes` pairs of the closest-approaching objects
+    share one), objects are drawn far to near (larger box bottom = nearer, drawn last), each
+    box's visible fraction is measured on the rendered frame, and `det.txt` is made from it as in
+    `make_scene` (objects below `det_min_visibility` are missed, jitter, dropout, false positives).
+    `step` > 1 keeps every step-th frame (frame rate `fps / step`). `size` is (width, height) of
+    the recording. `seed` picks textures, background and detection noise; the tracks are fixed.
+    gt.txt holds the rendered boxes (clipped to the frame, rows at least `MIN_IN_FRAME` inside).
+    """
+    try:
+        width, height = (int(s) for s in size)
+    except (TypeError, ValueError):
+        raise ConfigError(f"replay_scene: size must be (width, height), got {size!r}.") from None
+    if width < 96 or height < 96 or width % 2 or height % 2:
+        raise ConfigError(f"replay_scene: size {size!r} must be even and at least 96x96 (the mp4 encoder needs even sizes).")
+    if fps <= 0 or det_jitter < 0:
+        raise ConfigError(f"replay_scene: fps must be > 0 and det_jitter >= 0, got {fps!r}, {det_jitter!r}.")
+    for name, value in (("det_dropout", det_dropout), ("det_false_positives", det_false_positives),
+                        ("det_min_visibility", det_min_visibility)):
+        if not 0.0 <= value <= 1.0:
+            raise ConfigError(f"replay_scene: {name} must be in [0, 1], got {value!r}.")
+    if textures not in ("auto", "photos", "procedural"):
+        raise ConfigError(f"replay_scene: textures must be auto, photos or procedural, got {textures!r}.")
+    kept = subsample_tracks(tracks, step)
+    if not kept:
+        raise InputError("replay_scene: no tracks to replay.")
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create scene folder {out}: {exc.strerror or exc}.") from None
+    background_rng, texture_rng, det_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    objects = _replay_tracks(kept, lookalike_pairs(kept, lookalikes))
+    names, images = _object_textures(texture_rng, objects, textures)
+    background = _background(background_rng, width, height)
+    frames = max(t.frame for t in kept)
+
+    gt_rows: list[tuple[int, int, int, int, int, int]] = []
+    visibility: dict[tuple[int, int], float] = {}
+    writer = VideoWriter(out / "video.mp4", fps / step, deterministic=True) if video else None
+    complete = False
+    try:
+        for frame in range(1, frames + 1):
+            image, rows = _render(background, {o.object_id: o.boxes.get(frame) for o in objects}, images)
+            for object_id, box, visible, _ in rows:
+                gt_rows.append((frame, object_id, *box))
+                visibility[(frame, object_id)] = visible
+            if writer is not None:
+                writer.write(image)
+        complete = True
+    finally:
+        if writer is not None:
+            writer.close() if complete else writer.discard()
+
+    det_lines = _detections(det_rng, gt_rows, visibility, width, height, det_jitter, det_dropout,
+                            det_false_positives, det_min_visibility)
+    info = SceneInfo(
+        out_dir=out, video_path=out / "video.mp4" if video else None, gt_path=out / "gt.txt",
+        det_path=out / "det.txt", scene_path=out / "scene.json", frames=frames, fps=float(fps / step),
+        size=(width, height), seed=seed, textures=names, reentries=_reentries(gt_rows, width, height),
+        crossings=[], visibility=visibility, lookalike_ids=[o.object_id for o in objects if o.role == "lookalike"],
+    )
+    _write_text(info.gt_path, "".join(f"{f},{i},{x},{y},{w},{h},1,-1,-1,-1\n" for f, i, x, y, w, h in gt_rows))
+    _write_text(info.det_path, "".join(line + "\n" for line in det_lines))
+    _write_text(info.scene_path, json.dumps(info.to_dict(), indent=1) + "\n")
+    return info

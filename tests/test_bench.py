@@ -219,6 +219,20 @@ def test_synthetic_reentry_benchmark_on_a_tiny_scene(tmp_path):
     assert all(o.kept for o in score_reentries(gt, read_mot_file(tmp_path / "scene-0" / "gt.txt", "pred"), events))
 
 
+def test_trajectories_benchmark_on_the_shortest_replay(tmp_path, capsys):
+    """benchmarks/trajectories.py end to end on TUD-Campus at 8.3 fps, one seed, motion-only."""
+    pytest.importorskip("motmetrics")
+    bench = load_script("trajectories")
+    assert bench.main(["--sequences", "TUD-Campus", "--steps", "3", "--seeds", "0", "--methods", "motion,histogram-online,motion-online",
+                       "--peers", "", "--out", str(tmp_path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (row, *_) = [r for r in out["mean_over_seeds"] if r["method"] == "orion motion"]
+    assert row["fps"] == pytest.approx(8.33) and row["GT_IDs"] == 8 and 0 < row["HOTA"] <= 100
+    (verdict,) = out["verdicts"]
+    assert verdict["method"] == "orion histogram-online" and verdict["motion baseline"] == "orion motion-online"
+    assert json.loads((tmp_path / "results.json").read_text()) == out
+
+
 # -- random checkpoints -------------------------------------------------------------------------
 def test_random_checkpoint_loads_as_the_backend_says(tmp_path):
     pytest.importorskip("transformers")

@@ -337,6 +337,26 @@ def test_recovery_gate_grows_with_the_time_lost():
     assert len({t for _, t in b.seen.values()}) == 1 and long.stats["recovered_by_appearance"] == 1
 
 
+def test_default_recovery_gate_does_not_jump_to_a_look_alike_after_a_short_loss():
+    """A lost track's second chance must stay where a walker can be: with the defaults, a person
+    hidden for 0.2 s at 25 fps is not recovered onto an identical-looking detection two heights
+    away (the old fixed gate of 3 sides allowed it: TUD-Campus replays), yet still is when the
+    detection comes back half a side from where the track was lost."""
+
+    def hidden_then_back(dx: float) -> Obj:
+        # Still at x=300 until frame 10, hidden 5 frames (0.2 s), back `dx` px away (side = height 80).
+        return Obj("walker", lambda f: None if 10 <= f < 15 else box_at(300 if f < 10 else 300 + dx, 200), unit(5))
+
+    far, near = Tracker(TrackingConfig(), fps=25), Tracker(TrackingConfig(), fps=25)
+    (a,) = run(far, [hidden_then_back(160.0)], range(30))  # 2 heights: gate is (1 + 0.2) sides = 96 px
+    (b,) = run(near, [hidden_then_back(40.0)], range(30))  # half a side
+    assert far.stats["recovered_by_appearance"] == 0 and len({t for _, t in a.seen.values()}) == 2
+    assert near.stats["recovered_by_appearance"] == 1 and len({t for _, t in b.seen.values()}) == 1
+    old = Tracker(TrackingConfig(recovery_radius=3.0), fps=25)
+    run(old, [hidden_then_back(160.0)], range(30))
+    assert old.stats["recovered_by_appearance"] == 1  # what the old default did
+
+
 def test_pairs_without_embeddings_share_the_cost_scale():
     """Item 8: a detection without an embedding costs what a middling appearance match costs
     (half the gate), not plain 1 - IoU, which is on another scale than the fused cost."""

@@ -10,6 +10,12 @@ RANSAC 4-DoF similarity (`cv2.estimateAffinePartial2D`: rotation, uniform scale,
 moving objects, a minority of the corners, do not drag along. About 3 ms of CPU per 768x576 frame
 (PETS09), most of it corners and LK; decoding the same frame costs ~1.6 ms.
 
+Corners are searched outside the previous frame's detection boxes (`update(image, boxes)`), as
+BoT-SORT's GMC masks its detections: objects are not the scene. Without the mask, a static camera
+was "compensated" on 3-7% of the frames of the TUD-Stadtmitte replays (benchmarks/trajectories.py):
+near pedestrians covering much of the frame, richer in corners than the ground, made RANSAC's
+majority the crowd's motion. Fewer than `MIN_POINTS` corners left outside the boxes: no estimate.
+
 `mode`: `on` always applies the estimate; `off` never estimates; `auto` applies it only when the
 camera visibly moves (`MIN_SHIFT_PX` full-resolution pixels or `MIN_SCALE` relative zoom): on a
 still camera the estimate is noise, and identity is exact.
@@ -41,6 +47,7 @@ class CameraMotion:
     def __init__(self, mode: str = "auto", fps: float = 0.0) -> None:
         self.mode = mode
         self._prev: np.ndarray | None = None
+        self._prev_mask: np.ndarray | None = None  # where corners may be taken in `_prev` (None: anywhere)
         self._scale = 1.0
         rate = fps if fps and fps > 0 else 25.0
         self._still_after = max(1, round(STILL_S * rate))  # frames
@@ -49,8 +56,9 @@ class CameraMotion:
         self._since_probe = 0
         self.counts = {"frames": 0, "estimated": 0, "applied": 0, "failed": 0, "probes": 0}
 
-    def update(self, image: np.ndarray) -> np.ndarray | None:
-        """`image`: RGB (or grey) frame. None = nothing to compensate (first frame, off, still camera)."""
+    def update(self, image: np.ndarray, boxes: np.ndarray | None = None) -> np.ndarray | None:
+        """`image`: RGB (or grey) frame; `boxes`: its detections (N x 4 xyxy pixels), kept out of the
+        next estimate's corners. None = nothing to compensate (first frame, off, still camera)."""
         if self.mode == "off":
             return None
         import cv2
@@ -67,10 +75,11 @@ class CameraMotion:
         scale = min(1.0, WIDTH / grey.shape[1])
         if scale < 1.0:
             grey = cv2.resize(grey, (int(round(grey.shape[1] * scale)), int(round(grey.shape[0] * scale))), interpolation=cv2.INTER_LINEAR)  # 3x cheaper than INTER_AREA; corners do not mind
-        prev, self._prev, self._scale = self._prev, grey, scale
+        prev, prev_mask = self._prev, self._prev_mask
+        self._prev, self._scale, self._prev_mask = grey, scale, background_mask(grey.shape, boxes, scale)
         if prev is None or prev.shape != grey.shape:
             return None
-        warp = estimate_affine(prev, grey)
+        warp = estimate_affine(prev, grey, prev_mask)
         if warp is None:
             self.counts["failed"] += 1
             self._still = 0  # no evidence that the camera is still
@@ -91,11 +100,30 @@ class CameraMotion:
         return {"mode": self.mode, **self.counts}
 
 
-def estimate_affine(prev: np.ndarray, curr: np.ndarray) -> np.ndarray | None:
-    """2x3 similarity mapping `prev` pixel coordinates to `curr` ones (grey uint8), or None."""
+def background_mask(shape: tuple[int, ...], boxes: np.ndarray | None, scale: float) -> np.ndarray | None:
+    """uint8 mask of `shape` (the estimation image), 0 inside `boxes` (full-resolution xyxy, scaled
+    by `scale`), 255 elsewhere; None when there are no boxes (corners may come from anywhere)."""
+    if boxes is None or len(boxes) == 0:
+        return None
+    height, width = shape[:2]
+    mask = np.full((height, width), 255, np.uint8)
+    scaled = np.asarray(boxes, np.float64).reshape(-1, 4) * scale
+    x0 = np.clip(np.floor(scaled[:, 0]), 0, width).astype(int)
+    y0 = np.clip(np.floor(scaled[:, 1]), 0, height).astype(int)
+    x1 = np.clip(np.ceil(scaled[:, 2]), 0, width).astype(int)
+    y1 = np.clip(np.ceil(scaled[:, 3]), 0, height).astype(int)
+    for a, b, c, d in zip(x0, y0, x1, y1):
+        mask[b:d, a:c] = 0
+    return mask
+
+
+def estimate_affine(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
+    """2x3 similarity mapping `prev` pixel coordinates to `curr` ones (grey uint8), or None.
+    `mask` (uint8, `prev`'s shape): corners only where it is non-zero (the background)."""
     import cv2
 
-    points = cv2.goodFeaturesToTrack(prev, maxCorners=MAX_CORNERS, qualityLevel=0.01, minDistance=8, blockSize=3)
+    points = cv2.goodFeaturesToTrack(prev, maxCorners=MAX_CORNERS, qualityLevel=0.01, minDistance=8, blockSize=3,
+                                     mask=mask)
     if points is None or len(points) < MIN_POINTS:
         return None
     moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, curr, points, None, winSize=(15, 15), maxLevel=2)  # 4x15 px at 320 wide: pans up to ~60 px/frame
