@@ -261,6 +261,9 @@ class MemoryConfig:
     late_reid_s: float = 1.5
     late_reid_frames: int | None = None  # the same in video frames (old key); wins when given
     clips: bool = True  # backends with encode_clips: re-ID on clip embeddings of a tracklet's crops
+    # A claim must be reachable: no farther from where the entity was last seen than this video's
+    # tracked objects move in the time between (twice their 99th-percentile speed, + 1 box height).
+    speed_limit: bool = True
 
     def __post_init__(self) -> None:
         if self.late_reid_frames is not None and (

@@ -369,7 +369,8 @@ class PerceptionEngine:
                     warp = camera.update(frame.image, dets.boxes)
                     timer.add("camera_motion", t)
                     t = time.perf_counter()
-                    objects = tracker.update(frame.index, dets, rows, valid, warp=warp, image=frame.image if clips else None)
+                    objects = tracker.update(frame.index, dets, rows, valid, warp=warp, image=frame.image if clips else None,
+                                             view_changed=camera.view_lost)
                     timer.add("track", t)
                     if planner is not None:
                         planner.observe(frame.index, objects, valid)

@@ -151,3 +151,13 @@ def test_a_large_moving_object_does_not_move_a_still_camera():
         applied["masked"] += masked.update(image, boxes) is not None
     assert applied["unmasked"] >= 1  # the object's corners outvote the ground's
     assert applied["masked"] == 0 and masked.stats["estimated"] + masked.stats["failed"] == 5
+
+
+def test_a_cut_is_reported_as_a_lost_view():
+    """Two unrelated shots: the corners of the first cannot be followed into the second by one
+    motion, so the tracker is told positions before and after are not comparable."""
+    camera = CameraMotion("on")
+    camera.update(texture(640, 480, seed=1))
+    assert camera.update(texture(640, 480, seed=1)) is not None and not camera.view_lost
+    camera.update(texture(640, 480, seed=2))  # the cut
+    assert camera.view_lost and camera.stats["view_lost"] == 1

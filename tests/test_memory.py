@@ -413,3 +413,83 @@ def test_timings_are_seconds_at_the_video_rate():
     assert EntityMemory(MemoryConfig(max_gap_s=None), fps=10).max_gap_frames is None
     with pytest.raises(ConfigError, match="memory.max_gap_s"):
         MemoryConfig(max_gap_s=-1.0)
+
+
+# ---- the speed limit ----------------------------------------------------------------------
+
+
+def test_speed_limit_learns_from_moving_tracks_only():
+    from orion_core.tracking.memory import SpeedLimit
+
+    limit = SpeedLimit()
+    limit.add(np.full(SpeedLimit.MIN_SAMPLES - 1, 0.02))
+    assert limit.limit() is None and limit.reachable(np.array([0, 0, 10, 20.0]), np.array([900, 0, 910, 20.0]), 1)
+    limit.add(np.array([0.02]))
+    assert limit.limit() == pytest.approx(SpeedLimit.SAFETY * 0.02)
+    here = np.array([100, 100, 140, 180.0])  # 80 px high
+    assert limit.reachable(here, here + [60, 0, 60, 0], 1)  # 0.75 heights: within the slack
+    assert not limit.reachable(here, here + [200, 0, 200, 0], 5)  # 2.5 heights in 5 frames: 0.3 heights a frame
+    assert limit.reachable(here, here + [200, 0, 200, 0], 40)  # the same distance in 40 frames is a walk
+
+
+def walkers(n: int, frames: int, speed: float) -> dict:
+    """`n` look-different objects walking right at `speed` px/frame (80 px high): they teach the
+    memory how fast things move in this scene."""
+    return {f"w{i}": (lambda f, i=i: box_at(100 + speed * f, 500 + 120 * i) if f < frames else None, unit(10 + i), "person")
+            for i in range(n)}
+
+
+def test_a_look_alike_too_far_away_to_be_the_lost_object_does_not_take_its_id():
+    """`a` walks 2 px a frame and is lost at x~220; 4 frames later a look-alike appears 480 px
+    (6 heights) away: nothing in this scene moves that fast, so it is someone else. `a` comes
+    back where it vanished and keeps its entity. Without the limit the look-alike takes it."""
+    look = unit(1)
+    scene = {
+        **walkers(8, 140, speed=4.0),
+        "a": (lambda f: box_at(100 + 2 * f, 200) if f < 60 or f >= 75 else None, look, "person"),
+        "b": (lambda f: box_at(700, 200) if 64 <= f < 74 else None, look, "person"),
+    }
+    tracker, memory = make()
+    seen = run(tracker, scene, range(120))
+    assert memory.stats["speed_limit"]["limit_heights_per_frame"] == pytest.approx(2 * 4.0 / 80, rel=0.3)
+    assert memory.stats["rejected_too_far"] >= 1
+    assert entities(seen["b"], range(64, 74)).isdisjoint(entities(seen["a"], range(60)))
+    assert entities(seen["a"], range(75, 120)) == entities(seen["a"], range(60))
+
+    tracker, memory = make(MemoryConfig(speed_limit=False))
+    seen = run(tracker, scene, range(120))
+    assert entities(seen["b"], range(67, 74)) == entities(seen["a"], range(60))  # the wrong merge it prevents
+
+
+def test_speed_limit_follows_a_moving_camera():
+    """Stored last positions move with the camera's warp: after a 400 px pan, the object seen 2
+    frames later 400 px to the right is where it was, not 5 heights away."""
+    from orion_core.tracking.memory import SpeedLimit
+
+    def returning(pan: bool) -> bool:
+        memory = EntityMemory(MemoryConfig(), reid_threshold=0.75)
+        memory.speed.add(np.full(SpeedLimit.MIN_SAMPLES, 0.01))
+        (claim,) = memory.claim([ClaimRequest(1, "person", 0, unit(1)[None, :], box=np.array(box_at(100, 200)), box_frame=0)], 0)
+        memory.observe(0, [claim.entity_id], np.array([box_at(100, 200)], np.float32), np.array([0.9]), unit(1)[None, :])
+        memory.release(claim.entity_id)
+        if pan:
+            memory.warp(np.array([[1.0, 0.0, 400.0], [0.0, 1.0, 0.0]]))
+        back = ClaimRequest(2, "person", 2, unit(1)[None, :], box=np.array(box_at(500, 200)), box_frame=2)
+        (again,) = memory.claim([back], 2)
+        return again.entity_id == claim.entity_id
+
+    assert returning(pan=True)
+    assert not returning(pan=False)  # the same boxes without the camera's motion: too far to be it
+
+
+def test_after_a_cut_positions_no_longer_limit_claims():
+    from orion_core.tracking.memory import SpeedLimit
+
+    memory = EntityMemory(MemoryConfig(), reid_threshold=0.75)
+    memory.speed.add(np.full(SpeedLimit.MIN_SAMPLES, 0.01))
+    (claim,) = memory.claim([ClaimRequest(1, "person", 0, unit(1)[None, :], box=np.array(box_at(100, 200)), box_frame=0)], 0)
+    memory.observe(0, [claim.entity_id], np.array([box_at(100, 200)], np.float32), np.array([0.9]), unit(1)[None, :])
+    memory.release(claim.entity_id)
+    memory.forget_positions()  # a new shot: the same person may be anywhere in it
+    back = ClaimRequest(2, "person", 2, unit(1)[None, :], box=np.array(box_at(500, 200)), box_frame=2)
+    assert memory.claim([back], 2)[0].entity_id == claim.entity_id

@@ -54,7 +54,8 @@ class CameraMotion:
         self._probe_every = max(1, round(PROBE_S * rate))  # frames
         self._still = 0  # frames in a row without visible motion
         self._since_probe = 0
-        self.counts = {"frames": 0, "estimated": 0, "applied": 0, "failed": 0, "probes": 0}
+        self.counts = {"frames": 0, "estimated": 0, "applied": 0, "failed": 0, "probes": 0, "view_lost": 0}
+        self.view_lost = False  # the last update could not follow the scene (a cut?): see `_estimate`
 
     def update(self, image: np.ndarray, boxes: np.ndarray | None = None) -> np.ndarray | None:
         """`image`: RGB (or grey) frame; `boxes`: its detections (N x 4 xyxy pixels), kept out of the
@@ -64,6 +65,7 @@ class CameraMotion:
         import cv2
 
         self.counts["frames"] += 1
+        self.view_lost = False
         probing = self.mode == "auto" and self._still >= self._still_after
         if probing:
             self._since_probe += 1
@@ -79,7 +81,9 @@ class CameraMotion:
         self._prev, self._scale, self._prev_mask = grey, scale, background_mask(grey.shape, boxes, scale)
         if prev is None or prev.shape != grey.shape:
             return None
-        warp = estimate_affine(prev, grey, prev_mask)
+        warp, self.view_lost = _estimate(prev, grey, prev_mask)
+        if self.view_lost:
+            self.counts["view_lost"] += 1
         if warp is None:
             self.counts["failed"] += 1
             self._still = 0  # no evidence that the camera is still
@@ -120,20 +124,26 @@ def background_mask(shape: tuple[int, ...], boxes: np.ndarray | None, scale: flo
 def estimate_affine(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray | None:
     """2x3 similarity mapping `prev` pixel coordinates to `curr` ones (grey uint8), or None.
     `mask` (uint8, `prev`'s shape): corners only where it is non-zero (the background)."""
+    return _estimate(prev, curr, mask)[0]
+
+
+def _estimate(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray | None, bool]:
+    """(warp or None, view lost): lost when `prev` had corners but they cannot be followed into
+    `curr` by one motion (a cut, a jump): positions before and after are not comparable."""
     import cv2
 
     points = cv2.goodFeaturesToTrack(prev, maxCorners=MAX_CORNERS, qualityLevel=0.01, minDistance=8, blockSize=3,
                                      mask=mask)
     if points is None or len(points) < MIN_POINTS:
-        return None
+        return None, False  # nothing to go by (a blank wall, a crowd covering the ground)
     moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, curr, points, None, winSize=(15, 15), maxLevel=2)  # 4x15 px at 320 wide: pans up to ~60 px/frame
     ok = status.reshape(-1) == 1
     if ok.sum() < MIN_POINTS:
-        return None
+        return None, True
     warp, inliers = cv2.estimateAffinePartial2D(points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
     if warp is None or inliers is None or inliers.sum() < MIN_POINTS:
-        return None
-    return warp.astype(np.float64)
+        return None, True
+    return warp.astype(np.float64), False
 
 
 def is_significant(warp: np.ndarray) -> bool:

@@ -25,6 +25,66 @@ MAX_FORGOTTEN_RECORDS = 10_000  # small records (no embedding) kept without an o
 CLIP_GALLERY = 8  # clip embeddings kept per entity (one per tracklet end or claim)
 
 
+class SpeedLimit:
+    """How far an object can have moved while it was away, learned from this video's own tracks.
+
+    A claim joins an entity last seen at box A, g frames ago, to a track now at box B. Appearance
+    alone cannot rule out a look-alike; geometry can: nothing in this video moves faster than
+    its tracked objects do. Speeds are Kalman centre velocities in box heights per frame (scale-
+    free: near and far objects alike, any frame rate), sampled from confirmed tracks; the limit
+    is `SAFETY` x their `QUANTILE`, plus `SLACK_HEIGHTS` for boxes that reappear misplaced (half
+    occluded, cut by the frame edge). Until `MIN_SAMPLES` speeds are in, there is no limit: a
+    video that has shown nothing moving cannot say what is too fast. Positions are in image
+    pixels; the tracker moves the stored boxes with the camera (`warp`) when the camera moves.
+    """
+
+    SIZE = 4096  # speeds kept (ring): the newest ones, so a scene that speeds up is followed
+    MIN_SAMPLES = 200
+    QUANTILE = 0.99
+    SAFETY = 2.0
+    SLACK_HEIGHTS = 1.0
+
+    def __init__(self) -> None:
+        self._speeds = np.zeros(self.SIZE, np.float64)
+        self._count = 0
+        self._limit: float | None = None
+        self._fitted_at = -1
+
+    def add(self, speeds: np.ndarray) -> None:
+        """Speeds (heights per frame) of tracks observed this frame."""
+        speeds = np.asarray(speeds, np.float64).ravel()
+        speeds = speeds[np.isfinite(speeds)]
+        speeds = speeds[-self.SIZE:]
+        self._speeds[(self._count + np.arange(len(speeds))) % self.SIZE] = speeds
+        self._count += len(speeds)
+
+    def limit(self) -> float | None:
+        """Heights per frame no object of this video is expected to exceed; None: no evidence yet."""
+        if self._count < self.MIN_SAMPLES:
+            return None
+        if self._fitted_at != self._count:  # claims are rare, speeds arrive every frame: fit lazily
+            kept = self._speeds[: min(self._count, self.SIZE)]
+            self._limit = self.SAFETY * float(np.quantile(kept, self.QUANTILE))
+            self._fitted_at = self._count
+        return self._limit
+
+    def reachable(self, last_box: np.ndarray | None, box: np.ndarray | None, gap_frames: int) -> bool:
+        """Could an object at `last_box` be at `box` `gap_frames` later? True when unknown."""
+        limit = self.limit()
+        if limit is None or last_box is None or box is None:
+            return True
+        height = max(float(last_box[3] - last_box[1]), float(box[3] - box[1]), 1.0)
+        centre_a = ((last_box[0] + last_box[2]) / 2.0, (last_box[1] + last_box[3]) / 2.0)
+        centre_b = ((box[0] + box[2]) / 2.0, (box[1] + box[3]) / 2.0)
+        distance = float(np.hypot(centre_b[0] - centre_a[0], centre_b[1] - centre_a[1])) / height
+        return distance <= self.SLACK_HEIGHTS + limit * max(gap_frames, 1)
+
+    @property
+    def stats(self) -> dict:
+        limit = self.limit()
+        return {"samples": int(self._count), "limit_heights_per_frame": None if limit is None else round(limit, 4)}
+
+
 @dataclass
 class ClaimRequest:
     """A track that just became confirmed and needs an entity id."""
@@ -34,6 +94,8 @@ class ClaimRequest:
     first_frame: int  # first frame the track was observed (tentative frames included)
     embeddings: np.ndarray | None  # (k, D) L2-normalised: the track's gallery so far
     clip: np.ndarray | None = None  # (D,) clip embedding of the track's crops (video backends), else None
+    box: np.ndarray | None = None  # (4,) xyxy where the track was last observed (the speed limit's end point)
+    box_frame: int | None = None  # the frame of `box`
 
 
 @dataclass
@@ -59,6 +121,7 @@ class _Entity:
     thumbnail_key: float = -1.0
     reidentified: int = 0
     forgotten: bool = False
+    last_box: np.ndarray | None = None  # (4,) xyxy at last_frame, moved with the camera
 
 
 def gallery_similarity(query: np.ndarray, gallery: np.ndarray) -> float:
@@ -110,6 +173,7 @@ class EntityMemory:
         self._dim: int | None = None
         self._thumbnail_updates: dict[int, dict] = {}
         self.merged: dict[int, int] = {}  # young entity id -> the entity it turned out to be (late_claim)
+        self.speed: SpeedLimit | None = SpeedLimit() if self.config.speed_limit else None
         self.counts = {
             "entities": 0,
             "reidentified": 0,
@@ -120,6 +184,7 @@ class EntityMemory:
             "rejected_by_margin": 0,
             "displaced_lost_tracks": 0,
             "clip_decisions": 0,
+            "rejected_too_far": 0,
         }
 
     # ---- thresholds and stats -------------------------------------------------------------
@@ -141,6 +206,8 @@ class EntityMemory:
         stats = {**self.counts, "active": active, "dormant": len(self._dormant)}
         stats["max_gap_frames"] = self.max_gap_frames
         stats["late_reid_frames"] = self.late_reid_frames
+        if self.speed is not None:
+            stats["speed_limit"] = self.speed.stats
         if self.clip_calibration.positives.total or self.clip_calibration.negatives.total:
             stats["clip_calibration"] = self.clip_calibration.stats
         return stats
@@ -228,6 +295,7 @@ class EntityMemory:
             entity.observations += 1
             entity.tracklets[-1]["last_frame"] = frame_index
             box = boxes[i]
+            entity.last_box = np.array(box, np.float64)
             area = float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
             # Larger, surer boxes make better thumbnails; score alone would favour tiny crops.
             key = float(scores[i]) * area
@@ -281,7 +349,8 @@ class EntityMemory:
         old.prototype = None
         old.tracklets.extend(young.tracklets)
         old.observations += young.observations
-        old.last_frame = max(old.last_frame, young.last_frame)
+        if young.last_frame >= old.last_frame:
+            old.last_frame, old.last_box = young.last_frame, young.last_box
         if young.gallery is not None:
             gallery = self._gallery_of(old, young.gallery.rows.shape[1])
             for row in young.gallery.filled():
@@ -405,10 +474,34 @@ class EntityMemory:
         return candidates, matrix
 
     def _may_claim(self, request: ClaimRequest, entity: _Entity) -> bool:
-        """Same class, no temporal overlap, and not away longer than the max gap."""
+        """Same class, no temporal overlap, not away longer than the max gap, and near enough to
+        have walked from where it was last seen (`SpeedLimit`)."""
         gap = request.first_frame - entity.last_frame
         max_gap = self.max_gap_frames
-        return entity.label == request.label and gap > 0 and (max_gap is None or gap <= max_gap)
+        if not (entity.label == request.label and gap > 0 and (max_gap is None or gap <= max_gap)):
+            return False
+        if self.speed is None or request.box is None or request.box_frame is None:
+            return True
+        if self.speed.reachable(entity.last_box, request.box, request.box_frame - entity.last_frame):
+            return True
+        self.counts["rejected_too_far"] += 1
+        return False
+
+    def forget_positions(self) -> None:
+        """The view changed (a cut): last positions no longer limit which entity a track may be."""
+        for entity in self._entities.values():
+            entity.last_box = None
+
+    def warp(self, matrix: np.ndarray) -> None:
+        """The camera moved (2x3 affine, previous frame to this one): stored last positions move with it."""
+        from .tracker import warp_boxes
+
+        entities = [e for e in self._entities.values() if e.last_box is not None]
+        if not entities:
+            return
+        moved = warp_boxes(np.stack([e.last_box for e in entities]), np.asarray(matrix, np.float64))
+        for entity, box in zip(entities, moved):
+            entity.last_box = box
 
     @staticmethod
     def _shortlist(query: np.ndarray, candidates: list[_Entity], allowed: list[int]) -> list[int]:

@@ -31,6 +31,7 @@ from .calibration import ReidCalibration
 from .gallery import EmbeddingRing
 from .memory import DEFAULT_REID_THRESHOLD, ClaimRequest, EntityMemory
 
+SPEED_MIN_HITS = 5  # observations before a track's Kalman velocity counts as a measured speed
 _GATED = 1e6  # cost of a forbidden pair: the solver avoids it whenever any allowed pairing exists
 _FIRST, _LOW, _RECOVERED = 1, 2, 3  # which pass matched a track
 
@@ -120,6 +121,8 @@ class _Track:
     founded: bool = False  # its entity was new at confirmation: memory may still recognise it (late_claim)
     displaced: bool = False  # lost while a new track took its entity: needs an entity when seen again
     lost_entity: int = 0  # the entity it held before it was displaced
+    origin: tuple[float, float] | None = None  # first box centre (pixels)
+    travelled: bool = False  # has been a box height away from `origin`: a moving object
 
 
 class Tracker:
@@ -207,6 +210,7 @@ class Tracker:
         has_embedding: np.ndarray | None = None,
         warp: np.ndarray | None = None,
         image: np.ndarray | None = None,
+        view_changed: bool = False,
     ) -> list[TrackedObject]:
         """Advance to `frame_index` (strictly increasing) and associate this frame's detections.
 
@@ -214,6 +218,8 @@ class Tracker:
         False are ignored and those detections are matched by motion alone. `warp` is the
         camera's 2x3 affine from the previous frame to this one (`tracking.cmc`), applied to
         every state before association. `image` (RGB) feeds `clips` when the tracker has them.
+        `view_changed`: the camera's view could not be followed from the previous frame (a cut):
+        where entities were last seen says nothing about where they are now (memory speed limit).
         """
         frame_index = int(frame_index)
         if self._prev_frame is not None and frame_index <= self._prev_frame:
@@ -228,7 +234,11 @@ class Tracker:
         if warp is not None:
             self._mean, self._cov = warp_states(self._mean, self._cov, np.asarray(warp, np.float64))
             self._last_box = warp_boxes(self._last_box, np.asarray(warp, np.float64))
+            if self.memory is not None:
+                self.memory.warp(warp)
             self.counts["camera_compensated_frames"] += 1
+        if view_changed and self.memory is not None:
+            self.memory.forget_positions()
 
         boxes = detections.boxes.astype(np.float64)
         if det_has is not None and self.config.gallery_max_overlap < 1.0:
@@ -277,6 +287,7 @@ class Tracker:
         self._confirm_ready(frame_index, remove)
         reported = self._report(frame_index, detections, track_det, via, det_emb, det_learn, remove)
         self._calibrate(frame_index, remove)
+        self._sample_speeds(frame_index, remove)
         self._drop(remove)
         self._prev_frame = frame_index
         return reported
@@ -507,7 +518,8 @@ class Tracker:
         if self._ema is not None:
             self._ema = np.concatenate([self._ema, np.zeros((n, self._ema.shape[1]), np.float32)])
         for d in dets:
-            self._tracks.append(_Track(self._next_uid, labels[d], frame_index))
+            x1, y1, x2, y2 = (float(v) for v in boxes[d])
+            self._tracks.append(_Track(self._next_uid, labels[d], frame_index, origin=((x1 + x2) / 2.0, (y1 + y2) / 2.0)))
             self._next_uid += 1
         self.counts["tracks_started"] += n
         if det_emb is not None:
@@ -579,6 +591,8 @@ class Tracker:
             first_frame=track.first_frame if first_frame is None else first_frame,
             embeddings=None if track.gallery is None else track.gallery.filled().copy(),
             clip=clip,
+            box=self._last_box[row].copy(),
+            box_frame=int(self._last_seen[row]),
         )
 
     def _displace(self, row: int, remove: np.ndarray) -> None:
@@ -652,6 +666,28 @@ class Tracker:
                 self.counts["reidentified"] += 1
                 if displaced is not None and old_id in held_by_lost:
                     self._displace(held_by_lost.pop(old_id), remove)
+
+    def _sample_speeds(self, frame_index: int, remove: np.ndarray) -> None:
+        """Feed the memory's speed limit: centre speeds (box heights per frame) of settled tracks
+        seen now (`SPEED_MIN_HITS` observations: a young track's velocity is still its prior) that
+        have travelled at least their own height. Only moving objects say how fast things move:
+        in a car park, the parked cars' zeros would otherwise set the limit for the one driving."""
+        speed = None if self.memory is None else self.memory.speed
+        if speed is None:
+            return
+        rows = np.flatnonzero(self._confirmed & (self._last_seen == frame_index) & (self._hits >= SPEED_MIN_HITS) & ~remove)
+        if not len(rows):
+            return
+        mean = self._mean[rows]
+        heights = np.maximum(mean[:, 3], kalman.MIN_SIDE)
+        moving = np.zeros(len(rows), bool)
+        for k, row in enumerate(rows.tolist()):
+            track = self._tracks[row]
+            if not track.travelled and track.origin is not None:
+                track.travelled = bool(np.hypot(mean[k, 0] - track.origin[0], mean[k, 1] - track.origin[1]) >= heights[k])
+            moving[k] = track.travelled
+        if moving.any():
+            speed.add(np.hypot(mean[moving, 4], mean[moving, 5]) / heights[moving])
 
     def _calibrate(self, frame_index: int, remove: np.ndarray) -> None:
         """Feed the per-video calibration a few labelled pairs from this frame (see calibration.py).
