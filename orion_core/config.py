@@ -205,6 +205,12 @@ class TrackingConfig:
     # Pairs where either side has no embedding: True = appearance term imputed as half the gate (one
     # cost scale for the whole assignment); False = plain 1 - IoU (the old, mixed scale).
     impute_missing_appearance: bool = True
+    # First pass: between competing candidates (a track's detections, a detection's tracks), appearance
+    # distances closer than the crop-to-crop noise of a true match (`calibration.tie_margin`, 0.02 before
+    # the video has evidence) count as ties, so motion decides (`tracker.appearance_ties`). Measured, not
+    # adopted: no change on the TUD replays or synthetic scenes, PETS 1-400 mobilenetv2 -1.9 HOTA / -4.9
+    # IDF1 (benchmarks/README.md, "Appearance ties").
+    appearance_ties: bool = False
     keep_displaced: bool = True  # a lost track whose entity a new track claimed lives on (False: it ends)
     calibrate: bool = True  # fit re-ID bar, margin and appearance gate per video; False = fixed prior
     cmc: str = "auto"  # camera motion compensation: auto (on when the camera moves) | on | off

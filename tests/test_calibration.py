@@ -86,6 +86,27 @@ def test_appearance_gate_follows_the_backend_scale():
     assert 0.02 <= tight.appearance_gate() < 0.1 < loose.appearance_gate() < 0.8
 
 
+
+def test_tie_margin_is_the_within_track_noise_not_the_spread_between_tracks():
+    """Tracks sit at very different typical distances (0.05 .. 0.45), each with 0.01 of crop noise:
+    the tie margin is that noise, not the 0.1+ spread of all distances; the prior until it has evidence."""
+    calibration = ReidCalibration(0.8)
+    rng = np.random.default_rng(6)
+    levels = np.linspace(0.05, 0.45, 8)
+    assert calibration.tie_margin() == cal.PRIOR_MARGIN
+    for frame in range(0, 80, cal.SAMPLE_EVERY):
+        calibration.add_match_changes(levels + rng.normal(0, 0.01, 8), list(range(8)), frame)
+        calibration.add_match_distances(levels + rng.normal(0, 0.01, 8))
+    assert calibration.match_distances.filled().std() > 0.1
+    assert 0.007 < calibration.tie_margin() < 0.013
+    assert calibration.stats["tie_margin"] == round(calibration.tie_margin(), 4)
+    # a track not sampled for more than two sampling periods gives no change
+    other = ReidCalibration(0.8)
+    for frame in range(0, 400, 3 * cal.SAMPLE_EVERY):
+        other.add_match_changes(levels + rng.normal(0, 0.01, 8), list(range(8)), frame)
+    assert other.match_changes.total == 0 and other.tie_margin() == cal.PRIOR_MARGIN
+
+
 # ---- in the tracker: the statistic the memory uses, from the video itself ----------------------
 
 

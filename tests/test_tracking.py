@@ -396,3 +396,57 @@ def test_timings_are_seconds_at_the_video_rate():
         TrackingConfig(max_age_s=0)
     with pytest.raises(ConfigError, match="tracking.cmc"):
         TrackingConfig(cmc="sometimes")
+
+
+def near(ref: np.ndarray, distance: float, seed: int) -> np.ndarray:
+    """A unit vector at cosine distance `distance` from unit vector `ref`."""
+    side = unit(seed) - (unit(seed) @ ref) * ref
+    return (1 - distance) * ref + np.sqrt(1 - (1 - distance) ** 2) * side / np.linalg.norm(side)
+
+
+def side_by_side_pick(ties: bool, apart: float) -> dict[str, str]:
+    """Two objects walk side by side 2 px apart; motion clearly says who is who (IoU 1.0 with its
+    own prediction, 0.9 with the other's). Then their track embeddings are set `apart` (cosine
+    distance) and each detection is given the *other* track's embedding. Returns track -> detection."""
+    config = TrackingConfig(appearance_ties=ties, max_appearance_distance=0.6)
+    tracker = Tracker(config)
+    walk_a, walk_b = (lambda f: box_at(200 + 5 * f, 200)), (lambda f: box_at(202 + 5 * f, 200))
+    run(tracker, [Obj("a", walk_a, unit(1)), Obj("b", walk_b, unit(2))], range(10), noise=0.0)
+    assert tracker.calibration.tie_margin() == 0.02  # the prior: no evidence yet
+    row_a = int(np.argmin(np.abs(tracker._last_box[:, 0] - walk_a(9)[0])))
+    row_b = 1 - row_a
+    ema_a = unit(3)
+    ema_b = near(ema_a, apart, 4)
+    tracker._ema[row_a], tracker._ema[row_b] = ema_a, ema_b
+    dets = Detections(np.array([walk_a(10), walk_b(10)], np.float32), np.full(2, 0.9, np.float32), ["person"] * 2)
+    emb = np.stack([ema_b, ema_a]).astype(np.float32)  # detection "a" looks like track b, and vice versa
+    picked = {o.track_id: "ab"[o.det_index] for o in tracker.update(10, dets, emb, np.ones(2, bool))}
+    ids_ = {tracker._tracks[row_a].track_id: "a", tracker._tracks[row_b].track_id: "b"}
+    return {ids_[t]: d for t, d in picked.items()}
+
+
+def test_appearance_ties_let_motion_decide_between_look_alikes():
+    """Embeddings 0.015 apart (below the prior margin 0.02, the noise of a true match): without
+    ties appearance (weight 0.9) swaps the two on noise; with ties motion keeps them."""
+    assert side_by_side_pick(ties=False, apart=0.015) == {"a": "b", "b": "a"}
+    assert side_by_side_pick(ties=True, apart=0.015) == {"a": "a", "b": "b"}
+
+
+def test_appearance_ties_still_use_appearance_that_separates():
+    """Embeddings 0.1 apart (five margins): appearance decides with or without ties."""
+    assert side_by_side_pick(ties=False, apart=0.1) == {"a": "b", "b": "a"}
+    assert side_by_side_pick(ties=True, apart=0.1) == {"a": "b", "b": "a"}
+
+
+def test_appearance_ties_term():
+    from orion_core.tracking.tracker import appearance_ties
+
+    # track 0: detections 0 and 1; track 1: detection 1 only. Margin 0.05.
+    distance = np.array([0.10, 0.13, 0.30])
+    pr, pc = np.array([0, 0, 1]), np.array([0, 1, 1])
+    out = appearance_ties(distance, pr, pc, np.ones(3, bool), 0.05)
+    # (0,1): 0.03 worse than its row's best -> a tie at 0.10; (1,1): 0.20 worse than its column's best -> kept
+    np.testing.assert_allclose(out, [0.10, 0.10, 0.30])
+    # pairs outside the gates are not competitors and are not changed
+    out = appearance_ties(distance, pr, pc, np.array([False, True, True]), 0.05)
+    np.testing.assert_allclose(out, [0.10, 0.13, 0.30])

@@ -60,6 +60,7 @@ POS_PER_FRAME = 1
 KEEP = 4096
 REFIT_EVERY = 64  # new samples between refits: a fit (ranks, quantiles) costs ~1 ms, a sampled frame adds ~4
 GATE_PER_FRAME = 8  # match distances kept per sampled frame
+MIN_NOISE_SAMPLES = 20  # within-track changes of a match distance before the tie margin is fitted
 
 
 class _Ring:
@@ -108,6 +109,9 @@ class ReidCalibration:
         self.negatives_track = _Ring()  # the same vs the other track's own gallery (memory-independent)
         self.negatives_single = _Ring()  # per-crop max vs the other track's gallery (recovery statistic)
         self.match_distances = _Ring()  # single-crop distance of motion-confident first-pass matches
+        self.match_changes = _Ring()  # change of that distance between two samples of one track
+        self._last_match: dict = {}  # track -> (frame, distance) of its last sampled confident match
+        self._tie: tuple | None = None
         self._tracks: set = set()
         self._pairs: set = set()
         self._fit: dict | None = None
@@ -158,6 +162,18 @@ class ReidCalibration:
 
     def add_match_distances(self, distances: np.ndarray) -> None:
         self.match_distances.extend(distances[:GATE_PER_FRAME])
+
+    def add_match_changes(self, distances: np.ndarray, tracks, frame: int) -> None:
+        """Distances of motion-confident first-pass matches of `tracks` (ids) in `frame`: a track
+        seen again within `2 * SAMPLE_EVERY` frames gives the change of its distance (tie margin)."""
+        for track, distance in zip(tracks, np.asarray(distances, dtype=np.float64).tolist()):
+            last = self._last_match.get(track)
+            if last is not None and 0 < frame - last[0] <= 2 * SAMPLE_EVERY:
+                self.match_changes.add(distance - last[1])
+            self._last_match[track] = (frame, distance)
+        if len(self._last_match) > KEEP:  # ended tracks: keep the newest half
+            newest = sorted(self._last_match.items(), key=lambda item: item[1][0])[-KEEP // 2:]
+            self._last_match = dict(newest)
 
     # ---- the fitted decision --------------------------------------------------------------
 
@@ -237,6 +253,23 @@ class ReidCalibration:
             self._gate = (total, float(np.clip(q99 + (q99 - np.median(d)), 0.02, 2.0)))
         return self._gate[1]
 
+    def tie_margin(self) -> float:
+        """Noise of one crop's appearance distance to its own track (first pass, `tracking.appearance_ties`).
+
+        The std of the change of a motion-confident match's distance between two samples of the
+        same track, over sqrt(2) (a change is the difference of two noisy distances); clipped to
+        [MIN_MARGIN, MAX_MARGIN]. Within-track changes leave out how far tracks sit from each other
+        on average, which the positives' spread (`margin`) includes. PRIOR_MARGIN until
+        MIN_NOISE_SAMPLES changes are in.
+        """
+        total = self.match_changes.total
+        if not self.enabled or total < MIN_NOISE_SAMPLES:
+            return PRIOR_MARGIN
+        if self._tie is None or total - self._tie[0] >= REFIT_EVERY or (total != self._tie[0] and self._tie[0] < 2 * MIN_NOISE_SAMPLES):
+            noise = float(self.match_changes.filled().std() / np.sqrt(2.0))
+            self._tie = (total, float(np.clip(noise, MIN_MARGIN, MAX_MARGIN)))
+        return self._tie[1]
+
     @property
     def stats(self) -> dict:
         """For run.json: what was fitted, on how much evidence, and what it means."""
@@ -251,6 +284,8 @@ class ReidCalibration:
             "auc": None if fit["auc"] is None else round(fit["auc"], 4),
             "recovery_bar": None if not np.isfinite(self.recovery_bar()) else round(self.recovery_bar(), 4),
             "appearance_gate": round(self.appearance_gate(), 4),
+            "tie_margin": round(self.tie_margin(), 4),
+            "tie_samples": int(self.match_changes.total),
             "positives": int(self.positives.total),
             "negatives": int(self.negatives.total),
             "positive_tracks": len(self._tracks),

@@ -4,7 +4,9 @@ Each frame runs these association passes, each a `linear_sum_assignment` on a ga
 
 1. tracks vs high-score detections, confirmed tracks first, then tentative ones on what is
    left: `w * appearance + (1 - w) * (1 - IoU)` where both sides have an embedding, plain
-   `1 - IoU` otherwise; gated by IoU, appearance and class.
+   `1 - IoU` otherwise; gated by IoU, appearance and class. With `tracking.appearance_ties`
+   (off by default), appearance differences below the noise of a true match are ties
+   (`appearance_ties`), so motion decides between look-alikes.
 2. confirmed tracks seen last frame vs low-score detections, IoU only (ByteTrack): occluded
    objects get low scores, and their boxes still carry the motion. Their embeddings, likely
    polluted by the occluder, are not learned.
@@ -89,6 +91,30 @@ def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0 @ linear.T + shift
     half = (boxes[:, 2:] - boxes[:, :2]) / 2.0 * scale
     return np.concatenate([centres - half, centres + half], axis=1)
+
+
+def appearance_ties(distance: np.ndarray, pr: np.ndarray, pc: np.ndarray, ok: np.ndarray, margin: float) -> np.ndarray:
+    """Appearance term of each candidate pair, with differences below `margin` counted as ties.
+
+    `distance[k]` is the appearance distance of pair (`pr[k]`, `pc[k]`); `ok` marks the pairs
+    that are real candidates (inside the gates). A pair's reference is the best candidate
+    distance of its track (row) or of its detection (column), whichever is lower. A pair less
+    than `margin` (the noise of a true match's similarity) worse than its reference takes the
+    reference's value: between such competitors the appearance terms are equal and the motion
+    term decides. A pair worse by `margin` or more keeps its distance (appearance separates).
+    Pairs not in `ok` are neither competitors nor changed.
+    """
+    out = distance.astype(np.float64, copy=True)
+    if margin <= 0 or not ok.any():
+        return out
+    row_best = np.full(int(pr.max()) + 1, np.inf)
+    col_best = np.full(int(pc.max()) + 1, np.inf)
+    np.minimum.at(row_best, pr[ok], distance[ok])
+    np.minimum.at(col_best, pc[ok], distance[ok])
+    reference = np.minimum(row_best[pr[ok]], col_best[pc[ok]])
+    d = distance[ok]
+    out[ok] = np.where(d - reference < margin, reference, d)
+    return out
 
 
 def assign(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -349,15 +375,23 @@ class Tracker:
             if self.config.impute_missing_appearance:
                 cost *= 1.0 - w
                 cost += w * (0.5 * gate)
-            cost[pr, pc] = w * distance + (1.0 - w) * (1.0 - iou[pr, pc])
-            allowed[pr, pc] = distance <= gate
+            ok = distance <= gate
+            term = distance
+            if self.config.appearance_ties:
+                term = appearance_ties(distance, pr, pc, ok, self.calibration.tie_margin())
+            cost[pr, pc] = w * term + (1.0 - w) * (1.0 - iou[pr, pc])
+            allowed[pr, pc] = ok
             r, c = assign(cost, allowed)
             if self.counts["frames"] % cal.SAMPLE_EVERY == 0 and len(r):
-                # Motion-confident matches tell what a true match's distance looks like (gate fit).
+                # Motion-confident matches tell what a true match's distance looks like (gate fit)
+                # and, track by track, how much it varies from crop to crop (the tie margin).
                 sure = (iou[r, c] >= cal.CONFIDENT_IOU) & self._has_ema[rows[r]] & det_has[dets[c]]
                 if sure.any():
                     a, b = rows[r[sure]], dets[c[sure]]
-                    self.calibration.add_match_distances(1.0 - np.einsum("ij,ij->i", self._ema[a], det_emb[b]))
+                    sure_distance = 1.0 - np.einsum("ij,ij->i", self._ema[a], det_emb[b])
+                    self.calibration.add_match_distances(sure_distance)
+                    if self.config.appearance_ties:
+                        self.calibration.add_match_changes(sure_distance, [self._tracks[k].uid for k in a], self._frame)
             return rows[r], dets[c]
         r, c = assign(cost, allowed)
         return rows[r], dets[c]
