@@ -46,7 +46,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from dataclasses import replace as dataclasses_replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -196,11 +196,7 @@ def make_scene(
                                 det_false_positives, det_min_visibility, fps, textures)
     if camera not in CAMERAS:
         raise ConfigError(f"make_scene: camera must be one of {', '.join(CAMERAS)}, got {camera!r}.")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create scene folder {out}: {exc.strerror or exc}.") from None
+    out = _scene_folder(out_dir)
     layout_rng, background_rng, texture_rng, det_rng = (
         np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
@@ -210,30 +206,14 @@ def make_scene(
     names, images = _object_textures(texture_rng, routes, textures)
     background = _background(background_rng, width, height)
 
-    gt_rows: list[tuple[int, int, int, int, int, int]] = []
-    visibility: dict[tuple[int, int], float] = {}
-    in_frame: dict[tuple[int, int], float] = {}
-    writer = VideoWriter(out / "video.mp4", fps, deterministic=True) if video else None
-    complete = False
-    try:
-        for index in range(frames):
-            t = index / (frames - 1)
-            boxes = {r.object_id: r.box(t, width, height) for r in routes}
-            image, rows = _render(background, boxes, images, _camera_at(camera, t))
-            for object_id, box, visible, inside in rows:
-                gt_rows.append((index + 1, object_id, *box))
-                visibility[(index + 1, object_id)] = visible
-                in_frame[(index + 1, object_id)] = inside
-            if writer is not None:
-                writer.write(image)
-        complete = True
-    finally:
-        if writer is not None:
-            writer.close() if complete else writer.discard()
-
+    times = [index / (frames - 1) for index in range(frames)]
+    gt_rows, visibility, in_frame = _render_frames(
+        out / "video.mp4" if video else None, fps, background, images,
+        ((index + 1, {r.object_id: r.box(t, width, height) for r in routes}, _camera_at(camera, t))
+         for index, t in enumerate(times)),
+    )
     det_lines = _detections(det_rng, gt_rows, visibility, width, height, det_jitter, det_dropout,
                             det_false_positives, det_min_visibility)
-    gt_lines = [f"{f},{i},{x},{y},{w},{h},1,-1,-1,-1" for f, i, x, y, w, h in gt_rows]
     info = SceneInfo(
         out_dir=out,
         video_path=out / "video.mp4" if video else None,
@@ -251,10 +231,7 @@ def make_scene(
         camera=camera,
         lookalike_ids=[r.object_id for r in routes if r.role == "lookalike"],
     )
-    _write_text(info.gt_path, "".join(line + "\n" for line in gt_lines))
-    _write_text(info.det_path, "".join(line + "\n" for line in det_lines))
-    _write_text(info.scene_path, json.dumps(info.to_dict(), indent=1) + "\n")
-    return info
+    return _write_scene(info, gt_rows, det_lines)
 
 
 def _check_args(n_objects: int, frames: int, size: tuple[int, int], det_jitter: float,
@@ -265,22 +242,79 @@ def _check_args(n_objects: int, frames: int, size: tuple[int, int], det_jitter: 
                           f"got {frames!r}.")
     if not isinstance(n_objects, int) or not 1 <= n_objects <= MAX_OBJECTS:
         raise ConfigError(f"make_scene: n_objects must be 1..{MAX_OBJECTS}, got {n_objects!r}.")
+    return _check_render_args("make_scene", size, det_jitter, det_dropout, det_false_positives,
+                              det_min_visibility, fps, textures)
+
+
+def _check_render_args(who: str, size: tuple[int, int], det_jitter: float, det_dropout: float,
+                       det_false_positives: float, det_min_visibility: float, fps: float,
+                       textures: str) -> tuple[int, int]:
+    """The checks every scene (scripted or replayed) needs; returns (width, height)."""
     try:
         width, height = (int(s) for s in size)
     except (TypeError, ValueError):
-        raise ConfigError(f"make_scene: size must be (width, height), got {size!r}.") from None
+        raise ConfigError(f"{who}: size must be (width, height), got {size!r}.") from None
     if width < 96 or height < 96 or width % 2 or height % 2:
-        raise ConfigError(f"make_scene: size {size!r} must be even and at least 96x96 "
+        raise ConfigError(f"{who}: size {size!r} must be even and at least 96x96 "
                           "(the mp4 encoder needs even sizes).")
     for name, value in (("det_dropout", det_dropout), ("det_false_positives", det_false_positives),
                         ("det_min_visibility", det_min_visibility)):
         if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"make_scene: {name} must be in [0, 1], got {value!r}.")
+            raise ConfigError(f"{who}: {name} must be in [0, 1], got {value!r}.")
     if det_jitter < 0 or fps <= 0:
-        raise ConfigError(f"make_scene: det_jitter must be >= 0 and fps > 0, got {det_jitter!r}, {fps!r}.")
+        raise ConfigError(f"{who}: det_jitter must be >= 0 and fps > 0, got {det_jitter!r}, {fps!r}.")
     if textures not in ("auto", "photos", "procedural"):
-        raise ConfigError(f"make_scene: textures must be auto, photos or procedural, got {textures!r}.")
+        raise ConfigError(f"{who}: textures must be auto, photos or procedural, got {textures!r}.")
     return width, height
+
+
+def _scene_folder(out_dir: str | Path) -> Path:
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create scene folder {out}: {exc.strerror or exc}.") from None
+    return out
+
+
+FrameBoxes = tuple[int, dict[int, "tuple[int, int, int, int] | None"], "tuple[float, float, float] | None"]
+
+
+def _render_frames(video_path: Path | None, fps: float, background: np.ndarray, textures: dict[int, np.ndarray],
+                   frames: Iterable[FrameBoxes]) -> tuple[list[tuple[int, int, int, int, int, int]],
+                                                          dict[tuple[int, int], float], dict[tuple[int, int], float]]:
+    """Render (and, with `video_path`, encode) each (MOT frame, boxes, camera) of `frames`.
+
+    Returns the GT rows (frame, id, x, y, w, h) and each (frame, id)'s visible and in-frame
+    fractions. The video appears only when every frame was written (discarded otherwise).
+    """
+    gt_rows: list[tuple[int, int, int, int, int, int]] = []
+    visibility: dict[tuple[int, int], float] = {}
+    in_frame: dict[tuple[int, int], float] = {}
+    writer = VideoWriter(video_path, fps, deterministic=True) if video_path is not None else None
+    complete = False
+    try:
+        for number, boxes, camera in frames:
+            image, rows = _render(background, boxes, textures, camera)
+            for object_id, box, visible, inside in rows:
+                gt_rows.append((number, object_id, *box))
+                visibility[(number, object_id)] = visible
+                in_frame[(number, object_id)] = inside
+            if writer is not None:
+                writer.write(image)
+        complete = True
+    finally:
+        if writer is not None:
+            writer.close() if complete else writer.discard()
+    return gt_rows, visibility, in_frame
+
+
+def _write_scene(info: SceneInfo, gt_rows: list[tuple[int, int, int, int, int, int]], det_lines: list[str]) -> SceneInfo:
+    """gt.txt, det.txt and scene.json, each written to a temporary name and renamed."""
+    _write_text(info.gt_path, "".join(f"{f},{i},{x},{y},{w},{h},1,-1,-1,-1\n" for f, i, x, y, w, h in gt_rows))
+    _write_text(info.det_path, "".join(line + "\n" for line in det_lines))
+    _write_text(info.scene_path, json.dumps(info.to_dict(), indent=1) + "\n")
+    return info
 
 
 def _plan(rng: np.random.Generator, n_objects: int, reentry: bool, crossing: bool,
@@ -633,28 +667,17 @@ class _ReplayTrack:
 def read_track_boxes(path: str | Path) -> list[TrackBox]:
     """Rows of a MOT ground-truth file (`frame,id,left,top,w,h,considered,...`).
 
-    Rows with considered == 0 are left out: in MOT15/16 files they mark boxes that are not
-    pedestrians or not to be scored, and a replay would otherwise draw them as people. Files
-    without a 7th column keep every row.
+    Read by the evaluator's reader (`evaluate.read_mot_file`: bounded, checked, one-line errors),
+    with its optional 7th column as the `considered` flag. Rows with considered == 0 are left out:
+    in MOT15/16 files they mark boxes that are not pedestrians or not to be scored, and a replay
+    would otherwise draw them as people. Files without a 7th column keep every row.
     """
-    rows = []
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise InputError(f"cannot read tracks {path}: {exc.strerror or exc}.") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        fields = line.replace(" ", "").split(",")
-        try:
-            frame, object_id = int(float(fields[0])), int(float(fields[1]))
-            left, top, width, height = (float(v) for v in fields[2:6])
-            considered = float(fields[6]) if len(fields) > 6 else 1.0
-        except (ValueError, IndexError):
-            raise InputError(f"{path}:{number}: not a MOT row (frame,id,left,top,w,h,...): {line!r}.") from None
-        if considered != 0 and width > 0 and height > 0:
-            rows.append(TrackBox(frame, object_id, left, top, width, height))
-    return rows
+    from .evaluate import read_mot_file
+
+    rows = read_mot_file(path, "pred")  # the layout whose 7th column is optional (read as 1 when absent)
+    keep = (rows.flags != 0) & (rows.boxes[:, 2] > 0) & (rows.boxes[:, 3] > 0)
+    return [TrackBox(int(frame), int(object_id), *(float(v) for v in box))
+            for frame, object_id, box in zip(rows.frames[keep], rows.ids[keep], rows.boxes[keep])]
 
 
 def subsample_tracks(tracks: list[TrackBox], step: int, phase: int = 0) -> list[TrackBox]:
@@ -746,50 +769,22 @@ def replay_scene(
     the recording. `seed` picks textures, background and detection noise; the tracks are fixed.
     gt.txt holds the rendered boxes (clipped to the frame, rows at least `MIN_IN_FRAME` inside).
     """
-    try:
-        width, height = (int(s) for s in size)
-    except (TypeError, ValueError):
-        raise ConfigError(f"replay_scene: size must be (width, height), got {size!r}.") from None
-    if width < 96 or height < 96 or width % 2 or height % 2:
-        raise ConfigError(f"replay_scene: size {size!r} must be even and at least 96x96 (the mp4 encoder needs even sizes).")
-    if fps <= 0 or det_jitter < 0:
-        raise ConfigError(f"replay_scene: fps must be > 0 and det_jitter >= 0, got {fps!r}, {det_jitter!r}.")
-    for name, value in (("det_dropout", det_dropout), ("det_false_positives", det_false_positives),
-                        ("det_min_visibility", det_min_visibility)):
-        if not 0.0 <= value <= 1.0:
-            raise ConfigError(f"replay_scene: {name} must be in [0, 1], got {value!r}.")
-    if textures not in ("auto", "photos", "procedural"):
-        raise ConfigError(f"replay_scene: textures must be auto, photos or procedural, got {textures!r}.")
+    width, height = _check_render_args("replay_scene", size, det_jitter, det_dropout, det_false_positives,
+                                       det_min_visibility, fps, textures)
     kept = subsample_tracks(tracks, step)
     if not kept:
         raise InputError("replay_scene: no tracks to replay.")
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create scene folder {out}: {exc.strerror or exc}.") from None
+    out = _scene_folder(out_dir)
     background_rng, texture_rng, det_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     objects = _replay_tracks(kept, lookalike_pairs(kept, lookalikes))
     names, images = _object_textures(texture_rng, objects, textures)
     background = _background(background_rng, width, height)
     frames = max(t.frame for t in kept)
 
-    gt_rows: list[tuple[int, int, int, int, int, int]] = []
-    visibility: dict[tuple[int, int], float] = {}
-    writer = VideoWriter(out / "video.mp4", fps / step, deterministic=True) if video else None
-    complete = False
-    try:
-        for frame in range(1, frames + 1):
-            image, rows = _render(background, {o.object_id: o.boxes.get(frame) for o in objects}, images)
-            for object_id, box, visible, _ in rows:
-                gt_rows.append((frame, object_id, *box))
-                visibility[(frame, object_id)] = visible
-            if writer is not None:
-                writer.write(image)
-        complete = True
-    finally:
-        if writer is not None:
-            writer.close() if complete else writer.discard()
+    gt_rows, visibility, _ = _render_frames(
+        out / "video.mp4" if video else None, fps / step, background, images,
+        ((frame, {o.object_id: o.boxes.get(frame) for o in objects}, None) for frame in range(1, frames + 1)),
+    )
 
     det_lines = _detections(det_rng, gt_rows, visibility, width, height, det_jitter, det_dropout,
                             det_false_positives, det_min_visibility)
@@ -799,7 +794,4 @@ def replay_scene(
         size=(width, height), seed=seed, textures=names, reentries=_reentries(gt_rows, width, height),
         crossings=[], visibility=visibility, lookalike_ids=[o.object_id for o in objects if o.role == "lookalike"],
     )
-    _write_text(info.gt_path, "".join(f"{f},{i},{x},{y},{w},{h},1,-1,-1,-1\n" for f, i, x, y, w, h in gt_rows))
-    _write_text(info.det_path, "".join(line + "\n" for line in det_lines))
-    _write_text(info.scene_path, json.dumps(info.to_dict(), indent=1) + "\n")
-    return info
+    return _write_scene(info, gt_rows, det_lines)

@@ -12,7 +12,8 @@ import numpy as np
 
 @dataclass
 class Frame:
-    """One decoded frame. `image` is RGB uint8 (HxWx3): the core converts from BGR once."""
+    """One decoded frame. `image` is RGB uint8 (HxWx3): the core converts from BGR once; only
+    `VideoSource.frames("yuv420p")` (annotated.mp4's pass) hands out I420 planes ((H*3/2)xW) instead."""
 
     index: int  # 0-based position among *decoded* frames (MOT frame = index + 1)
     time_s: float

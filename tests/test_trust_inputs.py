@@ -318,18 +318,13 @@ def verify_fails(capsys, folder: Path, *words: str) -> str:
 
 
 def test_verify_a_fifo_named_model_safetensors(paths):
-    folder = _copy(paths.dino, paths.tmp / "fifo-weights")
-    (folder / "model.safetensors").unlink()
-    os.mkfifo(folder / "model.safetensors")
-    result = in_subprocess(["weights", "verify", folder], timeout=60)
-    assert result.returncode == 2
-    assert_one_error_line(result.stderr, "model.safetensors", "named pipe (FIFO)")
-    config_fifo = _copy(paths.dino, paths.tmp / "fifo-config")
-    (config_fifo / "config.json").unlink()
-    os.mkfifo(config_fifo / "config.json")
-    result = in_subprocess(["weights", "verify", config_fifo], timeout=60)
-    assert result.returncode == 2
-    assert_one_error_line(result.stderr, "config.json", "named pipe (FIFO)")
+    for copy, name in (("fifo-weights", "model.safetensors"), ("fifo-config", "config.json")):
+        folder = _copy(paths.dino, paths.tmp / copy)
+        (folder / name).unlink()
+        os.mkfifo(folder / name)
+        result = in_subprocess(["weights", "verify", folder], timeout=60)
+        assert result.returncode == 2
+        assert_one_error_line(result.stderr, name, "named pipe (FIFO)")
     fifo = paths.tmp / "weights.pth"
     os.mkfifo(fifo)
     result = in_subprocess(["weights", "verify", fifo], timeout=60)

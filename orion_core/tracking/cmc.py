@@ -149,3 +149,35 @@ def _estimate(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None) -> tu
 def is_significant(warp: np.ndarray) -> bool:
     scale = float(np.sqrt(abs(np.linalg.det(warp[:, :2]))))
     return bool(np.hypot(warp[0, 2], warp[1, 2]) > MIN_SHIFT_PX or abs(scale - 1.0) > MIN_SCALE)
+
+
+def warp_states(mean: np.ndarray, cov: np.ndarray, warp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Move Kalman states by a 2x3 camera affine (previous frame -> current), as BoT-SORT's GMC.
+
+    Position goes through the full affine; velocity through its linear part; width and height
+    scale by its scale factor (a similarity: rotation is not applied to box sides).
+    """
+    if len(mean) == 0:
+        return mean, cov
+    linear, shift = warp[:, :2], warp[:, 2]
+    scale = float(np.sqrt(abs(np.linalg.det(linear))))
+    mean = mean.copy()
+    mean[:, 0:2] = mean[:, 0:2] @ linear.T + shift
+    mean[:, 4:6] = mean[:, 4:6] @ linear.T
+    mean[:, 2:4] *= scale
+    mean[:, 6:8] *= scale
+    big = np.zeros((8, 8))
+    big[0:2, 0:2] = big[4:6, 4:6] = linear
+    big[2, 2] = big[3, 3] = big[6, 6] = big[7, 7] = scale
+    return mean, big @ cov @ big.T
+
+
+def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
+    """xyxy boxes through a 2x3 affine: centres move, sides scale."""
+    if len(boxes) == 0:
+        return boxes
+    linear, shift = warp[:, :2], warp[:, 2]
+    scale = float(np.sqrt(abs(np.linalg.det(linear))))
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0 @ linear.T + shift
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2.0 * scale
+    return np.concatenate([centres - half, centres + half], axis=1)

@@ -17,6 +17,7 @@ from scipy.optimize import linear_sum_assignment
 
 from ..config import DEFAULT_FPS, MemoryConfig
 from .calibration import ReidCalibration
+from .cmc import warp_boxes
 from .gallery import EmbeddingRing
 
 DEFAULT_REID_THRESHOLD = 0.75
@@ -494,8 +495,6 @@ class EntityMemory:
 
     def warp(self, matrix: np.ndarray) -> None:
         """The camera moved (2x3 affine, previous frame to this one): stored last positions move with it."""
-        from .tracker import warp_boxes
-
         entities = [e for e in self._entities.values() if e.last_box is not None]
         if not entities:
             return
