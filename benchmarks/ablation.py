@@ -42,6 +42,7 @@ ROWS: list[tuple[str, dict]] = [
     ("offline pass (default)", {}),
     ("offline without smoothing", {"tracking": {"offline_smooth": False}}),
     ("offline without gap filling", {"tracking": {"offline_interpolate_s": 0.0}}),
+    ("gap filling without the evidence rule (every entity)", {"tracking": {"offline_interpolate_min_run": 0}}),
     ("offline without linking", {"tracking": {"offline_link": False}}),
     # issue 10's other items, one switch each from the default (item 5, clips, needs an encode_clips
     # backend; item 6, thumbnails, is not a tracking metric)

@@ -219,6 +219,7 @@ class TrackingConfig:
     offline: bool = True  # offline tracklet pass at commit; False (CLI --online) keeps the pure online result
     offline_smooth: bool = True  # RTS-smoothed boxes
     offline_interpolate_s: float = 1.0  # fill gaps up to this many seconds inside an entity (0 = off)
+    offline_interpolate_min_run: int = 8  # ... in entities once seen this many processed frames in a row; else only gaps hidden behind another box (0 = all)
     offline_link: bool = True  # join entities that never overlap in time, by appearance or by motion
     offline_link_motion_s: float = 2.0  # longest gap a motion-only link may bridge, seconds
 
@@ -233,6 +234,10 @@ class TrackingConfig:
         _check_positive_int(self, "tracking", ("gallery_size", "min_hits"))
         if self.max_age is not None:
             _check_positive_int(self, "tracking", ("max_age",))
+        if isinstance(self.offline_interpolate_min_run, bool) or not isinstance(self.offline_interpolate_min_run, int) \
+                or self.offline_interpolate_min_run < 0:
+            raise ConfigError("tracking.offline_interpolate_min_run must be a whole number of frames >= 0 (0 fills "
+                              f"every entity), got {self.offline_interpolate_min_run!r}")
         _check_positive_seconds(self, "tracking", ("max_age_s",))
         for name in ("recovery_radius", "recovery_growth"):
             if isinstance(getattr(self, name), bool) or not getattr(self, name) >= 0:

@@ -569,6 +569,7 @@ class PerceptionEngine:
         settings = OfflineSettings(
             smooth=on and tracking.offline_smooth,
             interpolate_s=float(tracking.offline_interpolate_s) if on else 0.0,
+            interpolate_min_run=int(tracking.offline_interpolate_min_run),
             link=on and tracking.offline_link,
             link_motion_s=float(tracking.offline_link_motion_s),
             reid_prior=threshold,

@@ -120,6 +120,7 @@ class SceneInfo:
     visibility: dict[tuple[int, int], float] = field(repr=False)  # (frame, id) -> visible fraction
     camera: str = "static"
     lookalike_ids: list[int] = field(default_factory=list)  # the two objects sharing one texture
+    det_faults: dict[str, Any] | None = None  # `DetectorFaults` of det.txt (replays), None = the clean detector
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -567,6 +568,116 @@ def _detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, int, int
     return [f"{f},-1,{x:.1f},{y:.1f},{w:.1f},{h:.1f},{score:.3f},-1,-1,-1" for f, (x, y, w, h), score in dets]
 
 
+@dataclass(frozen=True)
+class DetectorFaults:
+    """What a real detector does that the clean simulated one does not (all off by default).
+
+    The clean detector misses only hidden objects plus independent 5% dropouts, and jitters
+    edges by a couple of pixels. Public detections (DPM, Faster R-CNN on MOT15/16) also:
+
+    * `scale_jitter`: move the left/right edges by N(0, scale_jitter * box width) and the top/bottom
+      edges by N(0, scale_jitter * box height), on top of `det_jitter`;
+    * `miss_streak`: miss in streaks (a person turned sideways, motion blur) of this mean length
+      in *seconds*, so the same walk misses the same stretch at any frame rate; the long-run
+      miss fraction stays `det_dropout`;
+    * `merges`: when two visible people overlap (IoU >= 0.3), report one box around both with
+      this probability per frame;
+    * `duplicates`: a second, smaller box on the same person (the upper body, 55-80% of the
+      height) with this probability per detection;
+    * `clutter`: this many fixed background spots (a bin, a sign) that look like a person and are
+      detected on 30% of the frames, each at its own place for the whole clip.
+    """
+
+    scale_jitter: float = 0.0
+    miss_streak: float = 0.0
+    merges: float = 0.0
+    duplicates: float = 0.0
+    clutter: int = 0
+
+    def active(self) -> bool:
+        return any((self.scale_jitter, self.miss_streak, self.merges, self.duplicates, self.clutter))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# Harder than any one real detector on purpose: every fault at once (benchmarks/trajectories.py
+# --detector realistic). Not fitted to any sequence.
+REALISTIC_FAULTS = DetectorFaults(scale_jitter=0.05, miss_streak=0.2, merges=0.3, duplicates=0.05, clutter=2)
+
+
+def _check_faults(who: str, faults: DetectorFaults) -> None:
+    for name in ("scale_jitter", "miss_streak", "merges", "duplicates"):
+        value = getattr(faults, name)
+        if not isinstance(value, (int, float)) or value < 0 or (name in ("merges", "duplicates") and value > 1):
+            raise ConfigError(f"{who}: det_faults.{name} must be >= 0 (and <= 1 for a probability), got {value!r}.")
+    if not isinstance(faults.clutter, int) or not 0 <= faults.clutter <= 20:
+        raise ConfigError(f"{who}: det_faults.clutter must be an integer 0..20, got {faults.clutter!r}.")
+
+
+def _faulty_detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, int, int, int, int]],
+                       visibility: dict[tuple[int, int], float], width: int, height: int, fps: float,
+                       jitter: float, dropout: float, false_positives: float, min_visibility: float,
+                       faults: DetectorFaults) -> list[str]:
+    """det.txt lines like `_detections`, with `faults` added (see `DetectorFaults`)."""
+    by_frame: dict[int, list[tuple[int, int, int, int, int]]] = {}
+    for f, i, x, y, w, h in gt_rows:
+        by_frame.setdefault(f, []).append((i, x, y, w, h))
+    streak = max(faults.miss_streak * fps, 1.0)  # frames
+    end_miss = 1.0 / streak  # a two-state chain: P(miss -> seen) = 1/streak keeps the mean length
+    start_miss = min(dropout * end_miss / max(1.0 - dropout, 1e-9), 1.0)  # and the miss fraction
+    missing: dict[int, bool] = {}
+    clutter = [b for b in (_background_box(rng, [], width, height) for _ in range(faults.clutter)) if b is not None]
+    dets: list[tuple[int, tuple[float, float, float, float], float]] = []
+
+    def noisy(box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+        x, y, w, h = box
+        sigma = jitter + faults.scale_jitter * np.array([w, h, w, h])  # each edge in proportion to its side
+        x0, y0, x1, y1 = np.array([x, y, x + w, y + h], float) + rng.normal(0.0, 1.0, 4) * sigma
+        x0, y0, x1, y1 = max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height)
+        return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
+
+    for f in sorted(by_frame):
+        seen = []
+        for i, x, y, w, h in by_frame[f]:
+            was = missing.get(i, False)
+            missing[i] = rng.random() >= end_miss if was else rng.random() < start_miss
+            if visibility[(f, i)] >= min_visibility and not missing[i]:
+                seen.append((i, (float(x), float(y), float(w), float(h)), visibility[(f, i)]))
+        merged: set[int] = set()
+        boxes: list[tuple[tuple[float, float, float, float], float]] = []
+        for n, (i, a, va) in enumerate(seen):
+            for j, b, vb in seen[n + 1:]:
+                if i in merged or j in merged or _iou(a, b) < 0.3 or rng.random() >= faults.merges:
+                    continue
+                merged.update((i, j))
+                x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+                x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+                boxes.append(((x0, y0, x1 - x0, y1 - y0), float(rng.uniform(0.5, 0.8))))
+        for i, box, seen_fraction in seen:
+            if i in merged:
+                continue
+            boxes.append((box, float(np.clip(rng.normal(0.85, 0.06), 0.5, 0.99) * (0.6 + 0.4 * seen_fraction))))
+            if rng.random() < faults.duplicates:
+                x, y, w, h = box
+                boxes.append(((x, y, w, h * float(rng.uniform(0.55, 0.8))), float(rng.uniform(0.4, 0.75))))
+        for box in clutter:
+            if rng.random() < 0.3:
+                boxes.append((box, float(rng.uniform(0.4, 0.8))))
+        for box, score in boxes:
+            out = noisy(box)
+            if out is not None:
+                dets.append((f, out, score))
+    frames = sorted(by_frame)
+    for _ in range(int(rng.poisson(false_positives * len(dets))) if frames else 0):
+        f = int(rng.choice(frames))
+        box = _background_box(rng, [(x, y, w, h) for _, x, y, w, h in by_frame[f]], width, height)
+        if box is not None:
+            dets.append((f, box, float(rng.uniform(0.3, 0.7))))
+    dets.sort(key=lambda d: d[0])
+    return [f"{f},-1,{x:.1f},{y:.1f},{w:.1f},{h:.1f},{score:.3f},-1,-1,-1" for f, (x, y, w, h), score in dets]
+
+
 def _background_box(rng: np.random.Generator, gt_boxes: list[tuple[int, int, int, int]],
                     width: int, height: int) -> tuple[float, float, float, float] | None:
     """A plausible object-sized box overlapping no GT box much (IoU < 0.2), or None."""
@@ -757,6 +868,7 @@ def replay_scene(
     det_min_visibility: float = 0.5,
     textures: str = "auto",
     video: bool = True,
+    det_faults: DetectorFaults | None = None,
 ) -> SceneInfo:
     """Render recorded tracks (e.g. a MOT ground truth) as a scene: same files as `make_scene`.
 
@@ -768,6 +880,8 @@ def replay_scene(
     `step` > 1 keeps every step-th frame (frame rate `fps / step`). `size` is (width, height) of
     the recording. `seed` picks textures, background and detection noise; the tracks are fixed.
     gt.txt holds the rendered boxes (clipped to the frame, rows at least `MIN_IN_FRAME` inside).
+    `det_faults` adds a real detector's faults (`DetectorFaults`, e.g. `REALISTIC_FAULTS`) from
+    their own random stream; without it det.txt is exactly the clean detector's.
     """
     width, height = _check_render_args("replay_scene", size, det_jitter, det_dropout, det_false_positives,
                                        det_min_visibility, fps, textures)
@@ -775,7 +889,11 @@ def replay_scene(
     if not kept:
         raise InputError("replay_scene: no tracks to replay.")
     out = _scene_folder(out_dir)
-    background_rng, texture_rng, det_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
+    if det_faults is not None:
+        _check_faults("replay_scene", det_faults)
+    # a fourth stream for the faults: spawn(4)'s first three children are spawn(3)'s
+    background_rng, texture_rng, det_rng, fault_rng = (np.random.default_rng(s)
+                                                       for s in np.random.SeedSequence(seed).spawn(4))
     objects = _replay_tracks(kept, lookalike_pairs(kept, lookalikes))
     names, images = _object_textures(texture_rng, objects, textures)
     background = _background(background_rng, width, height)
@@ -786,12 +904,17 @@ def replay_scene(
         ((frame, {o.object_id: o.boxes.get(frame) for o in objects}, None) for frame in range(1, frames + 1)),
     )
 
-    det_lines = _detections(det_rng, gt_rows, visibility, width, height, det_jitter, det_dropout,
-                            det_false_positives, det_min_visibility)
+    if det_faults is not None and det_faults.active():
+        det_lines = _faulty_detections(fault_rng, gt_rows, visibility, width, height, fps / step, det_jitter,
+                                       det_dropout, det_false_positives, det_min_visibility, det_faults)
+    else:
+        det_lines = _detections(det_rng, gt_rows, visibility, width, height, det_jitter, det_dropout,
+                                det_false_positives, det_min_visibility)
     info = SceneInfo(
         out_dir=out, video_path=out / "video.mp4" if video else None, gt_path=out / "gt.txt",
         det_path=out / "det.txt", scene_path=out / "scene.json", frames=frames, fps=float(fps / step),
         size=(width, height), seed=seed, textures=names, reentries=_reentries(gt_rows, width, height),
         crossings=[], visibility=visibility, lookalike_ids=[o.object_id for o in objects if o.role == "lookalike"],
+        det_faults=det_faults.to_dict() if det_faults is not None and det_faults.active() else None,
     )
     return _write_scene(info, gt_rows, det_lines)

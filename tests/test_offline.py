@@ -12,6 +12,8 @@ from orion_core.tracking.offline import (
     OfflineSettings,
     fit_bar,
     gap_fill,
+    interpolate_entities,
+    longest_run,
     link_entities,
     rts_smooth,
     run_pass,
@@ -90,6 +92,47 @@ def test_gap_fill_fills_a_gap_up_to_the_limit_in_seconds_and_not_longer():
     sampled = processed[::3]
     f, *_ = gap_fill(np.array([10, 22]), times[[9, 21]], boxes[:2], sampled, (sampled - 1) / FPS, limit_s=1.0)
     assert f.tolist() == [13, 16, 19]
+
+
+def fill(frames, processed, times, min_run, others=()):
+    """interpolate_entities on entity 1 seen on `frames` (a fixed box) plus other entities' rows
+    (frame, entity, xyxy); returns the filled frames of entity 1."""
+    rows = [(int(f), 1, (0.0, 0.0, 10.0, 10.0)) for f in frames] + list(others)
+    frame = np.array([r[0] for r in rows])
+    entity = np.array([r[1] for r in rows])
+    box = np.array([r[2] for r in rows], float)
+    out = interpolate_entities(frame, times[frame - 1], entity, box, processed, times[processed - 1], 1.0, min_run)
+    if out is None:
+        return []
+    f, _, _, prev = out
+    return sorted(f[entity[prev] == 1].tolist())
+
+
+def test_gaps_are_filled_in_steady_entities_or_where_something_hid_the_object():
+    """A false positive firing on a third of the frames is not drawn in between its hits; a real
+    object is filled once it had a steady stretch, or where another box hid it."""
+    processed = np.arange(1, 101)
+    times = (processed - 1) / FPS
+    flicker = np.arange(1, 100, 3)  # seen on frames 1, 4, 7, ...: longest run 1
+    assert longest_run(flicker, processed) == 1
+    assert fill(flicker, processed, times, min_run=8) == []
+    assert len(fill(flicker, processed, times, min_run=0)) == 2 * (len(flicker) - 1)  # every 2-frame hole
+    # flickers into an occlusion (frames 2-3, 6-11 missed), then is seen 12..19 (a run of 8)
+    person = np.r_[1, 4:6, 12:20, 25:30]
+    assert longest_run(person, processed) == 8
+    assert fill(person, processed, times, min_run=8) == [2, 3, 6, 7, 8, 9, 10, 11, 20, 21, 22, 23, 24]
+    assert fill(person, processed, times, min_run=9) == []
+    # not steady enough, but entity 2 stands over it on frames 6-9 (4 of the 6 missed frames 6-11):
+    # that gap is explained and filled; the unexplained ones are not
+    occluder = [(f, 2, (2.0, 0.0, 14.0, 12.0)) for f in range(6, 10)]  # covers 80% of the box
+    assert fill(person, processed, times, min_run=9, others=occluder) == [6, 7, 8, 9, 10, 11]
+    beside = [(f, 2, (6.0, 0.0, 18.0, 12.0)) for f in range(6, 10)]  # covers 40%: not hidden
+    assert fill(person, processed, times, min_run=9, others=beside) == []
+    # runs count processed frames: a run every 3rd frame (video.fps sampling) is a steady run
+    sampled = processed[::3]
+    steady = np.r_[sampled[:10], sampled[12:20]]
+    assert longest_run(steady, sampled) == 10
+    assert fill(steady, sampled, times, min_run=8) == sampled[10:12].tolist()
 
 
 def two_people_scene(second_start: int, embeddings: bool = True, back_at: tuple[float, float] = (30, 300)):
@@ -306,6 +349,13 @@ def test_bad_offline_settings_name_the_key():
 
     with pytest.raises(ConfigError, match="tracking.offline_interpolate_s must be a number of seconds >= 0"):
         build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"offline_interpolate_s": -1}})
+    with pytest.raises(ConfigError, match="tracking.offline_interpolate_min_run must be a whole number"):
+        build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"offline_interpolate_min_run": -1}})
+    for bad in (2.5, True, "8"):
+        with pytest.raises(ConfigError, match="offline_interpolate_min_run"):
+            build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"offline_interpolate_min_run": bad}})
+    assert build_config(overrides={"embedding": {"backend": "histogram"},
+                                   "tracking": {"offline_interpolate_min_run": 0}}).tracking.offline_interpolate_min_run == 0
 
 
 def test_gap_filling_uses_only_the_frames_a_sampled_run_processed(scene, tmp_path):

@@ -9,7 +9,15 @@ import pytest
 
 from orion_core.errors import ConfigError
 from orion_core.evaluate import read_mot_file
-from orion_core.synthetic import TrackBox, lookalike_pairs, read_track_boxes, replay_scene, subsample_tracks
+from orion_core.synthetic import (
+    REALISTIC_FAULTS,
+    DetectorFaults,
+    TrackBox,
+    lookalike_pairs,
+    read_track_boxes,
+    replay_scene,
+    subsample_tracks,
+)
 
 SIZE = (320, 240)
 # frames 1-12: object 1 stands still; object 2 stands in front of it (lower box bottom = nearer) and
@@ -124,3 +132,82 @@ def test_motmetrics_tud_ground_truth_replays(tmp_path: Path, name: str, frames: 
     info = replay_scene(tmp_path, tracks, (640, 480), fps=25.0, step=3, video=False)
     assert info.frames == (frames - 1) // 3 + 1
     assert set(read_mot_file(info.gt_path, "gt").ids.tolist()) <= {t.object_id for t in tracks}
+
+
+# --- detector faults (DetectorFaults): a real detector's habits, each measured on its own ---
+
+def rows_by_frame(info) -> dict[int, list[tuple[float, ...]]]:
+    dets = np.loadtxt(info.det_path, delimiter=",", ndmin=2)
+    out: dict[int, list[tuple[float, ...]]] = {}
+    for row in dets:
+        out.setdefault(int(row[0]), []).append(tuple(row[2:7]))
+    return out
+
+
+def walker(frames: int) -> list[TrackBox]:
+    """One person crossing a wide frame slowly, never hidden."""
+    return [TrackBox(f, 1, 20 + 0.05 * f, 40.0, 40.0, 100.0) for f in range(1, frames + 1)]
+
+
+def test_no_faults_is_exactly_the_clean_detector(tmp_path: Path):
+    plain = replay_scene(tmp_path / "a", hand_made_tracks(), SIZE, fps=25.0, video=False)
+    none = replay_scene(tmp_path / "b", hand_made_tracks(), SIZE, fps=25.0, video=False, det_faults=DetectorFaults())
+    assert plain.det_path.read_bytes() == none.det_path.read_bytes()
+    assert plain.det_faults is None and none.det_faults is None
+    faulty = replay_scene(tmp_path / "c", hand_made_tracks(), SIZE, fps=25.0, video=False, det_faults=REALISTIC_FAULTS)
+    assert faulty.det_faults == REALISTIC_FAULTS.to_dict()
+    assert faulty.gt_path.read_bytes() == plain.gt_path.read_bytes()  # faults change detections only
+
+
+def test_overlapping_people_can_be_reported_as_one_box_around_both(tmp_path: Path):
+    # both visible enough to detect (the far one is 37.5% visible); IoU of the two boxes is 0.44
+    info = replay_scene(tmp_path, hand_made_tracks(), SIZE, fps=25.0, video=False, det_jitter=0.0,
+                        det_min_visibility=0.3, det_faults=DetectorFaults(merges=1.0), **clean())
+    frames = rows_by_frame(info)
+    for f in range(1, 13):
+        union = [b for b in frames[f] if b[0] < 200]
+        assert len(union) == 1 and union[0][:4] == (100.0, 60.0, 80.0, 175.0)
+        assert 0.5 <= union[0][4] <= 0.8  # merged boxes score low
+    assert all(len([b for b in frames[f] if b[0] >= 200]) == 1 for f in range(5, 13))  # object 3 stays alone
+
+
+def test_misses_come_in_streaks_of_the_given_length_in_seconds(tmp_path: Path):
+    info = replay_scene(tmp_path, walker(3000), (400, 200), fps=25.0, video=False, det_jitter=0.0, lookalikes=0,
+                        det_dropout=0.2, det_false_positives=0.0, det_faults=DetectorFaults(miss_streak=0.4))
+    seen = np.zeros(3001, bool)
+    seen[list(rows_by_frame(info))] = True
+    missed = ~seen[1:]
+    starts = np.flatnonzero(missed[1:] & ~missed[:-1])
+    assert missed.mean() == pytest.approx(0.2, abs=0.05)  # the long-run miss fraction is det_dropout
+    assert missed.sum() / max(len(starts), 1) == pytest.approx(0.4 * 25, rel=0.3)  # mean streak: 10 frames
+    at_8fps = replay_scene(tmp_path / "slow", walker(3000), (400, 200), fps=25.0, step=3, video=False,
+                           det_jitter=0.0, lookalikes=0, det_dropout=0.2, det_false_positives=0.0,
+                           det_faults=DetectorFaults(miss_streak=0.4))
+    seen = np.zeros(1001, bool)
+    seen[list(rows_by_frame(at_8fps))] = True
+    missed = ~seen[1:]
+    starts = np.flatnonzero(missed[1:] & ~missed[:-1])
+    assert missed.sum() / max(len(starts), 1) == pytest.approx(0.4 * 25 / 3, rel=0.3)  # the same 0.4 s
+
+
+def test_duplicates_are_upper_body_boxes_and_clutter_stays_put(tmp_path: Path):
+    info = replay_scene(tmp_path, walker(200), (400, 200), fps=25.0, video=False, det_jitter=0.0, lookalikes=0,
+                        det_dropout=0.0, det_false_positives=0.0,
+                        det_faults=DetectorFaults(duplicates=1.0, clutter=2))
+    frames = rows_by_frame(info)
+    person = {f: [b for b in boxes if abs(b[1] - 40.0) < 1e-6 and b[0] == round(20 + 0.05 * f)]
+              for f, boxes in frames.items()}
+    for f in range(1, 201):
+        full, upper = sorted(person[f], key=lambda b: -b[3])
+        assert full[3] == 100.0 and 55.0 <= upper[3] <= 80.0 and upper[4] < 0.76
+    clutter = {b[:4] for f, boxes in frames.items() for b in boxes if b not in person[f]}
+    assert 1 <= len(clutter) <= 2  # fixed places, whatever the frame
+    shown = sum(1 for f, boxes in frames.items() for b in boxes if b not in person[f])
+    assert 0.3 * 2 * 200 * 0.6 < shown < 0.3 * 2 * 200 * 1.4
+
+
+@pytest.mark.parametrize("bad", [DetectorFaults(merges=1.5), DetectorFaults(scale_jitter=-1.0),
+                                 DetectorFaults(clutter=-1), DetectorFaults(duplicates=2.0)])
+def test_bad_faults_are_one_line_config_errors(tmp_path: Path, bad: DetectorFaults):
+    with pytest.raises(ConfigError, match="det_faults"):
+        replay_scene(tmp_path, hand_made_tracks(), SIZE, fps=25.0, video=False, det_faults=bad)
