@@ -128,6 +128,10 @@ def test_gaps_are_filled_in_steady_entities_or_where_something_hid_the_object():
     assert fill(person, processed, times, min_run=9, others=occluder) == [6, 7, 8, 9, 10, 11]
     beside = [(f, 2, (6.0, 0.0, 18.0, 12.0)) for f in range(6, 10)]  # covers 40%: not hidden
     assert fill(person, processed, times, min_run=9, others=beside) == []
+    # a short life seen densely (8 of 10 frames, runs of 4) is steady too; clutter at 1 in 3 is not
+    short = np.r_[1:5, 7:11]
+    assert fill(short, processed, times, min_run=8) == [5, 6]
+    assert fill(np.r_[1:4, 6, 9, 12], processed, times, min_run=8) == []  # 6 of 12 frames
     # runs count processed frames: a run every 3rd frame (video.fps sampling) is a steady run
     sampled = processed[::3]
     steady = np.r_[sampled[:10], sampled[12:20]]

@@ -66,6 +66,7 @@ RIVAL_WINDOW = 2.0  # rivals for a motion link are looked for up to this multipl
 # at peak, so beyond that it is skipped (a warning and run.json say so) rather than risk memory.
 MAX_LINK_ENTITIES = 3000  # a box within this fraction of the frame size from a border touches it
 HIDDEN_IOA = 0.5  # a filled box this much under another entity's box counts as hidden (interpolate_entities)
+DENSE_FRACTION, DENSE_MIN_RUN = 0.75, 3  # a short-lived entity this densely seen counts as steady (`steady`)
 
 
 @dataclass
@@ -467,6 +468,17 @@ def longest_run(entity_frames: np.ndarray, processed_frames: np.ndarray) -> int:
     return int(np.diff(edges).max())
 
 
+def steady(entity_frames: np.ndarray, processed_frames: np.ndarray, min_run: int) -> bool:
+    """Detected steadily: `min_run` processed frames in a row somewhere, or (a short life) on at
+    least DENSE_FRACTION of the processed frames from its first to its last view with a run of
+    DENSE_MIN_RUN."""
+    run = longest_run(entity_frames, processed_frames)
+    if run >= min_run:
+        return True
+    first, last = np.searchsorted(processed_frames, entity_frames[[0, -1]])
+    return run >= DENSE_MIN_RUN and len(entity_frames) >= DENSE_FRACTION * (last - first + 1)
+
+
 def gap_fill(
     entity_frames: np.ndarray,
     entity_times: np.ndarray,
@@ -589,13 +601,13 @@ def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarr
     """New rows (frames, times, boxes, the row before each gap) for every entity's short gaps, or None.
 
     Interpolation claims the object was there all along. A gap earns that claim when the entity
-    was detected steadily somewhere (`min_run` processed frames in a row: whatever its
-    occlusions, a real object in view is), or when the gap itself is explained: on at least half
-    of its frames the filled box lies at least half under another entity's reported box (the
-    object was hidden). A false positive that fires on a third of the frames meets neither (8 hits
-    in a row at p = 0.3 happen about once in 15,000 frames), yet without the rule its short gaps
-    would all be filled: on replays with such clutter more than half of the filled rows were on
-    nothing (benchmarks/README.md, "A real detector's faults").
+    was detected steadily somewhere (`steady`: `min_run` processed frames in a row, as a real
+    object in view is whatever its occlusions, or 75% of a short life), or when the gap itself is
+    explained: on at least half of its frames the filled box lies at least half under another
+    entity's reported box (the object was hidden). A false positive that fires on a third of the
+    frames meets neither (8 hits in a row at p = 0.3 happen about once in 15,000 frames), yet
+    without the rule its short gaps would all be filled: on replays with such clutter more than
+    half of the filled rows were on nothing (benchmarks/README.md, "A real detector's faults").
     """
     order = np.lexsort((frame, entity))
     bounds = np.flatnonzero(np.r_[True, entity[order][1:] != entity[order][:-1], True])
@@ -605,7 +617,7 @@ def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarr
     for a, b in zip(bounds[:-1], bounds[1:]):
         rows = order[a:b]
         f, t, bx, prev = gap_fill(frame[rows], time_s[rows], box[rows], processed_frames, processed_times, limit_s)
-        if len(f) and min_run > 0 and longest_run(frame[rows], processed_frames) < min_run:
+        if len(f) and min_run > 0 and not steady(frame[rows], processed_frames, min_run):
             hidden = _hidden(f, bx, int(entity[rows[0]]), entity, box, by_frame, sorted_frames)
             keep = np.zeros(len(f), bool)
             for gap in np.unique(prev):
