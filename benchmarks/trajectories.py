@@ -229,6 +229,14 @@ def main(argv: list[str] | None = None) -> int:
 
     pets = load_pets()
     tracking = parse_settings(parser, args.set)
+    if tracking:  # a typo fails here, in one line, not after the first scene has rendered
+        from orion_core.config import build_config
+        from orion_core.errors import ConfigError
+
+        try:
+            build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": tracking})
+        except ConfigError as exc:
+            parser.error(f"--set: {exc}")
     methods, peers = parse_list(args.methods), parse_list(args.peers)
     for name in methods:
         if name not in ORION:

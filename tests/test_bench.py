@@ -233,6 +233,27 @@ def test_trajectories_benchmark_on_the_shortest_replay(tmp_path, capsys):
     assert json.loads((tmp_path / "results.json").read_text()) == out
 
 
+def test_trajectories_benchmark_realistic_detector_and_settings(tmp_path, capsys):
+    """--detector realistic writes a faulty det.txt (recorded in scene.json); --set reaches Orion's
+    config (min_run 0 fills more rows than the default on clutter) and a bad key is one parser error."""
+    pytest.importorskip("motmetrics")
+    bench = load_script("trajectories")
+    common = ["--sequences", "TUD-Campus", "--steps", "1", "--seeds", "0", "--methods", "motion", "--peers", "", "--json"]
+    assert bench.main([*common, "--detector", "realistic", "--out", str(tmp_path / "a")]) == 0
+    default = json.loads(capsys.readouterr().out)
+    scene = json.loads((tmp_path / "a" / "TUD-Campus-step1-seed0" / "scene" / "scene.json").read_text())
+    assert scene["det_faults"]["clutter"] == 2 and default["detector"] == "realistic"
+    assert bench.main([*common, "--detector", "realistic", "--set", "offline_interpolate_min_run=0",
+                       "--out", str(tmp_path / "b")]) == 0
+    every = json.loads(capsys.readouterr().out)
+    assert every["tracking_overrides"] == {"offline_interpolate_min_run": 0}
+    (run_default,), (run_every,) = default["runs"], every["runs"]
+    assert run_every["interpolated"] > run_default["interpolated"]
+    with pytest.raises(SystemExit):
+        bench.main([*common, "--set", "no_such_key=1", "--out", str(tmp_path / "c")])
+    assert "no_such_key: unknown key" in capsys.readouterr().err
+
+
 # -- random checkpoints -------------------------------------------------------------------------
 def test_random_checkpoint_loads_as_the_backend_says(tmp_path):
     pytest.importorskip("transformers")
