@@ -219,7 +219,9 @@ class TrackingConfig:
     offline: bool = True  # offline tracklet pass at commit; False (CLI --online) keeps the pure online result
     offline_smooth: bool = True  # RTS-smoothed boxes
     offline_interpolate_s: float = 1.0  # fill gaps up to this many seconds inside an entity (0 = off)
-    offline_interpolate_min_run: int = 8  # ... in entities once seen this many processed frames in a row; else only gaps hidden behind another box (0 = all)
+    # ... in an entity once seen this many processed frames in a row (or 75% of a short life); in any
+    # other entity only gaps hidden behind another box (0 = fill every entity)
+    offline_interpolate_min_run: int = 8
     offline_link: bool = True  # join entities that never overlap in time, by appearance or by motion
     offline_link_motion_s: float = 2.0  # longest gap a motion-only link may bridge, seconds
 

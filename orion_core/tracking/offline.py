@@ -75,7 +75,7 @@ class OfflineSettings:
 
     smooth: bool = True
     interpolate_s: float = 1.0  # 0 = no gap filling
-    interpolate_min_run: int = 8  # fill an entity seen this many processed frames in a row, else only hidden gaps (0 = all)
+    interpolate_min_run: int = 8  # steady run that earns gap filling; else only hidden gaps (0 = all)
     link: bool = True
     link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
     reid_prior: float = 0.75  # backend's reid_threshold: the bar until the video has evidence
