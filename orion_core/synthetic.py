@@ -29,7 +29,10 @@ Harder cases, each off by default (so the default scenes stay byte-identical per
 Replays (`replay_scene`): recorded tracks (e.g. a MOT ground truth such as the TUD sequences in
 the `motmetrics` wheel) take the place of the scripted routes, so real paths, speeds and mutual
 occlusions go through the same textures, depth order, visibility and detector, optionally at a
-lower frame rate (`subsample_tracks`); benchmarks/trajectories.py is built on it.
+lower frame rate (`subsample_tracks`); benchmarks/trajectories.py is built on it. A replay's
+detector can be given a real detector's faults (`DetectorFaults`, `REALISTIC_FAULTS`): box noise in
+proportion to the box, misses in streaks, one box around two overlapping people, upper-body
+duplicates, persistent clutter.
 
 Ground-truth conventions (`gt.txt`, MOT15 `frame,id,left,top,w,h,1,-1,-1,-1`, frames 1-based):
 the box is the object's box clipped to the frame; a row exists when at least `MIN_IN_FRAME` of the
