@@ -52,6 +52,7 @@ ROWS: list[tuple[str, dict]] = [
                    "impute_missing_appearance": False}}),
     ("no camera motion compensation (item 4)", {"tracking": {"cmc": "off"}}),
     ("no memory speed limit", {"memory": {"speed_limit": False}}),
+    ("end duplicate tracks (off by default)", {"tracking": {"duplicate_s": 1.0}}),
     ("everything of issue 10 off (main before it)",
      {"tracking": {"offline": False, "report_state": False, "calibrate": False, "keep_displaced": False,
                    "gallery_max_overlap": 1.0, "recovery_growth": 0.0, "impute_missing_appearance": False,

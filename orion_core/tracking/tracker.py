@@ -35,6 +35,7 @@ from .gallery import EmbeddingRing
 from .memory import DEFAULT_REID_THRESHOLD, ClaimRequest, EntityMemory
 
 SPEED_MIN_HITS = 5  # observations before a track's Kalman velocity counts as a measured speed
+DUPLICATE_IOU = 0.5  # two tracks' boxes overlapping this much may be one object (`_end_duplicates`)
 _GATED = 1e6  # cost of a forbidden pair: the solver avoids it whenever any allowed pairing exists
 _FIRST, _LOW, _RECOVERED = 1, 2, 3  # which pass matched a track
 
@@ -143,6 +144,7 @@ class Tracker:
         self.memory = memory
         self.fps = fps if fps is not None and fps > 0 else DEFAULT_FPS
         self.max_age = self.config.max_age_frames(self.fps)
+        self.duplicate_frames = max(3, round(self.config.duplicate_s * self.fps)) if self.config.duplicate_s > 0 else 0
         if reid_threshold is None:
             reid_threshold = memory.reid_threshold if memory is not None else DEFAULT_REID_THRESHOLD
         self.calibration = ReidCalibration(reid_threshold, enabled=self.config.calibrate)
@@ -167,6 +169,7 @@ class Tracker:
             "covered_crops_not_learned": 0,
             "displaced_kept": 0,
             "camera_compensated_frames": 0,
+            "duplicates_ended": 0,
         }
 
     def _reset_tracks(self) -> None:
@@ -182,6 +185,8 @@ class Tracker:
         self._has_ema = np.zeros(0, bool)
         self._prev_frame: int | None = None
         self._frames_seen = 0
+        # (older uid, younger uid) -> [frames overlapping, older matched, younger matched, both matched]
+        self._overlaps: dict[tuple[int, int], list[int]] = {}
 
     @property
     def stats(self) -> dict:
@@ -270,6 +275,8 @@ class Tracker:
         det_ema = det_learn if self.config.ema_skips_covered else det_has
         self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_ema, det_learn)
         remove = self._end_stale(frame_index, track_det)
+        if self.duplicate_frames:
+            remove |= self._end_duplicates(track_det, remove)
         births = np.flatnonzero(high & det_free)
         self._start(frame_index, births, boxes, det_label, detections.labels, det_emb, det_ema, det_learn)
         track_det = np.concatenate([track_det, births])
@@ -492,6 +499,60 @@ class Tracker:
         for row in np.flatnonzero(remove & self._confirmed):
             self._end_track(row)
         return remove
+
+    def _end_duplicates(self, track_det: np.ndarray, remove: np.ndarray) -> np.ndarray:
+        """Rows to end as duplicates of an older track on the same object.
+
+        A duplicate box (an upper-body box beside the full one, two boxes at a video's first frames)
+        can become a second confirmed track. The two then take turns on the object's one
+        detection, neither ages out, and the spare one is free to be recovered onto a look-alike
+        nearby. Their signature, kept per overlapping pair: last detected boxes overlapping (IoU >= DUPLICATE_IOU)
+        on `duplicate_frames` frames in a row, each matched on at least two of them, both at once on
+        at most one (the frame the duplicate was born). A person hidden behind another overlaps as
+        much, but is not matched while hidden, so it is left alone. The younger track ends, on a
+        frame where it is unmatched (nothing reported is lost).
+        """
+        out = np.zeros(len(self._tracks), bool)
+        rows = np.flatnonzero(self._confirmed & ~remove)
+        matched = track_det[rows] >= 0
+        lone = np.flatnonzero(~matched)
+        if len(rows) < 2 or (len(lone) == 0 and not self._overlaps):
+            self._overlaps.clear()  # with every track matched, no pair can be a duplicate
+            return out
+        boxes = self._last_box[rows]  # where each was last detected (this frame's box when matched)
+        labels = self._label[rows]
+        pairs: set[tuple[int, int]] = set()
+        if len(lone):
+            # a pair taking turns has one unmatched track each frame: only those rows need the IoU
+            iou = iou_matrix(boxes[lone], boxes)
+            iou[np.arange(len(lone)), lone] = 0.0
+            li, kj = np.nonzero((iou >= DUPLICATE_IOU) & (labels[lone][:, None] == labels[None, :]))
+            pairs.update((min(lone[i], j), max(lone[i], j)) for i, j in zip(li.tolist(), kj.tolist()))
+        if self._overlaps:  # pairs under way: still overlapping with both matched?
+            index = {self._tracks[r].uid: k for k, r in enumerate(rows)}
+            for uid_a, uid_b in self._overlaps:
+                i, j = index.get(uid_a), index.get(uid_b)
+                if i is not None and j is not None and matched[i] and matched[j]:
+                    if iou_matrix(boxes[i:i + 1], boxes[j:j + 1])[0, 0] >= DUPLICATE_IOU:
+                        pairs.add((min(i, j), max(i, j)))
+        seen: dict[tuple[int, int], list[int]] = {}
+        for i, j in pairs:
+            old, young = (i, j) if self._tracks[rows[i]].uid < self._tracks[rows[j]].uid else (j, i)
+            key = (self._tracks[rows[old]].uid, self._tracks[rows[young]].uid)
+            count = self._overlaps.get(key, [0, 0, 0, 0])
+            count[0] += 1
+            count[1] += int(matched[old])
+            count[2] += int(matched[young])
+            count[3] += int(matched[old] and matched[young])
+            seen[key] = count
+            if (count[0] >= self.duplicate_frames and count[1] >= 2 and count[2] >= 2 and count[3] <= 1
+                    and not matched[young] and not out[rows[old]]):
+                out[rows[young]] = True
+        self._overlaps = seen  # a pair that stopped overlapping starts again from zero
+        for row in np.flatnonzero(out):
+            self._end_track(row)
+        self.counts["duplicates_ended"] += int(out.sum())
+        return out
 
     def _end_track(self, row: int) -> None:
         self.counts["tracks_ended"] += 1
