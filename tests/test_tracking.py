@@ -501,3 +501,12 @@ def test_duplicate_ending_is_off_by_default():
     assert tracker.counts["duplicates_ended"] == 0 and tracker.stats["active_tracks"] == 2
     with pytest.raises(ConfigError, match="tracking.duplicate_s"):
         TrackingConfig(duplicate_s=-1.0)
+
+
+def test_run_stats_show_no_tie_margin_when_ties_are_off():
+    tracker = Tracker(TrackingConfig(), fps=10.0)
+    tracker.update(1, frame_dets(box_at(100, 100)))
+    assert TrackingConfig().appearance_ties is False and tracker.stats["calibration"]["tie_margin"] is None
+    on = Tracker(TrackingConfig(appearance_ties=True), fps=10.0)
+    on.update(1, frame_dets(box_at(100, 100)))
+    assert on.stats["calibration"]["tie_margin"] == 0.02  # the prior until the video has evidence

@@ -196,6 +196,8 @@ class Tracker:
         stats["max_age_frames"] = self.max_age
         stats["fps"] = self.fps
         stats["calibration"] = self.calibration.stats
+        if not self.config.appearance_ties:  # not used, and not fitted (no samples): do not show the prior
+            stats["calibration"]["tie_margin"] = None
         if self.memory is not None:
             stats["memory"] = self.memory.stats
         return stats
