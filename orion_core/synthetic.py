@@ -559,12 +559,23 @@ def _detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, int, int
         x0, y0, x1, y1 = max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height)
         if x1 - x0 < 2 or y1 - y0 < 2:
             continue
-        score = float(np.clip(rng.normal(0.85, 0.06), 0.5, 0.99) * (0.6 + 0.4 * seen))
-        dets.append((f, (x0, y0, x1 - x0, y1 - y0), score))
-    frames = sorted(by_frame)
+        dets.append((f, (x0, y0, x1 - x0, y1 - y0), _true_score(rng, seen)))
+    return _det_lines(rng, dets, by_frame, width, height, false_positives)
+
+
+def _true_score(rng: np.random.Generator, seen: float) -> float:
+    """Detector score of a real object: lower the less of it is visible."""
+    return float(np.clip(rng.normal(0.85, 0.06), 0.5, 0.99) * (0.6 + 0.4 * seen))
+
+
+def _det_lines(rng: np.random.Generator, dets: list[tuple[int, tuple[float, float, float, float], float]],
+               gt_by_frame: dict[int, list[tuple[int, int, int, int]]], width: int, height: int,
+               false_positives: float) -> list[str]:
+    """`dets` plus background false positives (`false_positives` per detection), as det.txt lines."""
+    frames = sorted(gt_by_frame)
     for _ in range(int(rng.poisson(false_positives * len(dets))) if frames else 0):
         f = int(rng.choice(frames))
-        box = _background_box(rng, by_frame[f], width, height)
+        box = _background_box(rng, gt_by_frame[f], width, height)
         if box is not None:
             dets.append((f, box, float(rng.uniform(0.3, 0.7))))
     dets.sort(key=lambda d: d[0])  # stable: within a frame, true boxes come first
@@ -660,7 +671,7 @@ def _faulty_detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, i
         for i, box, seen_fraction in seen:
             if i in merged:
                 continue
-            boxes.append((box, float(np.clip(rng.normal(0.85, 0.06), 0.5, 0.99) * (0.6 + 0.4 * seen_fraction))))
+            boxes.append((box, _true_score(rng, seen_fraction)))
             if rng.random() < faults.duplicates:
                 x, y, w, h = box
                 boxes.append(((x, y, w, h * float(rng.uniform(0.55, 0.8))), float(rng.uniform(0.4, 0.75))))
@@ -671,14 +682,8 @@ def _faulty_detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, i
             out = noisy(box)
             if out is not None:
                 dets.append((f, out, score))
-    frames = sorted(by_frame)
-    for _ in range(int(rng.poisson(false_positives * len(dets))) if frames else 0):
-        f = int(rng.choice(frames))
-        box = _background_box(rng, [(x, y, w, h) for _, x, y, w, h in by_frame[f]], width, height)
-        if box is not None:
-            dets.append((f, box, float(rng.uniform(0.3, 0.7))))
-    dets.sort(key=lambda d: d[0])
-    return [f"{f},-1,{x:.1f},{y:.1f},{w:.1f},{h:.1f},{score:.3f},-1,-1,-1" for f, (x, y, w, h), score in dets]
+    gt_boxes = {f: [(x, y, w, h) for _, x, y, w, h in rows] for f, rows in by_frame.items()}
+    return _det_lines(rng, dets, gt_boxes, width, height, false_positives)
 
 
 def _background_box(rng: np.random.Generator, gt_boxes: list[tuple[int, int, int, int]],

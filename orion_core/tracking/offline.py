@@ -641,12 +641,5 @@ def _hidden(frames: np.ndarray, boxes: np.ndarray, own: int, entity: np.ndarray,
         others = by_frame[lo[i]:hi[i]]
         others = others[entity[others] != own]
         if len(others):
-            out[i] = _ioa(boxes[i], box[others]).max() >= HIDDEN_IOA
+            out[i] = max_ioa(np.vstack([boxes[i:i + 1], box[others]]))[0] >= HIDDEN_IOA
     return out
-
-
-def _ioa(b: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Fraction of box `b` (xyxy) inside each of `others`."""
-    w = np.minimum(b[2], others[:, 2]) - np.maximum(b[0], others[:, 0])
-    h = np.minimum(b[3], others[:, 3]) - np.maximum(b[1], others[:, 1])
-    return np.maximum(w, 0.0) * np.maximum(h, 0.0) / max((b[2] - b[0]) * (b[3] - b[1]), 1e-9)
