@@ -508,9 +508,9 @@ class Tracker:
         A duplicate box (an upper-body box beside the full one, two boxes at a video's first frames)
         can become a second confirmed track. The two then take turns on the object's one
         detection, neither ages out, and the spare one is free to be recovered onto a look-alike
-        nearby. Their signature, kept per overlapping pair: last detected boxes overlapping (IoU >= DUPLICATE_IOU)
-        on `duplicate_frames` frames in a row, each matched on at least two of them, both at once on
-        at most one (the frame the duplicate was born). A person hidden behind another overlaps as
+        nearby. Their signature, kept per overlapping pair: last detected boxes overlapping
+        (IoU >= DUPLICATE_IOU) on `duplicate_frames` frames in a row, each matched on at least two
+        of them, both at once on at most one (the frame the duplicate was born). A person hidden behind another overlaps as
         much, but is not matched while hidden, so it is left alone. The younger track ends, on a
         frame where it is unmatched (nothing reported is lost).
         """
