@@ -3,7 +3,7 @@
     python benchmarks/trajectories.py [--sequences TUD-Campus,TUD-Stadtmitte] [--steps 1,2,3]
         [--seeds 0-5] [--methods histogram,mobilenetv2,motion,histogram-online,motion-online]
         [--peers bytetrack,ocsort,sort,deepsort] [--detector clean|realistic]
-        [--set TRACKING_KEY=VALUE ...] [--json] [--markdown]
+        [--set [SECTION.]KEY=VALUE ...] [--json] [--markdown]
 
 Issue 10 asks for identity quality on scenes we do not have: a crowded street and a campus
 walkway at 25 fps. The `motmetrics` wheel (MIT) ships the ground truth of two such sequences
@@ -17,7 +17,8 @@ keeps every n-th frame, so each sequence also plays at 12.5 and 8.3 fps. `--dete
 adds what public detections also do (`orion_core.synthetic.REALISTIC_FAULTS`: edges off by 5% of
 the box side, misses in 0.2 s streaks, one box around two overlapping people 30% of the time,
 upper-body duplicates, two background spots detected on 30% of the frames). `--set` overrides an
-Orion tracking setting for an ablation (peers are unaffected).
+Orion setting for an ablation (peers are unaffected): `KEY=VALUE` is a tracking setting,
+`memory.KEY=VALUE` or `embedding.KEY=VALUE` one of those sections.
 
 Every method gets the same video and det.txt. Orion runs as `orion run video.mp4 --detector mot
 --detections det.txt --label person` with each backend (its defaults), motion-only
@@ -112,9 +113,10 @@ def orion_diagnostics(run_dir: Path) -> dict[str, Any]:
 
 
 def run_scene(scene: Any, methods: list[str], peers: list[str], out: Path, pets: Any,
-              tracking: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+              settings: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every method on one rendered scene; one dict per method with its scores and diagnostics.
-    `tracking` overrides Orion's tracking settings (an ablation), peers are unaffected."""
+    `settings` overrides Orion's config, by section (an ablation); peers are unaffected."""
+    from orion_core.config import deep_merge
     from orion_core.plugins import installed_backends
 
     results = []
@@ -123,8 +125,7 @@ def run_scene(scene: Any, methods: list[str], peers: list[str], out: Path, pets:
         if backend is not None and backend not in installed_backends():
             print(f"note: backend {backend!r} is not installed; {method} skipped", file=sys.stderr)
             continue
-        settings = {**(tracking or {}), **({} if offline else {"offline": False})}
-        overrides = {"tracking": settings} if settings else None
+        overrides = deep_merge(settings or {}, {} if offline else {"tracking": {"offline": False}}) or None
         run = run_orion(scene.video_path, scene.det_path, out, method, backend=backend, appearance=appearance,
                         label="person", overrides=overrides)
         results.append({"method": f"orion {method}", "seconds": run.seconds, "pred": str(run.tracks),
@@ -187,16 +188,27 @@ def verdicts(rows: list[dict[str, Any]], peers: list[str]) -> list[dict[str, Any
     return out
 
 
-def parse_settings(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, Any]:
-    """`KEY=VALUE` pairs as tracking overrides; values are read as YAML scalars (0.5, true, off)."""
+SETTABLE = ("tracking", "memory", "embedding")  # config sections `--set` may override
+FIXED = {("embedding", "backend"), ("tracking", "appearance")}  # what each method itself decides
+
+
+def parse_settings(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, dict[str, Any]]:
+    """`[SECTION.]KEY=VALUE` pairs as config overrides by section (no section: tracking); values
+    are read as YAML scalars (0.5, true, off)."""
     import yaml
 
-    out: dict[str, Any] = {}
+    out: dict[str, dict[str, Any]] = {}
     for item in items:
         key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            parser.error(f"--set takes KEY=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value)
+        section, dot, name = key.strip().rpartition(".")
+        section = section if dot else "tracking"
+        if not sep or not name:
+            parser.error(f"--set takes [SECTION.]KEY=VALUE, got {item!r}")
+        if section not in SETTABLE:
+            parser.error(f"--set {key.strip()}: section {section!r} cannot be set here; use one of {', '.join(SETTABLE)}")
+        if (section, name) in FIXED:
+            parser.error(f"--set {key.strip()}: each method sets this itself (see --methods)")
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
     return out
 
 
@@ -214,9 +226,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="clean: the generator's detector; realistic: add orion_core.synthetic.REALISTIC_FAULTS "
                              "(size-proportional jitter, streaky misses, merged boxes on overlapping people, "
                              "upper-body duplicates, persistent clutter)")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="Override an Orion tracking setting for every Orion run (an ablation), e.g. "
-                             "--set offline_interpolate_support=0; repeatable")
+    parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
+                        help="Override an Orion setting for every Orion run (an ablation): a tracking setting, or "
+                             "memory.KEY / embedding.KEY, e.g. --set offline_interpolate_min_run=0 --set "
+                             "embedding.crop_padding=0.1; repeatable")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-trajectories"), help="Where scenes and outputs go")
     parser.add_argument("--json", action="store_true",
                         help="Print every run, the means and the verdicts as JSON instead of tables (OUT/results.json always has them)")
@@ -229,13 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     faults = REALISTIC_FAULTS if args.detector == "realistic" else None
 
     pets = load_pets()
-    tracking = parse_settings(parser, args.set)
-    if tracking:  # a typo fails here, in one line, not after the first scene has rendered
-        from orion_core.config import build_config
+    settings = parse_settings(parser, args.set)
+    if settings:  # a typo fails here, in one line, not after the first scene has rendered
+        from orion_core.config import build_config, deep_merge
         from orion_core.errors import ConfigError
 
         try:
-            build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": tracking})
+            build_config(overrides=deep_merge({"embedding": {"backend": "histogram"}}, settings))
         except ConfigError as exc:
             parser.error(f"--set: {exc}")
     methods, peers = parse_list(args.methods), parse_list(args.peers)
@@ -259,12 +272,12 @@ def main(argv: list[str] | None = None) -> int:
                 where = args.out / f"{sequence}-step{step}-seed{seed}"
                 scene = replay_scene(where / "scene", tracks, size, fps, seed=seed, step=step, lookalikes=args.lookalikes,
                                      det_faults=faults)
-                for result in run_scene(scene, methods, peers, where, pets, tracking):
+                for result in run_scene(scene, methods, peers, where, pets, settings):
                     runs.append({"sequence": sequence, "fps": round(fps / step, 2), "step": step, "seed": seed, **result})
                 print(f"{sequence} step {step} seed {seed} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     rows = mean_over_seeds(runs)
     checks = verdicts(rows, peers)
-    summary = json.dumps({"detector": args.detector, "tracking_overrides": tracking, "runs": runs,
+    summary = json.dumps({"detector": args.detector, "tracking_overrides": settings.get("tracking", {}), "overrides": settings, "runs": runs,
                           "mean_over_seeds": rows, "verdicts": checks}, indent=1) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(summary, encoding="utf-8")  # always kept, for per-run diagnosis

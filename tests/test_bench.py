@@ -244,14 +244,20 @@ def test_trajectories_benchmark_realistic_detector_and_settings(tmp_path, capsys
     scene = json.loads((tmp_path / "a" / "TUD-Campus-step1-seed0" / "scene" / "scene.json").read_text())
     assert scene["det_faults"]["clutter"] == 2 and default["detector"] == "realistic"
     assert bench.main([*common, "--detector", "realistic", "--set", "offline_interpolate_min_run=0",
-                       "--out", str(tmp_path / "b")]) == 0
+                       "--set", "memory.max_gap_s=2", "--out", str(tmp_path / "b")]) == 0
     every = json.loads(capsys.readouterr().out)
     assert every["tracking_overrides"] == {"offline_interpolate_min_run": 0}
+    assert every["overrides"] == {"tracking": {"offline_interpolate_min_run": 0}, "memory": {"max_gap_s": 2}}
     (run_default,), (run_every,) = default["runs"], every["runs"]
     assert run_every["interpolated"] > run_default["interpolated"]
-    with pytest.raises(SystemExit):
-        bench.main([*common, "--set", "no_such_key=1", "--out", str(tmp_path / "c")])
-    assert "no_such_key: unknown key" in capsys.readouterr().err
+    run_json = json.loads((tmp_path / "b" / "TUD-Campus-step1-seed0" / "motion" / "run.json").read_text())
+    assert run_json["config"]["memory"]["max_gap_s"] == 2  # the memory section arrived
+    for bad, message in [("no_such_key=1", "no_such_key: unknown key"), ("memory.no_such=1", "no_such: unknown key"),
+                         ("video.fps=3", "section 'video' cannot be set here"),
+                         ("embedding.backend=dinov2", "each method sets this itself")]:
+        with pytest.raises(SystemExit):
+            bench.main([*common, "--set", bad, "--out", str(tmp_path / "c")])
+        assert message in capsys.readouterr().err, bad
 
 
 # -- random checkpoints -------------------------------------------------------------------------

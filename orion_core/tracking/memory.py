@@ -290,21 +290,27 @@ class EntityMemory:
         use_embedding: np.ndarray | None = None,
     ) -> None:
         """Record one frame's reported observations (boxes xyxy; embeddings aligned rows)."""
+        if len(entity_ids) == 0:
+            return
+        # Whole-frame arrays first: per-object numpy scalars were most of this call's cost.
+        boxes = np.array(boxes, np.float64).reshape(-1, 4)
+        wh = np.maximum(boxes[:, 2:] - boxes[:, :2], 0.0)
+        score_list = np.asarray(scores, np.float64).tolist()
+        # Larger, surer boxes make better thumbnails; score alone would favour tiny crops.
+        keys = (np.asarray(scores, np.float64) * wh[:, 0] * wh[:, 1]).tolist()
+        learn = [False] * len(entity_ids) if embeddings is None else (
+            [True] * len(entity_ids) if use_embedding is None else np.asarray(use_embedding, bool).tolist())
         for i, entity_id in enumerate(entity_ids):
             entity = self._entities[entity_id]
             entity.last_frame = frame_index
             entity.observations += 1
             entity.tracklets[-1]["last_frame"] = frame_index
-            box = boxes[i]
-            entity.last_box = np.array(box, np.float64)
-            area = float(max(box[2] - box[0], 0.0) * max(box[3] - box[1], 0.0))
-            # Larger, surer boxes make better thumbnails; score alone would favour tiny crops.
-            key = float(scores[i]) * area
-            if key > entity.thumbnail_key:
-                entity.thumbnail_key = key
-                entity.thumbnail = {"frame": int(frame_index), "box": [float(v) for v in box], "score": float(scores[i])}
+            entity.last_box = boxes[i].copy()  # its own row: a view would keep the whole frame alive
+            if keys[i] > entity.thumbnail_key:
+                entity.thumbnail_key = keys[i]
+                entity.thumbnail = {"frame": int(frame_index), "box": boxes[i].tolist(), "score": score_list[i]}
                 self._thumbnail_updates[entity_id] = dict(entity.thumbnail)
-            if embeddings is not None and (use_embedding is None or use_embedding[i]):
+            if learn[i]:
                 self._gallery_of(entity, embeddings.shape[1]).add(embeddings[i])
 
     def late_claim(self, request: ClaimRequest, entity_id: int, releasable: Collection[int] = ()) -> tuple[int, int | None] | None:

@@ -485,13 +485,14 @@ class Tracker:
         mixed = np.where(self._has_ema[rows, None], m * self._ema[rows] + (1.0 - m) * emb, emb)
         self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self._has_ema[rows] = True
-        for row, vector, keep in zip(rows, emb, np.ones(len(rows), bool) if to_gallery is None else to_gallery):
-            if not keep:
+        keep = [True] * len(rows) if to_gallery is None else np.asarray(to_gallery, bool).tolist()
+        for k, row in enumerate(rows.tolist()):  # plain ints: numpy scalars cost more than the adds
+            if not keep[k]:
                 continue
             track = self._tracks[row]
             if track.gallery is None:
-                track.gallery = EmbeddingRing(self.config.gallery_size, len(vector))
-            track.gallery.add(vector)
+                track.gallery = EmbeddingRing(self.config.gallery_size, emb.shape[1])
+            track.gallery.add(emb[k])
 
     def _end_stale(self, frame_index: int, track_det: np.ndarray) -> np.ndarray:
         """Rows to drop: tentative tracks that missed a frame, confirmed ones unseen > max_age."""
