@@ -53,6 +53,8 @@ ROWS: list[tuple[str, dict]] = [
     ("no camera motion compensation (item 4)", {"tracking": {"cmc": "off"}}),
     ("no memory speed limit", {"memory": {"speed_limit": False}}),
     ("end duplicate tracks (off by default)", {"tracking": {"duplicate_s": 1.0}}),
+    ("crops covered by other tracks' predictions kept out of galleries (off by default)",
+     {"tracking": {"cover_by_tracks": True}}),
     ("everything of issue 10 off (main before it)",
      {"tracking": {"offline": False, "report_state": False, "calibrate": False, "keep_displaced": False,
                    "gallery_max_overlap": 1.0, "recovery_growth": 0.0, "impute_missing_appearance": False,

@@ -177,7 +177,10 @@ class TrackingConfig:
     # First-pass appearance gate (cosine distance to the track's EMA); None = fitted per video from
     # the tracker's own confident matches (tracking/calibration.py), 0.6 until it has the evidence.
     max_appearance_distance: float | None = None
-    appearance_weight: float = 0.9  # cost = w * appearance + (1 - w) * (1 - IoU); 0.9 best on PETS frames 1-400 (histogram and mobilenetv2)
+    # cost = w * appearance + (1 - w) * (1 - IoU). 0.9: PETS 1-400 (0.7 costs histogram 9.1 and
+    # mobilenetv2 6.7 HOTA) and the TUD replays (0.7: mobilenetv2 -1.8 / -0.9 HOTA with the clean /
+    # realistic detector, histogram +0.1 / -0.7; benchmarks/README.md, "Defaults checked beyond PETS").
+    appearance_weight: float = 0.9
     ema_momentum: float = 0.9  # track embedding = m * old + (1 - m) * new
     gallery_size: int = 16  # recent embeddings kept per track
     min_hits: int = 3  # observations before a new track is reported
@@ -202,6 +205,12 @@ class TrackingConfig:
     # 1-400, full pipeline: histogram 47.3/66.0 -> 49.4/68.9, mobilenetv2 44.8/62.3 -> 52.6/76.5 HOTA/IDF1;
     # synthetic re-entry mobilenetv2 IDSW 8 -> 6). Item 4 of issue 10 asks for galleries only.
     ema_skips_covered: bool = False
+    # ... and crops covered that much by another live confirmed track's predicted box (a box around
+    # two people, a person in front of an undetected one: no second detection reveals those).
+    # Measured, not adopted (benchmarks/README.md, "Defaults checked beyond PETS"): histogram PETS
+    # 1-400 +1.2 HOTA / +3.1 IDF1 and TUD replays +0.1..+0.5, but the synthetic 14-object crowd at
+    # 25 fps -1.7 / -2.3; mobilenetv2 within 0.4 everywhere.
+    cover_by_tracks: bool = False
     # Pairs where either side has no embedding: True = appearance term imputed as half the gate (one
     # cost scale for the whole assignment); False = plain 1 - IoU (the old, mixed scale).
     impute_missing_appearance: bool = True

@@ -219,6 +219,19 @@ def test_synthetic_reentry_benchmark_on_a_tiny_scene(tmp_path):
     assert all(o.kept for o in score_reentries(gt, read_mot_file(tmp_path / "scene-0" / "gt.txt", "pred"), events))
 
 
+def test_every_ablation_row_is_a_valid_config():
+    """A misspelt key in benchmarks/ablation.py's ROWS would otherwise fail minutes into a run."""
+    from orion_core.config import build_config, deep_merge
+
+    ablation = load_script("ablation")
+    assert len({name for name, _ in ablation.ROWS}) == len(ablation.ROWS)
+    for name, override in ablation.ROWS:
+        config = build_config(overrides=deep_merge({"embedding": {"backend": "histogram"}}, override))
+        for section, values in override.items():
+            for key, value in values.items():
+                assert getattr(getattr(config, section), key) == value, (name, key)
+
+
 def test_trajectories_benchmark_on_the_shortest_replay(tmp_path, capsys):
     """benchmarks/trajectories.py end to end on TUD-Campus at 8.3 fps, one seed, motion-only."""
     pytest.importorskip("motmetrics")

@@ -322,6 +322,32 @@ def test_covered_crops_do_not_feed_galleries():
     assert everything.stats["covered_crops_not_learned"] == 0
 
 
+def test_crops_covered_by_another_track_do_not_feed_galleries():
+    """A box drawn around two people (a merged detection) has no second detection beside it to
+    reveal the overlap; the other person's track, lost meanwhile, still predicts where they are."""
+    merged = (180.0, 160.0, 280.0, 240.0)  # around both: a spans x 180-220, b spans 240-280
+
+    def scene() -> list[Obj]:
+        a = Obj("a", lambda f: merged if 10 <= f < 15 else box_at(200, 200), unit(1))
+        b = Obj("b", lambda f: None if 10 <= f < 15 else box_at(260, 200), unit(2))
+        return [a, b]
+
+    def gallery_count(tracker: Tracker, obj: Obj) -> int:
+        (track,) = [t for t in tracker._tracks if t.track_id == obj.seen[19][1]]
+        return track.gallery.count
+
+    on = Tracker(TrackingConfig(cover_by_tracks=True, gallery_size=32))
+    a, b = run(on, scene(), range(20))
+    assert all(a.seen[f][1] == a.seen[0][1] for f in range(20)) and b.seen[19][1] == b.seen[0][1]
+    # b's predicted box is 40% of the merged box's area: those 5 crops stay out of a's gallery; so
+    # does b's first crop back (frame 15), which a's state, still as wide as the merged box, covers
+    assert on.stats["track_covered_crops_not_learned"] == 6 and on.stats["covered_crops_not_learned"] == 0
+    assert gallery_count(on, a) == 15
+    off = Tracker(TrackingConfig(cover_by_tracks=False, gallery_size=32))
+    a, _ = run(off, scene(), range(20))
+    assert off.stats["track_covered_crops_not_learned"] == 0 and gallery_count(off, a) == 20
+
+
 def test_recovery_gate_grows_with_the_time_lost():
     """Item 7: far from where it vanished is plausible after a long absence, not after a short one."""
 

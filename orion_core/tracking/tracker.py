@@ -170,6 +170,7 @@ class Tracker:
             "displaced_kept": 0,
             "camera_compensated_frames": 0,
             "duplicates_ended": 0,
+            "track_covered_crops_not_learned": 0,
         }
 
     def _reset_tracks(self) -> None:
@@ -274,6 +275,10 @@ class Tracker:
             link(rows, dets, _RECOVERED)
             self.counts["recovered_by_appearance"] += len(rows)
 
+        if det_learn is not None and self.config.cover_by_tracks and self.config.gallery_max_overlap < 1.0:
+            covered = self._covered_by_tracks(boxes, track_det) & det_learn
+            self.counts["track_covered_crops_not_learned"] += int(covered.sum())
+            det_learn = det_learn & ~covered
         det_ema = det_learn if self.config.ema_skips_covered else det_has
         self._apply_matches(frame_index, boxes, track_det, via, det_emb, det_ema, det_learn)
         remove = self._end_stale(frame_index, track_det)
@@ -373,6 +378,31 @@ class Tracker:
             return rows[r], dets[c]
         r, c = assign(cost, allowed)
         return rows[r], dets[c]
+
+    def _covered_by_tracks(self, boxes: np.ndarray, track_det: np.ndarray) -> np.ndarray:
+        """(n_detections,) True where a matched box is covered by another live confirmed track's
+        predicted box by more than `gallery_max_overlap` of its area.
+
+        The detection-only test misses two common cases: a box drawn around two people (a merged
+        detection), and a person in front of one the detector no longer finds. Both crops show
+        someone else as well, and nothing but that other person's track says so. Such crops stay
+        out of galleries (recovery, memory, calibration), not out of the short-term EMA (see
+        `ema_skips_covered`: an EMA that skips crowded crops goes stale where it is needed).
+        """
+        out = np.zeros(len(boxes), bool)
+        matched = np.flatnonzero(track_det >= 0)
+        others = np.flatnonzero(self._confirmed & (self._frame - self._last_seen <= self.max_age))
+        if len(matched) == 0 or len(others) < 2:
+            return out
+        det_boxes = boxes[track_det[matched]]
+        predicted = kalman.state_to_xyxy(self._mean[others])  # before this frame's update
+        w = np.minimum(det_boxes[:, 2, None], predicted[:, 2]) - np.maximum(det_boxes[:, 0, None], predicted[:, 0])
+        h = np.minimum(det_boxes[:, 3, None], predicted[:, 3]) - np.maximum(det_boxes[:, 1, None], predicted[:, 1])
+        inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+        inter[matched[:, None] == others[None, :]] = 0.0  # a box is not covered by its own track
+        area = np.maximum((det_boxes[:, 2] - det_boxes[:, 0]) * (det_boxes[:, 3] - det_boxes[:, 1]), 1e-9)
+        out[track_det[matched]] = inter.max(axis=1) / area > self.config.gallery_max_overlap
+        return out
 
     def appearance_gate(self) -> float:
         """First-pass appearance gate: configured, else fitted on this video (calibration)."""
