@@ -54,7 +54,7 @@ FULL_EVIDENCE = 20
 # person covers about 3; cars more, but those rarely vanish mid-frame for long).
 MAX_SPEED_HEIGHTS_S = 5.0
 MIN_MARGIN, THIN_MARGIN = 0.02, 0.05  # runner-up margin: floor, and value without same-object pairs
-EDGE_FRACTION = 0.05
+EDGE_FRACTION = 0.05  # a box within this fraction of the frame size from a border touches it
 # Motion gate, in heights of the box, around the constant-velocity extrapolation: its error grows
 # with the time unseen. A walker turning at 0.5 m/s^2 strays 0.25 m (~0.15 heights) from a
 # straight line in 1 s, and a velocity off by 0.2 heights/s adds as much again: half a height per
@@ -64,7 +64,7 @@ GATE_HEIGHTS, GATE_GROWTH_HEIGHTS_S = 0.5, 0.5
 RIVAL_WINDOW = 2.0  # rivals for a motion link are looked for up to this multiple of its time limit
 # Linking compares every pair of entities (a few (n, n) matrices): 3000 entities is about 1 GB
 # at peak, so beyond that it is skipped (a warning and run.json say so) rather than risk memory.
-MAX_LINK_ENTITIES = 3000  # a box within this fraction of the frame size from a border touches it
+MAX_LINK_ENTITIES = 3000
 HIDDEN_IOA = 0.5  # a filled box this much under another entity's box counts as hidden (interpolate_entities)
 DENSE_FRACTION, DENSE_MIN_RUN = 0.75, 3  # a short-lived entity this densely seen counts as steady (`steady`)
 
@@ -74,7 +74,7 @@ class OfflineSettings:
     """Which parts of the pass run; see the module docstring."""
 
     smooth: bool = True
-    interpolate_s: float = 1.0  # 0 = no gap filling
+    interpolate_s: float = 3.0  # 0 = no gap filling (TrackingConfig.offline_interpolate_s explains the value)
     interpolate_min_run: int = 8  # steady run that earns gap filling; else only hidden gaps (0 = all)
     link: bool = True
     link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
