@@ -238,7 +238,7 @@ class TrackingConfig:
     # itself presumes a lost object is still there (max_age_s). People stay hidden in a crowd for
     # longer than 1 s, the old value: 3 s scored +4.8..+6.0 HOTA on the clean TUD replays, +1.8..+2.9
     # with the realistic detector (every cell up), +11 on the synthetic 14-object crowd, PETS 1-400
-    # -0.1 histogram / +1.2 mobilenetv2 (benchmarks/README.md, "Defaults checked beyond PETS").
+    # -0.3 histogram / +1.2 mobilenetv2 HOTA (benchmarks/README.md, "Defaults checked beyond PETS").
     # Longer than max_age_s reaches gaps where an object left the view and came back: 5 s drew
     # re-entering objects across the frame (synthetic re-entry -4.7 HOTA).
     offline_interpolate_s: float = 3.0
