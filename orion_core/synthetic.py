@@ -555,12 +555,16 @@ def _detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, int, int
         seen = visibility[(f, i)]
         if seen < min_visibility or rng.random() < dropout:
             continue
-        x0, y0, x1, y1 = np.array([x, y, x + w, y + h], float) + rng.normal(0.0, jitter, 4)
-        x0, y0, x1, y1 = max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height)
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            continue
-        dets.append((f, (x0, y0, x1 - x0, y1 - y0), _true_score(rng, seen)))
+        box = _clipped_xywh(np.array([x, y, x + w, y + h], float) + rng.normal(0.0, jitter, 4), width, height)
+        if box is not None:
+            dets.append((f, box, _true_score(rng, seen)))
     return _det_lines(rng, dets, by_frame, width, height, false_positives)
+
+
+def _clipped_xywh(xyxy: np.ndarray, width: int, height: int) -> tuple[float, float, float, float] | None:
+    """A detected box clipped to the frame, as (x, y, w, h); None when under 2 px on a side."""
+    x0, y0, x1, y1 = max(xyxy[0], 0.0), max(xyxy[1], 0.0), min(xyxy[2], width), min(xyxy[3], height)
+    return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
 
 
 def _true_score(rng: np.random.Generator, seen: float) -> float:
@@ -647,9 +651,7 @@ def _faulty_detections(rng: np.random.Generator, gt_rows: list[tuple[int, int, i
     def noisy(box: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
         x, y, w, h = box
         sigma = jitter + faults.scale_jitter * np.array([w, h, w, h])  # each edge in proportion to its side
-        x0, y0, x1, y1 = np.array([x, y, x + w, y + h], float) + rng.normal(0.0, 1.0, 4) * sigma
-        x0, y0, x1, y1 = max(x0, 0.0), max(y0, 0.0), min(x1, width), min(y1, height)
-        return (x0, y0, x1 - x0, y1 - y0) if x1 - x0 >= 2 and y1 - y0 >= 2 else None
+        return _clipped_xywh(np.array([x, y, x + w, y + h], float) + rng.normal(0.0, 1.0, 4) * sigma, width, height)
 
     for f in sorted(by_frame):
         seen = []

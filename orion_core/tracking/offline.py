@@ -39,6 +39,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from . import kalman
+from .tracker import covered_fraction as max_ioa  # per box: the most of it one other box covers
+from .tracker import ioa_matrix
 
 log = logging.getLogger(__name__)
 
@@ -239,16 +241,6 @@ def covered_fraction(obs: Observations) -> np.ndarray:
             continue
         out[a:b] = max_ioa(obs.det[a:b])
     return out
-
-
-def max_ioa(boxes: np.ndarray) -> np.ndarray:
-    """For each box, the largest intersection with another box over its own area."""
-    w = np.minimum(boxes[:, 2, None], boxes[:, 2]) - np.maximum(boxes[:, 0, None], boxes[:, 0])
-    h = np.minimum(boxes[:, 3, None], boxes[:, 3]) - np.maximum(boxes[:, 1, None], boxes[:, 1])
-    inter = np.maximum(w, 0) * np.maximum(h, 0)
-    np.fill_diagonal(inter, 0.0)
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
-    return (inter / area[:, None]).max(axis=1) if len(boxes) > 1 else np.zeros(len(boxes))
 
 
 def _mean_rows(embeddings: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
@@ -641,5 +633,5 @@ def _hidden(frames: np.ndarray, boxes: np.ndarray, own: int, entity: np.ndarray,
         others = by_frame[lo[i]:hi[i]]
         others = others[entity[others] != own]
         if len(others):
-            out[i] = max_ioa(np.vstack([boxes[i:i + 1], box[others]]))[0] >= HIDDEN_IOA
+            out[i] = ioa_matrix(boxes[i:i + 1], box[others]).max() >= HIDDEN_IOA
     return out

@@ -50,17 +50,24 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b - inter, 1e-9)
 
 
+def ioa_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection of xyxy boxes over the area of each box of `a`: how much of
+    it the box of `b` covers."""
+    w = np.minimum(a[:, 2, None], b[:, 2]) - np.maximum(a[:, 0, None], b[:, 0])
+    h = np.minimum(a[:, 3, None], b[:, 3]) - np.maximum(a[:, 1, None], b[:, 1])
+    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
+    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-9)
+    return inter / area[:, None]
+
+
 def covered_fraction(boxes: np.ndarray) -> np.ndarray:
     """(n,) largest fraction of each box covered by one other box (0 when alone)."""
     n = len(boxes)
     if n < 2:
         return np.zeros(n)
-    w = np.minimum(boxes[:, 2, None], boxes[:, 2]) - np.maximum(boxes[:, 0, None], boxes[:, 0])
-    h = np.minimum(boxes[:, 3, None], boxes[:, 3]) - np.maximum(boxes[:, 1, None], boxes[:, 1])
-    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
-    np.fill_diagonal(inter, 0.0)
-    area = np.maximum((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), 1e-9)
-    return inter.max(axis=1) / area
+    ioa = ioa_matrix(boxes, boxes)
+    np.fill_diagonal(ioa, 0.0)
+    return ioa.max(axis=1)
 
 
 def appearance_ties(distance: np.ndarray, pr: np.ndarray, pc: np.ndarray, ok: np.ndarray, margin: float) -> np.ndarray:
@@ -394,14 +401,10 @@ class Tracker:
         others = np.flatnonzero(self._confirmed & (self._frame - self._last_seen <= self.max_age))
         if len(matched) == 0 or len(others) < 2:
             return out
-        det_boxes = boxes[track_det[matched]]
         predicted = kalman.state_to_xyxy(self._mean[others])  # before this frame's update
-        w = np.minimum(det_boxes[:, 2, None], predicted[:, 2]) - np.maximum(det_boxes[:, 0, None], predicted[:, 0])
-        h = np.minimum(det_boxes[:, 3, None], predicted[:, 3]) - np.maximum(det_boxes[:, 1, None], predicted[:, 1])
-        inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
-        inter[matched[:, None] == others[None, :]] = 0.0  # a box is not covered by its own track
-        area = np.maximum((det_boxes[:, 2] - det_boxes[:, 0]) * (det_boxes[:, 3] - det_boxes[:, 1]), 1e-9)
-        out[track_det[matched]] = inter.max(axis=1) / area > self.config.gallery_max_overlap
+        ioa = ioa_matrix(boxes[track_det[matched]], predicted)
+        ioa[matched[:, None] == others[None, :]] = 0.0  # a box is not covered by its own track
+        out[track_det[matched]] = ioa.max(axis=1) > self.config.gallery_max_overlap
         return out
 
     def appearance_gate(self) -> float:
