@@ -2,7 +2,7 @@
 
     python benchmarks/trajectories.py [--sequences TUD-Campus,TUD-Stadtmitte] [--steps 1,2,3]
         [--seeds 0-5] [--methods histogram,mobilenetv2,motion,histogram-online,motion-online]
-        [--peers bytetrack,ocsort,sort,deepsort] [--detector clean|realistic]
+        [--peers bytetrack,ocsort,sort,deepsort,boxmot-boosttrack,boxmot-botsort,...] [--detector clean|realistic]
         [--set [SECTION.]KEY=VALUE ...] [--json] [--markdown]
 
 Issue 10 asks for identity quality on scenes we do not have: a crowded street and a campus
@@ -25,7 +25,8 @@ Every method gets the same video and det.txt. Orion runs as `orion run video.mp4
 (`--no-appearance`), and histogram and motion-only `--online` (no offline pass; online appearance
 is judged against online motion-only); peers come from
 `benchmarks/pets.py` (roboflow `trackers` ByteTrack/OC-SORT/SORT, deep-sort-realtime DeepSORT,
-each with its defaults, skipped with a note when missing). Scores: TrackEval through
+and BoxMOT 25's BoostTrack/BoT-SORT/ByteTrack/OC-SORT motion-only, the peers of issue 10's
+held-out table; each with its defaults, skipped with a note when missing). Scores: TrackEval through
 `orion_core.evaluate.evaluate_mot`, mean over seeds (seeds change textures, background and
 detection noise, never the trajectories). Nothing here is tuned.
 """
@@ -220,7 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0-5", help="Texture/detection-noise seeds, A-B or a comma list")
     parser.add_argument("--methods", default="histogram,mobilenetv2,motion,histogram-online,motion-online",
                         help=f"Orion methods: {', '.join(ORION)}")
-    parser.add_argument("--peers", default="bytetrack,ocsort,sort,deepsort", help="Peer trackers ('' for none)")
+    parser.add_argument("--peers", default="bytetrack,ocsort,sort,deepsort,boxmot-boosttrack,boxmot-botsort",
+                        help="Peer trackers ('' for none; missing packages are skipped with a note)")
     parser.add_argument("--lookalikes", type=int, default=1, help="Pairs of closest-approaching people sharing a texture")
     parser.add_argument("--detector", choices=("clean", "realistic"), default="clean",
                         help="clean: the generator's detector; realistic: add orion_core.synthetic.REALISTIC_FAULTS "
