@@ -44,6 +44,7 @@ ROWS: list[tuple[str, dict]] = [
     ("offline without gap filling", {"tracking": {"offline_interpolate_s": 0.0}}),
     ("gap filling without the evidence rule (every entity)", {"tracking": {"offline_interpolate_min_run": 0}}),
     ("offline without linking", {"tracking": {"offline_link": False}}),
+    ("offline keeping unsupported entities", {"tracking": {"offline_drop_unsupported": False}}),
     # issue 10's other items, one switch each from the default (item 5, clips, needs an encode_clips
     # backend; item 6, thumbnails, is not a tracking metric)
     ("no per-video calibration (item 1)", {"tracking": {"calibrate": False}}),
@@ -115,9 +116,7 @@ def replay_offline(online_episode: Path, override: dict, out: Path) -> Path:
         embeddings = None
     frames = np.arange(1, run["counts"]["frames"] + 1)  # no --fps sampling in these runs: every frame
     seconds_per_frame = (obs.time_s[-1] - obs.time_s[0]) / max(obs.frame[-1] - obs.frame[0], 1)
-    settings = OfflineSettings(smooth=tracking.offline_smooth, interpolate_s=tracking.offline_interpolate_s,
-                               link=tracking.offline_link, link_motion_s=tracking.offline_link_motion_s,
-                               reid_prior=run["config"]["memory"]["reid_threshold"], high_score=tracking.high_score)
+    settings = OfflineSettings.from_config(tracking, reid_prior=run["config"]["memory"]["reid_threshold"])
     video = run["video"]
     result = run_pass(obs, embeddings, settings, frames, (frames - 1) * seconds_per_frame, (video["width"], video["height"]))
     out.parent.mkdir(parents=True, exist_ok=True)

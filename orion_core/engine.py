@@ -428,7 +428,8 @@ class PerceptionEngine:
                 e.pop("_thumbnail_track", None)
             merged = resolve_aliases({**aliases, **final.aliases})
             counts.update(entity_counts(entities, merged, tracks=len(tracks)))
-            counts.update(rows=len(final.rows), interpolated=int(final.rows.interpolated.sum()), offline_links=len(final.aliases))
+            counts.update(rows=len(final.rows), interpolated=int(final.rows.interpolated.sum()), offline_links=len(final.aliases),
+                          dropped_rows=final.report.get("dropped_rows", 0))
             counts["embedded_fraction"] = round(counts["embedded"] / counts["detections"], 4) if counts["detections"] else 0.0
             timer.add("write", t)
             if cfg.output.save_video:
@@ -565,20 +566,11 @@ class PerceptionEngine:
         obs = read_observations(writer.staging / "tracks.jsonl")
         if aliases:
             obs.entity = np.array([aliases.get(int(e), int(e)) for e in obs.entity], np.int64)
-        on = tracking.offline
-        settings = OfflineSettings(
-            smooth=on and tracking.offline_smooth,
-            interpolate_s=float(tracking.offline_interpolate_s) if on else 0.0,
-            interpolate_min_run=int(tracking.offline_interpolate_min_run),
-            link=on and tracking.offline_link,
-            link_motion_s=float(tracking.offline_link_motion_s),
-            reid_prior=threshold,
-            high_score=tracking.high_score,
-        )
+        settings = OfflineSettings.from_config(tracking, reid_prior=threshold)
         embeddings = np.load(writer.staging / "embeddings.npy", mmap_mode="r") if dim > 0 and len(obs) else None
         use = embeddings if tracking.appearance else None
         result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size)
-        result.report["enabled"] = on
+        result.report["enabled"] = tracking.offline
         result.had_embedding = obs.emb_row >= 0
         writer.replace_tracks(result.rows, embeddings, obs.emb_row >= 0)
         del embeddings  # the memory map of the old file

@@ -23,6 +23,11 @@ observation is known, so three things become possible that an online tracker can
    was detected steadily somewhere (`interpolate_min_run` processed frames in a row) or the gap
    is explained by an occluder; a false positive that fires on a fraction of the frames would
    otherwise be drawn on every frame in between (see `interpolate_entities`).
+4. **Unsupported entities** (`drop_unsupported`), decided before filling: an entity never seen
+   steadily, seen on fewer than half the frames its tracks held it, whose misses nothing explains or
+   whose own boxes lie inside another entity's, is left out of the final rows
+   (`unsupported_entities`): a background spot the detector fires on now and then, or a second
+   box on one person chained from sparse hits. The online result (`--online`) keeps them.
 
 Memory: observations are held as compact columns (about 100 bytes a row, no embeddings);
 embeddings stay on disk (a memory map) and only per-tracklet and per-entity sums are kept.
@@ -69,6 +74,13 @@ RIVAL_WINDOW = 2.0  # rivals for a motion link are looked for up to this multipl
 MAX_LINK_ENTITIES = 3000
 HIDDEN_IOA = 0.5  # a filled box this much under another entity's box counts as hidden (interpolate_entities)
 DENSE_FRACTION, DENSE_MIN_RUN = 0.75, 3  # a short-lived entity this densely seen counts as steady (`steady`)
+# `unsupported_entities`: an unsteady entity seen on less than this share of the frames its tracks
+# held it is questioned (a majority: an object in view is detected on most frames)...
+SUPPORT_FRACTION = 0.5
+# ... and dropped when most of its misses are not hidden, or when most of its own boxes lie this
+# much inside another entity's box: a second box on one object (an upper body) lies wholly in the
+# first, while a person the detector sees is at least half visible, so mostly outside the others.
+SHADOW_IOA = 0.7
 
 
 @dataclass
@@ -80,8 +92,25 @@ class OfflineSettings:
     interpolate_min_run: int = 8  # steady run that earns gap filling; else only hidden gaps (0 = all)
     link: bool = True
     link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
+    drop_unsupported: bool = True  # leave out entities the video does not support (`unsupported_entities`)
     reid_prior: float = 0.75  # backend's reid_threshold: the bar until the video has evidence
     high_score: float = 0.5  # views below it came from the low-score pass: likely occluded
+
+    @classmethod
+    def from_config(cls, tracking, reid_prior: float) -> OfflineSettings:
+        """The pass a run with this `TrackingConfig` makes (all off when `tracking.offline` is false);
+        one place, so a replay of the pass (benchmarks/ablation.py) cannot miss a setting."""
+        on = bool(tracking.offline)
+        return cls(
+            smooth=on and tracking.offline_smooth,
+            interpolate_s=float(tracking.offline_interpolate_s) if on else 0.0,
+            interpolate_min_run=int(tracking.offline_interpolate_min_run),
+            link=on and tracking.offline_link,
+            link_motion_s=float(tracking.offline_link_motion_s),
+            drop_unsupported=on and tracking.offline_drop_unsupported,
+            reid_prior=reid_prior,
+            high_score=tracking.high_score,
+        )
 
 
 @dataclass
@@ -548,7 +577,8 @@ def run_pass(
     online stage saw (with `video.fps` sampling, not every frame), with their times."""
     n = len(obs)
     report: dict = {"smooth": settings.smooth, "interpolate_s": settings.interpolate_s,
-                    "interpolate_min_run": settings.interpolate_min_run, "link": settings.link}
+                    "interpolate_min_run": settings.interpolate_min_run, "link": settings.link,
+                    "drop_unsupported": settings.drop_unsupported}
     seconds_per_frame = _seconds_per_frame(processed_frames, processed_times)
     states = rts_smooth(obs.frame, obs.det, obs.track) if n else np.zeros((0, 8))
     box = kalman.state_to_xyxy(states) if settings.smooth and n else obs.box.copy()
@@ -560,7 +590,16 @@ def run_pass(
         report["linking"] = link_report.to_dict()
     frame, time_s, track, label, conf, det = obs.frame, obs.time_s, obs.track, obs.label, obs.conf, obs.det
     source = np.arange(n, dtype=np.int64)
-    if settings.interpolate_s > 0 and n:
+    if settings.drop_unsupported and n:
+        dropped = unsupported_entities(frame, entity, track, box, processed_frames, settings.interpolate_min_run)
+        report["dropped_entities"] = dropped.tolist()
+        report["dropped_rows"] = 0
+        if len(dropped):
+            keep = ~np.isin(entity, dropped)
+            report["dropped_rows"] = int(n - keep.sum())
+            frame, time_s, entity, track, label = frame[keep], time_s[keep], entity[keep], track[keep], label[keep]
+            conf, det, box, source = conf[keep], det[keep], box[keep], source[keep]
+    if settings.interpolate_s > 0 and len(frame):
         add = interpolate_entities(frame, time_s, entity, box, processed_frames, processed_times,
                                    settings.interpolate_s, settings.interpolate_min_run)
         if add is not None:
@@ -610,7 +649,7 @@ def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarr
         rows = order[a:b]
         f, t, bx, prev = gap_fill(frame[rows], time_s[rows], box[rows], processed_frames, processed_times, limit_s)
         if len(f) and min_run > 0 and not steady(frame[rows], processed_frames, min_run):
-            hidden = _hidden(f, bx, int(entity[rows[0]]), entity, box, by_frame, sorted_frames)
+            hidden = _under_others(f, bx, int(entity[rows[0]]), entity, box, by_frame, sorted_frames) >= HIDDEN_IOA
             keep = np.zeros(len(f), bool)
             for gap in np.unique(prev):
                 in_gap = prev == gap
@@ -623,15 +662,69 @@ def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarr
     return tuple(np.concatenate(p) for p in zip(*parts))
 
 
-def _hidden(frames: np.ndarray, boxes: np.ndarray, own: int, entity: np.ndarray, box: np.ndarray,
-            by_frame: np.ndarray, sorted_frames: np.ndarray) -> np.ndarray:
-    """(n,) whether each (frame, box) lies at least `HIDDEN_IOA` under another entity's box there."""
-    out = np.zeros(len(frames), bool)
+def unsupported_entities(frame: np.ndarray, entity: np.ndarray, track: np.ndarray, box: np.ndarray,
+                         processed_frames: np.ndarray, min_run: int) -> np.ndarray:
+    """Entity ids the video does not support as objects (sorted), to leave out of the final rows.
+
+    An object in view is detected on most frames unless something hides it. An entity that was
+    never seen steadily (`steady`, with `min_run`) is questioned when it was seen on fewer than
+    SUPPORT_FRACTION of the processed frames its online tracks held it (a track's first view to its
+    last; the time between two tracks of one entity is an absence that memory or linking bridged,
+    not a miss: a re-identified object was out of view then). It is dropped when either
+    * on most of those missed frames, its linearly interpolated box is not hidden under another
+      entity's box (HIDDEN_IOA): nothing explains the misses, as with a background spot (a bin, a
+      sign) the detector fires on now and then, which `min_hits` in a row once confirmed; or
+    * most of its own boxes lie SHADOW_IOA inside another entity's box: a second box on that object
+      (an upper body, the detector's duplicate) that the tracker chained from sparse hits, whose
+      misses look explained only because its object stands over them.
+    An entity seen in runs of DENSE_MIN_RUN frames on average is kept whatever its misses: a person
+    walking between occluders is seen in stretches, a spot firing on a third of the frames in runs
+    of 1.4 on average. Measured in benchmarks/README.md, "Unsupported entities". `min_run` 0 means
+    every entity is steady: none is dropped. Decided on all entities at once, so the order of the
+    entities does not matter.
+    """
+    if min_run <= 0 or len(frame) == 0:
+        return np.zeros(0, np.int64)
+    order = np.lexsort((frame, track, entity))  # by entity, then by its tracks, each in time
+    bounds = np.flatnonzero(np.r_[True, entity[order][1:] != entity[order][:-1], True])
+    by_frame = np.argsort(frame, kind="stable")
+    sorted_frames = frame[by_frame]
+    times = processed_frames.astype(np.float64)  # gap_fill needs times; its limit is off here
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = order[a:b]
+        if steady(np.sort(frame[rows]), processed_frames, min_run):
+            continue
+        own = int(entity[rows[0]])
+        missed, between = [], []
+        for part in np.split(rows, np.flatnonzero(np.diff(track[rows])) + 1):  # one online track each
+            seen = frame[part]
+            f, _, bx, _ = gap_fill(seen, times[np.searchsorted(processed_frames, seen)], box[part],
+                                   processed_frames, times, np.inf)
+            missed.append(f)
+            between.append(bx)
+        missed, between = np.concatenate(missed), np.concatenate(between)
+        if len(rows) >= SUPPORT_FRACTION * (len(rows) + len(missed)):
+            continue
+        index = np.searchsorted(processed_frames, np.sort(frame[rows]))
+        if len(rows) >= DENSE_MIN_RUN * (1 + np.count_nonzero(np.diff(index) != 1)):
+            continue  # seen in runs of DENSE_MIN_RUN on average: an object between occlusions
+        shadow = _under_others(frame[rows], box[rows], own, entity, box, by_frame, sorted_frames) >= SHADOW_IOA
+        hidden = _under_others(missed, between, own, entity, box, by_frame, sorted_frames) >= HIDDEN_IOA
+        if shadow.mean() >= 0.5 or hidden.mean() < 0.5:
+            out.append(own)
+    return np.array(sorted(out), np.int64)
+
+
+def _under_others(frames: np.ndarray, boxes: np.ndarray, own: int, entity: np.ndarray, box: np.ndarray,
+                  by_frame: np.ndarray, sorted_frames: np.ndarray) -> np.ndarray:
+    """(n,) the most of each (frame, box) that one other entity's box covers there (0 with none)."""
+    out = np.zeros(len(frames))
     lo = np.searchsorted(sorted_frames, frames, "left")
     hi = np.searchsorted(sorted_frames, frames, "right")
     for i in range(len(frames)):
         others = by_frame[lo[i]:hi[i]]
         others = others[entity[others] != own]
         if len(others):
-            out[i] = ioa_matrix(boxes[i:i + 1], box[others]).max() >= HIDDEN_IOA
+            out[i] = ioa_matrix(boxes[i:i + 1], box[others]).max()
     return out
