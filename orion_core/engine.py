@@ -131,20 +131,25 @@ class _Thumbnails:
             self.best[obj.track_id] = (quality, row)
 
 
-def entity_counts(entities: list[dict], aliases: dict[int, int], tracks: int) -> dict[str, int]:
+def entity_counts(entities: list[dict], aliases: dict[int, int], tracks: int,
+                  dropped: list[int] | tuple[int, ...] = ()) -> dict[str, int]:
     """run.json `counts` about entities, named so they reconcile with `tracker.memory` (events):
 
     - `entities`: entities in the outputs. Memory's `entities` counts every one it founded,
       including `merged_entities`: young entities later found to be an older one (late
-      re-identification) and folded into it, so `entities + merged_entities == memory.entities`.
-      Their ids are the gaps in the output ids; run.json `merged_entities` maps each to its target.
+      re-identification, offline link) and folded into it, and `dropped_entities`: those the
+      offline pass left out as unsupported (run.json `offline.dropped_entities` names them), so
+      `entities + merged_entities + dropped_entities == memory.entities`. Their ids are the gaps
+      in the output ids; run.json `merged_entities` maps each merged one to its target.
     - `reidentified`: entities seen in more than one tracklet; `reidentifications`: tracklets
-      joined to an earlier entity (one entity may return many times) == memory's `reidentified`.
+      joined to an earlier entity (one entity may return many times) == memory's `reidentified`
+      (plus offline links), counted over the entities in the outputs.
     """
     return {
         "tracks": tracks,
         "entities": len(entities),
         "merged_entities": len(aliases),
+        "dropped_entities": len(dropped),
         "reidentified": sum(1 for e in entities if len(e["track_ids"]) > 1),
         "reidentifications": sum(len(e["track_ids"]) - 1 for e in entities),
     }
@@ -427,7 +432,7 @@ class PerceptionEngine:
             for e in entities:
                 e.pop("_thumbnail_track", None)
             merged = resolve_aliases({**aliases, **final.aliases})
-            counts.update(entity_counts(entities, merged, tracks=len(tracks)))
+            counts.update(entity_counts(entities, merged, tracks=len(tracks), dropped=final.report.get("dropped_entities", ())))
             counts.update(rows=len(final.rows), interpolated=int(final.rows.interpolated.sum()), offline_links=len(final.aliases),
                           dropped_rows=final.report.get("dropped_rows", 0))
             counts["embedded_fraction"] = round(counts["embedded"] / counts["detections"], 4) if counts["detections"] else 0.0

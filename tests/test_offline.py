@@ -383,7 +383,7 @@ def test_background_clutter_is_left_out_of_every_output_file(tmp_path):
     online = run_scene(info, tmp_path / "online", tracking={"offline": False, "appearance": False})
     ids = {json.loads(line)["entity_id"] for line in (online.path / "tracks.jsonl").read_text().splitlines()}
     assert len(ids) == 3  # the walker and both spots
-    result = run_scene(info, tmp_path / "final", tracking={"appearance": False}, output={"save_video": True})
+    result = run_scene(info, tmp_path / "final", output={"save_video": True})  # histogram: memory counts too
     folder = result.path
     run = json.loads((folder / "run.json").read_text())
     dropped = run["offline"]["dropped_entities"]
@@ -392,7 +392,9 @@ def test_background_clutter_is_left_out_of_every_output_file(tmp_path):
     assert {r["entity_id"] for r in jsonl} == {1} == {int(line.split(",")[1]) for line in (folder / "tracks.txt").read_text().splitlines()}
     assert [e["id"] for e in json.loads((folder / "memory.json").read_text())["entities"]] == [1]
     assert sorted(p.name for p in (folder / "thumbnails").iterdir()) == ["1.jpg"]
-    assert result.counts["entities"] == 1
+    assert result.counts["entities"] == 1 and result.counts["dropped_entities"] == 2
+    memory = run["tracker"]["memory"]["entities"]
+    assert result.counts["entities"] + result.counts["merged_entities"] + result.counts["dropped_entities"] == memory
 
 
 def test_thumbnail_quality_prefers_whole_uncovered_views():

@@ -274,11 +274,12 @@ def test_run_json_counts_reconcile_on_a_real_run(inputs, tmp_path, capsys):
     assert code == 0, err
     run = json.loads((tmp_path / "c" / "run.json").read_text())
     counts, memory = run["counts"], run["tracker"]["memory"]
-    assert counts["entities"] + counts["merged_entities"] == memory["entities"]
+    assert counts["entities"] + counts["merged_entities"] + counts["dropped_entities"] == memory["entities"]
     assert counts["reidentifications"] == memory["reidentified"] + counts["offline_links"]
     ids = {e["id"] for e in json.loads((tmp_path / "c" / "memory.json").read_text())["entities"]}
     merged = {int(k) for k in run["merged_entities"]}
-    assert ids | merged == set(range(1, memory["entities"] + 1))  # every id gap is explained
+    dropped = set(run["offline"]["dropped_entities"])
+    assert ids | merged | dropped == set(range(1, memory["entities"] + 1))  # every id gap is explained
 
 
 # -- packaging and docs ----------------------------------------------------------------------------

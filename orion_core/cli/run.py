@@ -152,8 +152,10 @@ def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, ver
         finally:
             progress.done()
     counts = result.counts
+    dropped = counts.get("dropped_entities", 0)
     click.echo(
         f"{result.episode}: {counts['frames']} frames, {counts['observations']} observations, "
-        f"{counts['tracks']} tracks -> {counts['entities']} entities ({counts['reidentified']} re-identified)"
+        f"{counts['tracks']} tracks -> {counts['entities']} entities ({counts['reidentified']} re-identified"
+        + (f"; {dropped} unsupported left out, see run.json offline.dropped_entities)" if dropped else ")")
     )
     click.echo(f"outputs: {result.path}")
