@@ -536,3 +536,46 @@ def test_run_stats_show_no_tie_margin_when_ties_are_off():
     on = Tracker(TrackingConfig(appearance_ties=True), fps=10.0)
     on.update(1, frame_dets(box_at(100, 100)))
     assert on.stats["calibration"]["tie_margin"] == 0.02  # the prior until the video has evidence
+
+
+def test_a_lost_track_does_not_force_a_swap_on_two_competing_boxes():
+    """TUD-Stadtmitte replay, frame 42 at 12.5 fps: person B re-emerges from behind A. B's lost
+    track predicts a box that overlaps only A's detection (cost 0.54); A's track fits A's box
+    (0.12) but also passes the gate on B's (0.76). Matching as many pairs as possible swaps them;
+    with a cost limit (each unmatched side costs half of it) A keeps A and B's track waits."""
+    from orion_core.tracking.tracker import assign
+
+    cost = np.array([[9.0, 0.54], [0.76, 0.12]])  # rows: B's lost track, A's track; cols: B's box, A's box
+    allowed = np.array([[False, True], [True, True]])
+    r, c = assign(cost, allowed)
+    assert list(zip(r.tolist(), c.tolist())) == [(0, 1), (1, 0)]  # the swap
+    r, c = assign(cost, allowed, limit=0.8)
+    assert list(zip(r.tolist(), c.tolist())) == [(1, 1)]
+
+
+def test_assignment_with_a_limit_is_the_cheapest_with_unmatched_sides_paid():
+    """Against brute force on small random gated problems: the total of matched costs plus half the
+    limit for every unmatched row and column is minimal, and only allowed pairs are returned."""
+    import itertools
+
+    from orion_core.tracking.tracker import assign
+
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        n, m = int(rng.integers(1, 5)), int(rng.integers(1, 5))
+        cost = rng.random((n, m)) * 0.8
+        allowed = rng.random((n, m)) < 0.6
+        limit = 0.8
+
+        def total(pairs):
+            return sum(cost[i, j] for i, j in pairs) + limit / 2 * (n + m - 2 * len(pairs))
+
+        best = min(
+            total([(i, j) for i, j in zip(rows, perm) if j is not None and allowed[i, j]])
+            for k in range(min(n, m) + 1)
+            for rows in itertools.combinations(range(n), k)
+            for perm in itertools.permutations(range(m), k)
+        )
+        r, c = assign(cost, allowed, limit)
+        assert allowed[r, c].all() and len(set(r.tolist())) == len(r) and len(set(c.tolist())) == len(c)
+        assert total(list(zip(r.tolist(), c.tolist()))) == pytest.approx(best)

@@ -1,6 +1,8 @@
 """Online tracker: Kalman motion, Hungarian assignment, appearance, ByteTrack's low-score pass.
 
-Each frame runs these association passes, each a `linear_sum_assignment` on a gated cost:
+Each frame runs these association passes, each a `linear_sum_assignment` on a gated cost (in
+passes 1 and 2 a track or a box may also stay unmatched, at half the gate's largest cost each,
+as in ByteTrack's solver: see `assign`):
 
 1. tracks vs high-score detections, confirmed tracks first, then tentative ones on what is
    left: `w * appearance + (1 - w) * (1 - IoU)` where both sides have an embedding, plain
@@ -94,20 +96,45 @@ def appearance_ties(distance: np.ndarray, pr: np.ndarray, pc: np.ndarray, ok: np
     return out
 
 
-def assign(cost: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def assign(cost: np.ndarray, allowed: np.ndarray, limit: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Minimum-cost matching restricted to `allowed` pairs; returns (rows, cols) of kept pairs.
 
-    Rows and columns without any allowed pair are left out before solving, which keeps the
-    Hungarian problem small when most objects are far apart.
+    Without `limit` the solver matches as many allowed pairs as it can, then minimises cost. With
+    `limit` (the largest cost the gate allows) a row or column may also stay unmatched, at half
+    the limit each, as ByteTrack's and BoT-SORT's solver (lapjv with `cost_limit`) does. The two
+    differ where tracks compete: a lost track whose drifted prediction only reaches the box of
+    the person in front no longer forces that person's own track onto the box of the one coming
+    out from behind it (a swap); the lost track stays unmatched for the later passes instead.
+    Rows and columns without any allowed pair are left out before solving, and pairs that are
+    each other's only option are matched directly, which keeps the problem small.
     """
     rows = np.flatnonzero(allowed.any(axis=1))
     cols = np.flatnonzero(allowed.any(axis=0))
     if len(rows) == 0:
         return rows, cols
     sub_allowed = allowed[np.ix_(rows, cols)]
-    r, c = linear_sum_assignment(np.where(sub_allowed, cost[np.ix_(rows, cols)], _GATED))
-    keep = sub_allowed[r, c]
-    return rows[r[keep]], cols[c[keep]]
+    sub_cost = np.where(sub_allowed, cost[np.ix_(rows, cols)], _GATED)
+    if limit is None:
+        r, c = linear_sum_assignment(sub_cost)
+        keep = sub_allowed[r, c]
+        return rows[r[keep]], cols[c[keep]]
+    lone = sub_allowed & (sub_allowed.sum(axis=1) == 1)[:, None] & (sub_allowed.sum(axis=0) == 1)[None, :]
+    lone_r, lone_c = np.nonzero(lone)
+    rest_r = np.flatnonzero(~lone.any(axis=1))
+    rest_c = np.flatnonzero(~lone.any(axis=0))
+    n, m = len(rest_r), len(rest_c)
+    if n and m:
+        extended = np.full((n + m, m + n), _GATED)
+        extended[:n, :m] = sub_cost[np.ix_(rest_r, rest_c)]
+        extended[np.arange(n), m + np.arange(n)] = limit / 2.0  # row i left unmatched
+        extended[n + np.arange(m), np.arange(m)] = limit / 2.0  # column j left unmatched
+        extended[n:, m:] = 0.0
+        r, c = linear_sum_assignment(extended)
+        pair = (r < n) & (c < m)
+        r, c = rest_r[r[pair]], rest_c[c[pair]]
+        keep = sub_allowed[r, c]
+        lone_r, lone_c = np.r_[lone_r, r[keep]], np.r_[lone_c, c[keep]]
+    return rows[lone_r], cols[lone_c]
 
 
 @dataclass
@@ -371,7 +398,10 @@ class Tracker:
                 term = appearance_ties(distance, pr, pc, ok, self.calibration.tie_margin())
             cost[pr, pc] = w * term + (1.0 - w) * (1.0 - iou[pr, pc])
             allowed[pr, pc] = ok
-            r, c = assign(cost, allowed)
+            limit = w * gate + (1.0 - w) * (1.0 - self.config.min_iou)  # the worst pair both gates pass
+            if not self.config.impute_missing_appearance:
+                limit = max(limit, 1.0 - self.config.min_iou)  # plain 1 - IoU pairs
+            r, c = assign(cost, allowed, limit)
             if self.counts["frames"] % cal.SAMPLE_EVERY == 0 and len(r):
                 # Motion-confident matches tell what a true match's distance looks like (gate fit)
                 # and, track by track, how much it varies from crop to crop (the tie margin).
@@ -383,7 +413,7 @@ class Tracker:
                     if self.config.appearance_ties:
                         self.calibration.add_match_changes(sure_distance, [self._tracks[k].uid for k in a], self._frame)
             return rows[r], dets[c]
-        r, c = assign(cost, allowed)
+        r, c = assign(cost, allowed, 1.0 - self.config.min_iou)
         return rows[r], dets[c]
 
     def _covered_by_tracks(self, boxes: np.ndarray, track_det: np.ndarray) -> np.ndarray:
@@ -420,7 +450,7 @@ class Tracker:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         iou = iou_matrix(kalman.state_to_xyxy(self._mean[rows]), boxes[dets])
         allowed = (iou >= self.config.low_min_iou) & self._class_gate(rows, det_label[dets])
-        r, c = assign(1.0 - iou, allowed)
+        r, c = assign(1.0 - iou, allowed, 1.0 - self.config.low_min_iou)
         return rows[r], dets[c]
 
     def _recovery_pass(self, boxes, det_label, free, track_det, det_emb) -> tuple[np.ndarray, np.ndarray]:
