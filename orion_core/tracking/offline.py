@@ -479,14 +479,18 @@ def link_entities(
 # ---- 3. interpolation ------------------------------------------------------------------------
 
 
-def longest_run(entity_frames: np.ndarray, processed_frames: np.ndarray) -> int:
-    """Most processed frames in a row on which the entity was seen (`entity_frames` ascend)."""
-    if len(entity_frames) == 0:
-        return 0
+def run_lengths(entity_frames: np.ndarray, processed_frames: np.ndarray) -> np.ndarray:
+    """Lengths of the stretches of processed frames in a row on which the entity was seen
+    (`entity_frames` ascend; empty for no frames)."""
     index = np.searchsorted(processed_frames, entity_frames)
     breaks = np.flatnonzero(np.diff(index) != 1)
-    edges = np.r_[-1, breaks, len(index) - 1]
-    return int(np.diff(edges).max())
+    return np.diff(np.r_[-1, breaks, len(index) - 1]) if len(index) else np.zeros(0, np.int64)
+
+
+def longest_run(entity_frames: np.ndarray, processed_frames: np.ndarray) -> int:
+    """Most processed frames in a row on which the entity was seen (`entity_frames` ascend)."""
+    runs = run_lengths(entity_frames, processed_frames)
+    return int(runs.max()) if len(runs) else 0
 
 
 def steady(entity_frames: np.ndarray, processed_frames: np.ndarray, min_run: int) -> bool:
@@ -689,25 +693,24 @@ def unsupported_entities(frame: np.ndarray, entity: np.ndarray, track: np.ndarra
     bounds = np.flatnonzero(np.r_[True, entity[order][1:] != entity[order][:-1], True])
     by_frame = np.argsort(frame, kind="stable")
     sorted_frames = frame[by_frame]
-    times = processed_frames.astype(np.float64)  # gap_fill needs times; its limit is off here
+    frame_times = processed_frames.astype(np.float64)  # gap_fill's limit is off here: frames do as times
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         rows = order[a:b]
-        if steady(np.sort(frame[rows]), processed_frames, min_run):
+        seen_frames = np.sort(frame[rows])
+        if steady(seen_frames, processed_frames, min_run):
             continue
         own = int(entity[rows[0]])
         missed, between = [], []
         for part in np.split(rows, np.flatnonzero(np.diff(track[rows])) + 1):  # one online track each
-            seen = frame[part]
-            f, _, bx, _ = gap_fill(seen, times[np.searchsorted(processed_frames, seen)], box[part],
-                                   processed_frames, times, np.inf)
+            f, _, bx, _ = gap_fill(frame[part], frame[part].astype(np.float64), box[part], processed_frames,
+                                   frame_times, np.inf)
             missed.append(f)
             between.append(bx)
         missed, between = np.concatenate(missed), np.concatenate(between)
         if len(rows) >= SUPPORT_FRACTION * (len(rows) + len(missed)):
             continue
-        index = np.searchsorted(processed_frames, np.sort(frame[rows]))
-        if len(rows) >= DENSE_MIN_RUN * (1 + np.count_nonzero(np.diff(index) != 1)):
+        if len(rows) >= DENSE_MIN_RUN * len(run_lengths(seen_frames, processed_frames)):
             continue  # seen in runs of DENSE_MIN_RUN on average: an object between occlusions
         shadow = _under_others(frame[rows], box[rows], own, entity, box, by_frame, sorted_frames) >= SHADOW_IOA
         hidden = _under_others(missed, between, own, entity, box, by_frame, sorted_frames) >= HIDDEN_IOA
