@@ -45,6 +45,7 @@ ROWS: list[tuple[str, dict]] = [
     ("gap filling without the evidence rule (every entity)", {"tracking": {"offline_interpolate_min_run": 0}}),
     ("offline without linking", {"tracking": {"offline_link": False}}),
     ("offline keeping unsupported entities", {"tracking": {"offline_drop_unsupported": False}}),
+    ("offline keeping unsupported starts and ends", {"tracking": {"offline_trim_unsupported": False}}),
     # issue 10's other items, one switch each from the default (item 5, clips, needs an encode_clips
     # backend; item 6, thumbnails, is not a tracking metric)
     ("no per-video calibration (item 1)", {"tracking": {"calibrate": False}}),

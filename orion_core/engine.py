@@ -434,7 +434,7 @@ class PerceptionEngine:
             merged = resolve_aliases({**aliases, **final.aliases})
             counts.update(entity_counts(entities, merged, tracks=len(tracks), dropped=final.report.get("dropped_entities", ())))
             counts.update(rows=len(final.rows), interpolated=int(final.rows.interpolated.sum()), offline_links=len(final.aliases),
-                          dropped_rows=final.report.get("dropped_rows", 0))
+                          dropped_rows=final.report.get("dropped_rows", 0), trimmed_rows=final.report.get("trimmed_rows", 0))
             counts["embedded_fraction"] = round(counts["embedded"] / counts["detections"], 4) if counts["detections"] else 0.0
             timer.add("write", t)
             if cfg.output.save_video:

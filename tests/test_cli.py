@@ -59,3 +59,14 @@ def test_bare_orion_shows_help(capsys):
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("Usage: orion") and "Commands" in out and "\n" in out.strip()
+
+
+def test_run_summary_says_what_the_offline_pass_left_out():
+    from orion_core.cli.run import summary_line
+
+    counts = {"frames": 70, "observations": 300, "tracks": 6, "entities": 4, "reidentified": 1}
+    assert summary_line("ep", counts) == "ep: 70 frames, 300 observations, 6 tracks -> 4 entities (1 re-identified)"
+    line = summary_line("ep", {**counts, "dropped_entities": 2, "trimmed_rows": 6})
+    assert line.endswith("(1 re-identified; left out: 2 unsupported entities, 6 rows of unsupported starts/ends, "
+                         "see run.json offline)")
+    assert "starts/ends" not in summary_line("ep", {**counts, "dropped_entities": 1, "trimmed_rows": 0})

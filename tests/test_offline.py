@@ -17,6 +17,7 @@ from orion_core.tracking.offline import (
     link_entities,
     rts_smooth,
     run_pass,
+    unsupported_ends,
     unsupported_entities,
 )
 
@@ -183,6 +184,49 @@ def test_entities_the_video_does_not_support_are_left_out():
     assert filled == [f for f in range(33, 50) if f not in (40, 41)]  # hidden gaps still filled
     kept = run_pass(obs, None, OfflineSettings(link=False, smooth=False, drop_unsupported=False), processed, times)
     assert sorted(set(kept.rows.entity.tolist())) == [1, 2, 3, 4, 5] and "dropped_entities" not in kept.report
+
+
+def drifting_scene(tail_hidden: bool = False) -> Observations:
+    """Entity 1 walks (frames 1-40, every frame), then its track sits on a background spot the
+    detector fires on now and then (6 views in frames 45-66). Entity 2 walks elsewhere, or, with
+    `tail_hidden`, stands over the spot on every frame in between."""
+    frames = list(range(1, 41))
+    rows = [(f, 1, 1, box) for f, box in zip(frames, walker(frames, 20, 50, 2.0))]
+    spot = [300.0, 200.0, 340.0, 300.0]
+    rows += [(f, 1, 1, spot) for f in (45, 49, 52, 58, 61, 66)]
+    over = [290.0, 190.0, 350.0, 310.0] if tail_hidden else [500.0, 20.0, 540.0, 120.0]
+    rows += [(f, 2, 2, over) for f in range(1, 71)]
+    return observations(rows)
+
+
+def test_a_steady_entitys_unsupported_end_is_left_out():
+    """The sporadic end of a steady entity goes (and no box is drawn through its misses); the
+    same end stays when its misses are hidden, and so does a lone view, an entity that is steady
+    throughout, and everything with min_run 0 or with the rule off."""
+    processed = np.arange(1, 71)
+    times = (processed - 1) / FPS
+    obs = drifting_scene()
+    ends = unsupported_ends(obs.frame, obs.entity, obs.track, obs.box, processed, 8)
+    assert obs.frame[ends].tolist() == [45, 49, 52, 58, 61, 66] and set(obs.entity[ends].tolist()) == {1}
+    assert not unsupported_ends(obs.frame, obs.entity, obs.track, obs.box, processed, 0).any()
+    hidden = drifting_scene(tail_hidden=True)
+    assert not unsupported_ends(hidden.frame, hidden.entity, hidden.track, hidden.box, processed, 8).any()
+    # a lone view before the steady run says nothing either way; two sparse ones are judged
+    lone = observations([(1, 3, 3, [300.0, 200.0, 340.0, 300.0])]
+                        + [(f, 3, 3, box) for f, box in zip(range(30, 50), walker(range(30, 50), 20, 50, 2.0))])
+    assert not unsupported_ends(lone.frame, lone.entity, lone.track, lone.box, processed, 8).any()
+    two = observations([(f, 3, 3, [300.0, 200.0, 340.0, 300.0]) for f in (1, 12)]
+                       + [(f, 3, 3, box) for f, box in zip(range(30, 50), walker(range(30, 50), 20, 50, 2.0))])
+    assert two.frame[unsupported_ends(two.frame, two.entity, two.track, two.box, processed, 8)].tolist() == [1, 12]
+    # the pass: the end's rows are out, nothing is filled between the walk and the spot
+    result = run_pass(obs, None, OfflineSettings(link=False, smooth=False), processed, times)
+    mine = result.rows.entity == 1
+    assert result.rows.frame[mine].max() == 40 and not result.rows.interpolated[mine].any()
+    assert result.report["trimmed_rows"] == 6 and result.report["dropped_rows"] == 6
+    assert result.report["dropped_entities"] == []
+    kept = run_pass(obs, None, OfflineSettings(link=False, smooth=False, trim_unsupported=False), processed, times)
+    assert kept.rows.frame[kept.rows.entity == 1].max() == 66 and "trimmed_rows" not in kept.report
+    assert kept.rows.interpolated[kept.rows.entity == 1].sum() == 66 - 45 + 1 - 6 + 4  # 41-44 and the spot's misses
 
 
 def two_people_scene(second_start: int, embeddings: bool = True, back_at: tuple[float, float] = (30, 300)):

@@ -151,11 +151,18 @@ def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, ver
             result = engine.process_video(video, progress=progress, inputs=(config_file,) if config_file else ())
         finally:
             progress.done()
-    counts = result.counts
-    dropped = counts.get("dropped_entities", 0)
-    click.echo(
-        f"{result.episode}: {counts['frames']} frames, {counts['observations']} observations, "
-        f"{counts['tracks']} tracks -> {counts['entities']} entities ({counts['reidentified']} re-identified"
-        + (f"; {dropped} unsupported left out, see run.json offline.dropped_entities)" if dropped else ")")
-    )
+    click.echo(summary_line(result.episode, result.counts))
     click.echo(f"outputs: {result.path}")
+
+
+def summary_line(episode: str, counts: dict) -> str:
+    """The one line `orion run` ends with; says what the offline pass left out, so a user who
+    counts the people in the video is not left guessing where one went."""
+    left_out = []
+    if counts.get("dropped_entities", 0):
+        left_out.append(f"{counts['dropped_entities']} unsupported entities")
+    if counts.get("trimmed_rows", 0):
+        left_out.append(f"{counts['trimmed_rows']} rows of unsupported starts/ends")
+    return (f"{episode}: {counts['frames']} frames, {counts['observations']} observations, "
+            f"{counts['tracks']} tracks -> {counts['entities']} entities ({counts['reidentified']} re-identified"
+            + (f"; left out: {', '.join(left_out)}, see run.json offline)" if left_out else ")"))

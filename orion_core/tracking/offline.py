@@ -93,6 +93,7 @@ class OfflineSettings:
     link: bool = True
     link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
     drop_unsupported: bool = True  # leave out entities the video does not support (`unsupported_entities`)
+    trim_unsupported: bool = True  # ... and a steady entity's unsupported start or end (`unsupported_ends`)
     reid_prior: float = 0.75  # backend's reid_threshold: the bar until the video has evidence
     high_score: float = 0.5  # views below it came from the low-score pass: likely occluded
 
@@ -108,6 +109,7 @@ class OfflineSettings:
             link=on and tracking.offline_link,
             link_motion_s=float(tracking.offline_link_motion_s),
             drop_unsupported=on and tracking.offline_drop_unsupported,
+            trim_unsupported=tracking.offline_trim_unsupported,
             reid_prior=reid_prior,
             high_score=tracking.high_score,
         )
@@ -582,7 +584,8 @@ def run_pass(
     n = len(obs)
     report: dict = {"smooth": settings.smooth, "interpolate_s": settings.interpolate_s,
                     "interpolate_min_run": settings.interpolate_min_run, "link": settings.link,
-                    "drop_unsupported": settings.drop_unsupported}
+                    "drop_unsupported": settings.drop_unsupported,
+                    "trim_unsupported": settings.drop_unsupported and settings.trim_unsupported}
     seconds_per_frame = _seconds_per_frame(processed_frames, processed_times)
     states = rts_smooth(obs.frame, obs.det, obs.track) if n else np.zeros((0, 8))
     box = kalman.state_to_xyxy(states) if settings.smooth and n else obs.box.copy()
@@ -598,8 +601,12 @@ def run_pass(
         dropped = unsupported_entities(frame, entity, track, box, processed_frames, settings.interpolate_min_run)
         report["dropped_entities"] = dropped.tolist()
         report["dropped_rows"] = 0
-        if len(dropped):
-            keep = ~np.isin(entity, dropped)
+        keep = ~np.isin(entity, dropped)
+        if settings.trim_unsupported:
+            ends = unsupported_ends(frame, entity, track, box, processed_frames, settings.interpolate_min_run)
+            report["trimmed_rows"] = int((ends & keep).sum())
+            keep &= ~ends
+        if not keep.all():
             report["dropped_rows"] = int(n - keep.sum())
             frame, time_s, entity, track, label = frame[keep], time_s[keep], entity[keep], track[keep], label[keep]
             conf, det, box, source = conf[keep], det[keep], box[keep], source[keep]
@@ -671,52 +678,111 @@ def unsupported_entities(frame: np.ndarray, entity: np.ndarray, track: np.ndarra
     """Entity ids the video does not support as objects (sorted), to leave out of the final rows.
 
     An object in view is detected on most frames unless something hides it. An entity that was
-    never seen steadily (`steady`, with `min_run`) is questioned when it was seen on fewer than
-    SUPPORT_FRACTION of the processed frames its online tracks held it (a track's first view to its
-    last; the time between two tracks of one entity is an absence that memory or linking bridged,
-    not a miss: a re-identified object was out of view then). It is dropped when either
-    * on most of those missed frames, its linearly interpolated box is not hidden under another
-      entity's box (HIDDEN_IOA): nothing explains the misses, as with a background spot (a bin, a
-      sign) the detector fires on now and then, which `min_hits` in a row once confirmed; or
-    * most of its own boxes lie SHADOW_IOA inside another entity's box: a second box on that object
-      (an upper body, the detector's duplicate) that the tracker chained from sparse hits, whose
-      misses look explained only because its object stands over them.
-    An entity seen in runs of DENSE_MIN_RUN frames on average is kept whatever its misses: a person
-    walking between occluders is seen in stretches, a spot firing on a third of the frames in runs
-    of 1.4 on average. Measured in benchmarks/README.md, "Unsupported entities". `min_run` 0 means
-    every entity is steady: none is dropped. Decided on all entities at once, so the order of the
-    entities does not matter.
+    never seen steadily (`steady`, with `min_run`) is dropped when its rows fail `_unsupported`:
+    seen on too few of the frames its tracks held it, in short runs, with misses nothing hides or
+    boxes inside another entity's (a background spot the detector fires on now and then, which
+    `min_hits` in a row once confirmed; an upper-body duplicate box). Measured in
+    benchmarks/README.md, "Unsupported entities". `min_run` 0 means every entity is steady: none is
+    dropped. Decided on all entities at once, so the order of the entities does not matter.
     """
     if min_run <= 0 or len(frame) == 0:
         return np.zeros(0, np.int64)
-    order = np.lexsort((frame, track, entity))  # by entity, then by its tracks, each in time
-    bounds = np.flatnonzero(np.r_[True, entity[order][1:] != entity[order][:-1], True])
-    by_frame = np.argsort(frame, kind="stable")
-    sorted_frames = frame[by_frame]
-    frame_times = processed_frames.astype(np.float64)  # gap_fill's limit is off here: frames do as times
+    context = _Others(frame, entity, box)
     out = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        rows = order[a:b]
-        seen_frames = np.sort(frame[rows])
-        if steady(seen_frames, processed_frames, min_run):
+    for rows in _entity_rows(frame, entity):
+        if steady(frame[rows], processed_frames, min_run):
             continue
-        own = int(entity[rows[0]])
-        missed, between = [], []
-        for part in np.split(rows, np.flatnonzero(np.diff(track[rows])) + 1):  # one online track each
-            f, _, bx, _ = gap_fill(frame[part], frame[part].astype(np.float64), box[part], processed_frames,
-                                   frame_times, np.inf)
-            missed.append(f)
-            between.append(bx)
-        missed, between = np.concatenate(missed), np.concatenate(between)
-        if len(rows) >= SUPPORT_FRACTION * (len(rows) + len(missed)):
-            continue
-        if len(rows) >= DENSE_MIN_RUN * len(run_lengths(seen_frames, processed_frames)):
-            continue  # seen in runs of DENSE_MIN_RUN on average: an object between occlusions
-        shadow = _under_others(frame[rows], box[rows], own, entity, box, by_frame, sorted_frames) >= SHADOW_IOA
-        hidden = _under_others(missed, between, own, entity, box, by_frame, sorted_frames) >= HIDDEN_IOA
-        if shadow.mean() >= 0.5 or hidden.mean() < 0.5:
-            out.append(own)
+        if _unsupported(rows, frame, track, box, processed_frames, context):
+            out.append(int(entity[rows[0]]))
     return np.array(sorted(out), np.int64)
+
+
+def unsupported_ends(frame: np.ndarray, entity: np.ndarray, track: np.ndarray, box: np.ndarray,
+                     processed_frames: np.ndarray, min_run: int) -> np.ndarray:
+    """(n,) True on rows of a steady entity's sporadic start or end, to leave out of the final rows.
+
+    A track can be confirmed on one object and drift onto a background spot the detector fires
+    on now and then (or start on a few duplicate boxes and then find its object): the entity is
+    steady, so `unsupported_entities` keeps all of it, and gap filling then draws boxes through
+    every miss of the sporadic part. The rows before an entity's first steady run (`min_run`
+    frames in a row) and those after its last are judged as `unsupported_entities` judges a whole
+    entity, and left out when they fail. A lone view is kept: one row says nothing of support.
+    The inside-another-box test is not applied to ends: a person at the back of a group, arriving
+    or leaving, stands mostly inside the box of the one in front (on the TUD-Campus replays it
+    cost true rows and gained nothing). Measured in benchmarks/README.md, "Unsupported starts and
+    ends".
+    """
+    drop = np.zeros(len(frame), bool)
+    if min_run <= 0 or len(frame) == 0:
+        return drop
+    context = _Others(frame, entity, box)
+    for rows in _entity_rows(frame, entity):
+        runs = run_lengths(frame[rows], processed_frames)
+        solid = np.flatnonzero(runs >= min_run)
+        if len(solid) == 0:
+            continue  # not steady by a run: the whole entity is `unsupported_entities`' call
+        run_of = np.repeat(np.arange(len(runs)), runs)
+        for part in (rows[run_of < solid[0]], rows[run_of > solid[-1]]):
+            if len(part) >= 2 and _unsupported(part, frame, track, box, processed_frames, context, shadows=False):
+                drop[part] = True
+    return drop
+
+
+def _entity_rows(frame: np.ndarray, entity: np.ndarray) -> list[np.ndarray]:
+    """Each entity's row indices, in time."""
+    order = np.lexsort((frame, entity))
+    bounds = np.flatnonzero(np.r_[True, entity[order][1:] != entity[order][:-1], True])
+    return [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+class _Others:
+    """Every row's entity and box, indexed by frame, for `_under_others`."""
+
+    def __init__(self, frame: np.ndarray, entity: np.ndarray, box: np.ndarray) -> None:
+        self.entity, self.box = entity, box
+        self.by_frame = np.argsort(frame, kind="stable")
+        self.sorted_frames = frame[self.by_frame]
+
+    def cover(self, frames: np.ndarray, boxes: np.ndarray, own: int) -> np.ndarray:
+        return _under_others(frames, boxes, own, self.entity, self.box, self.by_frame, self.sorted_frames)
+
+
+def _unsupported(rows: np.ndarray, frame: np.ndarray, track: np.ndarray, box: np.ndarray,
+                 processed_frames: np.ndarray, others: _Others, shadows: bool = True) -> bool:
+    """Whether the video fails to support these rows (one entity's, in time) as an object.
+
+    They are questioned when seen on fewer than SUPPORT_FRACTION of the processed frames their
+    online tracks held them (a track's first view to its last; the time between two tracks is an
+    absence that memory or linking bridged, not a miss: a re-identified object was out of view),
+    and failed when either
+    * on most of those missed frames, the linearly interpolated box is not hidden under another
+      entity's box (HIDDEN_IOA): nothing explains the misses; or
+    * most of the boxes lie SHADOW_IOA inside another entity's box: a second box on that object
+      (an upper body, the detector's duplicate) chained from sparse hits, whose misses look
+      explained only because its object stands over them.
+    Rows seen in runs of DENSE_MIN_RUN frames on average pass whatever their misses: a person
+    walking between occluders is seen in stretches, a spot firing on a third of the frames in runs
+    of 1.4 on average.
+    """
+    seen_frames = np.sort(frame[rows])
+    frame_times = processed_frames.astype(np.float64)  # gap_fill's limit is off here: frames do as times
+    missed, between = [], []
+    by_track = rows[np.lexsort((frame[rows], track[rows]))]
+    for part in np.split(by_track, np.flatnonzero(np.diff(track[by_track])) + 1):  # one online track each
+        f, _, bx, _ = gap_fill(frame[part], frame[part].astype(np.float64), box[part], processed_frames,
+                               frame_times, np.inf)
+        missed.append(f)
+        between.append(bx)
+    missed, between = np.concatenate(missed), np.concatenate(between)
+    if len(rows) >= SUPPORT_FRACTION * (len(rows) + len(missed)):
+        return False
+    if len(rows) >= DENSE_MIN_RUN * len(run_lengths(seen_frames, processed_frames)):
+        return False
+    own = int(others.entity[rows[0]])
+    hidden = others.cover(missed, between, own) >= HIDDEN_IOA
+    if hidden.mean() < 0.5:
+        return True
+    return shadows and bool((others.cover(frame[rows], box[rows], own) >= SHADOW_IOA).mean() >= 0.5)
 
 
 def _under_others(frames: np.ndarray, boxes: np.ndarray, own: int, entity: np.ndarray, box: np.ndarray,
