@@ -159,10 +159,11 @@ def summary_line(episode: str, counts: dict) -> str:
     """The one line `orion run` ends with; says what the offline pass left out, so a user who
     counts the people in the video is not left guessing where one went."""
     left_out = []
-    if counts.get("dropped_entities", 0):
-        left_out.append(f"{counts['dropped_entities']} unsupported entities")
-    if counts.get("trimmed_rows", 0):
-        left_out.append(f"{counts['trimmed_rows']} rows of unsupported starts/ends")
+    dropped, trimmed = counts.get("dropped_entities", 0), counts.get("trimmed_rows", 0)
+    if dropped:
+        left_out.append(f"{dropped} unsupported {'entity' if dropped == 1 else 'entities'}")
+    if trimmed:
+        left_out.append(f"{trimmed} {'row' if trimmed == 1 else 'rows'} of unsupported starts/ends")
     return (f"{episode}: {counts['frames']} frames, {counts['observations']} observations, "
             f"{counts['tracks']} tracks -> {counts['entities']} entities ({counts['reidentified']} re-identified"
             + (f"; left out: {', '.join(left_out)}, see run.json offline)" if left_out else ")"))
