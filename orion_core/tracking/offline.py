@@ -651,16 +651,12 @@ def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarr
     without the rule its short gaps would all be filled: on replays with such clutter more than
     half of the filled rows were on nothing (benchmarks/README.md, "A real detector's faults").
     """
-    order = np.lexsort((frame, entity))
-    bounds = np.flatnonzero(np.r_[True, entity[order][1:] != entity[order][:-1], True])
-    by_frame = np.argsort(frame, kind="stable")
-    sorted_frames = frame[by_frame]
+    others = _Others(frame, entity, box)
     parts = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        rows = order[a:b]
+    for rows in _entity_rows(frame, entity):
         f, t, bx, prev = gap_fill(frame[rows], time_s[rows], box[rows], processed_frames, processed_times, limit_s)
         if len(f) and min_run > 0 and not steady(frame[rows], processed_frames, min_run):
-            hidden = _under_others(f, bx, int(entity[rows[0]]), entity, box, by_frame, sorted_frames) >= HIDDEN_IOA
+            hidden = others.cover(f, bx, int(entity[rows[0]])) >= HIDDEN_IOA
             keep = np.zeros(len(f), bool)
             for gap in np.unique(prev):
                 in_gap = prev == gap
