@@ -223,7 +223,16 @@ def test_a_steady_entitys_unsupported_end_is_left_out():
     mine = result.rows.entity == 1
     assert result.rows.frame[mine].max() == 40 and not result.rows.interpolated[mine].any()
     assert result.report["trimmed_rows"] == 6 and result.report["dropped_rows"] == 6
+    assert result.report["trimmed"] == [{"entity": 1, "first_frame": 45, "last_frame": 66, "rows": 6}]
     assert result.report["dropped_entities"] == []
+    # a start and an end trimmed from one entity are two spans in run.json
+    spot = [300.0, 200.0, 340.0, 300.0]
+    both = observations([(f, 1, 1, spot) for f in (1, 6, 11)]
+                        + [(f, 1, 1, box) for f, box in zip(range(20, 40), walker(range(20, 40), 20, 50, 2.0))]
+                        + [(f, 1, 1, spot) for f in (45, 52, 60)])
+    spans = run_pass(both, None, OfflineSettings(link=False, smooth=False), processed, times).report["trimmed"]
+    assert spans == [{"entity": 1, "first_frame": 1, "last_frame": 11, "rows": 3},
+                     {"entity": 1, "first_frame": 45, "last_frame": 60, "rows": 3}]
     kept = run_pass(obs, None, OfflineSettings(link=False, smooth=False, trim_unsupported=False), processed, times)
     assert kept.rows.frame[kept.rows.entity == 1].max() == 66 and "trimmed_rows" not in kept.report
     assert kept.rows.interpolated[kept.rows.entity == 1].sum() == 66 - 45 + 1 - 6 + 4  # 41-44 and the spot's misses

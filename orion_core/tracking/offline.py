@@ -603,8 +603,9 @@ def run_pass(
         report["dropped_rows"] = 0
         keep = ~np.isin(entity, dropped)
         if settings.trim_unsupported:
-            ends = unsupported_ends(frame, entity, track, box, processed_frames, settings.interpolate_min_run)
-            report["trimmed_rows"] = int((ends & keep).sum())
+            ends = unsupported_ends(frame, entity, track, box, processed_frames, settings.interpolate_min_run) & keep
+            report["trimmed_rows"] = int(ends.sum())
+            report["trimmed"] = _trimmed_spans(frame, entity, ends)
             keep &= ~ends
         if not keep.all():
             report["dropped_rows"] = int(n - keep.sum())
@@ -722,6 +723,21 @@ def unsupported_ends(frame: np.ndarray, entity: np.ndarray, track: np.ndarray, b
             if len(part) >= 2 and _unsupported(part, frame, track, box, processed_frames, context, shadows=False):
                 drop[part] = True
     return drop
+
+
+def _trimmed_spans(frame: np.ndarray, entity: np.ndarray, trimmed: np.ndarray) -> list[dict]:
+    """run.json's account of trimmed rows: for each entity, the start and/or end that went."""
+    out = []
+    for rows in _entity_rows(frame, entity):
+        cut = trimmed[rows]
+        if not cut.any():
+            continue
+        first_kept = frame[rows][~cut][0]  # the first steady run is never trimmed
+        for part in (rows[cut & (frame[rows] < first_kept)], rows[cut & (frame[rows] > first_kept)]):
+            if len(part):
+                out.append({"entity": int(entity[rows[0]]), "first_frame": int(frame[part].min()),
+                            "last_frame": int(frame[part].max()), "rows": int(len(part))})
+    return out
 
 
 def _entity_rows(frame: np.ndarray, entity: np.ndarray) -> list[np.ndarray]:
