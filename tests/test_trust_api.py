@@ -280,6 +280,9 @@ def test_run_json_counts_reconcile_on_a_real_run(inputs, tmp_path, capsys):
     merged = {int(k) for k in run["merged_entities"]}
     dropped = set(run["offline"]["dropped_entities"])
     assert ids | merged | dropped == set(range(1, memory["entities"] + 1))  # every id gap is explained
+    trimmed = run["offline"]["trimmed"]
+    assert counts["trimmed_rows"] == run["offline"]["trimmed_rows"] == sum(span["rows"] for span in trimmed)
+    assert counts["dropped_rows"] >= counts["trimmed_rows"] and {span["entity"] for span in trimmed} <= ids
 
 
 # -- packaging and docs ----------------------------------------------------------------------------
