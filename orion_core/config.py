@@ -6,6 +6,7 @@ Unknown keys and wrong types are errors that name the key.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import logging
@@ -19,6 +20,8 @@ from .errors import ConfigError, OrionError, PluginError, UnknownBackendError, c
 
 POOLINGS = ("auto", "crop", "region")
 log = logging.getLogger(__name__)
+# set while PerceptionConfig.from_dict builds a config with tracking.appearance false
+_MOTION_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("orion_motion_only", default=False)
 
 
 # Widest embedding any backend may declare: ViT-7B is 4096; a bigger number is a plugin bug that
@@ -89,7 +92,10 @@ class EmbeddingConfig:
         if self.backend is None:
             self.backend, why = choose_backend(self.weights_dir, self.model)
             self.backend_choice = why
-            log.warning("no embedding backend named; using %s because %s (name one: embedding.backend, --backend)", self.backend, why)
+            # a motion-only run never loads it: no reason to warn (PerceptionConfig.from_dict says so)
+            level = logging.INFO if _MOTION_ONLY.get() else logging.WARNING
+            log.log(level, "no embedding backend named; using %s because %s (name one: embedding.backend, --backend)",
+                    self.backend, why)
         backend = get_backend(self.backend)  # UnknownBackendError lists what is installed
         self._plugin_dim: int | None = None
         if self.embedding_dim is None:
@@ -424,8 +430,13 @@ class PerceptionConfig:
         if unknown:
             raise ConfigError(f"perception.{unknown[0]}: unknown section; known: {', '.join(SECTIONS)}")
         built = {}
-        for name, section_cls in SECTIONS.items():
-            built[name] = build_section(section_cls, data.get(name) or {}, f"perception.{name}")
+        tracking = data.get("tracking") or {}
+        token = _MOTION_ONLY.set(isinstance(tracking, dict) and tracking.get("appearance") is False)
+        try:
+            for name, section_cls in SECTIONS.items():
+                built[name] = build_section(section_cls, data.get(name) or {}, f"perception.{name}")
+        finally:
+            _MOTION_ONLY.reset(token)
         return cls(**built)
 
     @classmethod

@@ -187,6 +187,15 @@ def test_orion_run_without_backend_says_which_and_why(inputs, hf_cache, tmp_path
     assert json.loads((tmp_path / "d" / "run.json").read_text())["config"]["embedding"]["backend"] == offline_choice()
 
 
+def test_motion_only_run_does_not_warn_about_a_backend_it_never_loads(inputs, hf_cache, tmp_path, capsys, caplog):
+    video, det = inputs
+    with caplog.at_level(logging.WARNING):
+        code, _, err = orion(["run", video, "--detections", det, "--out", tmp_path, "--episode", "m", "--no-appearance"], capsys)
+    assert code == 0, err
+    assert not [r for r in caplog.records if "no embedding backend named" in r.getMessage()]
+    assert json.loads((tmp_path / "m" / "run.json").read_text())["timings_s"]["load_embedder"] == 0.0
+
+
 # -- random weights are loud -----------------------------------------------------------------------
 def test_random_weights_warn_in_verify_run_and_run_json(inputs, dinov2_dir, tmp_path, capsys, caplog):
     random_dir = tmp_path / "rand-dinov2"
