@@ -109,7 +109,7 @@ class OfflineSettings:
             link=on and tracking.offline_link,
             link_motion_s=float(tracking.offline_link_motion_s),
             drop_unsupported=on and tracking.offline_drop_unsupported,
-            trim_unsupported=tracking.offline_trim_unsupported,
+            trim_unsupported=on and tracking.offline_trim_unsupported,
             reid_prior=reid_prior,
             high_score=tracking.high_score,
         )
@@ -585,7 +585,7 @@ def run_pass(
     report: dict = {"smooth": settings.smooth, "interpolate_s": settings.interpolate_s,
                     "interpolate_min_run": settings.interpolate_min_run, "link": settings.link,
                     "drop_unsupported": settings.drop_unsupported,
-                    "trim_unsupported": settings.drop_unsupported and settings.trim_unsupported}
+                    "trim_unsupported": settings.drop_unsupported and settings.trim_unsupported}  # trimming is part of dropping
     seconds_per_frame = _seconds_per_frame(processed_frames, processed_times)
     states = rts_smooth(obs.frame, obs.det, obs.track) if n else np.zeros((0, 8))
     box = kalman.state_to_xyxy(states) if settings.smooth and n else obs.box.copy()
@@ -748,7 +748,7 @@ def _entity_rows(frame: np.ndarray, entity: np.ndarray) -> list[np.ndarray]:
 
 
 class _Others:
-    """Every row's entity and box, indexed by frame, for `_under_others`."""
+    """Every row's entity and box, indexed by frame: what covers a given box on a given frame."""
 
     def __init__(self, frame: np.ndarray, entity: np.ndarray, box: np.ndarray) -> None:
         self.entity, self.box = entity, box
@@ -756,7 +756,17 @@ class _Others:
         self.sorted_frames = frame[self.by_frame]
 
     def cover(self, frames: np.ndarray, boxes: np.ndarray, own: int) -> np.ndarray:
-        return _under_others(frames, boxes, own, self.entity, self.box, self.by_frame, self.sorted_frames)
+        """(n,) the most of each (frame, box) that one box of an entity other than `own` covers
+        there (0 with none)."""
+        out = np.zeros(len(frames))
+        lo = np.searchsorted(self.sorted_frames, frames, "left")
+        hi = np.searchsorted(self.sorted_frames, frames, "right")
+        for i in range(len(frames)):
+            others = self.by_frame[lo[i]:hi[i]]
+            others = others[self.entity[others] != own]
+            if len(others):
+                out[i] = ioa_matrix(boxes[i:i + 1], self.box[others]).max()
+        return out
 
 
 def _unsupported(rows: np.ndarray, frame: np.ndarray, track: np.ndarray, box: np.ndarray,
@@ -795,17 +805,3 @@ def _unsupported(rows: np.ndarray, frame: np.ndarray, track: np.ndarray, box: np
     if hidden.mean() < 0.5:
         return True
     return shadows and bool((others.cover(frame[rows], box[rows], own) >= SHADOW_IOA).mean() >= 0.5)
-
-
-def _under_others(frames: np.ndarray, boxes: np.ndarray, own: int, entity: np.ndarray, box: np.ndarray,
-                  by_frame: np.ndarray, sorted_frames: np.ndarray) -> np.ndarray:
-    """(n,) the most of each (frame, box) that one other entity's box covers there (0 with none)."""
-    out = np.zeros(len(frames))
-    lo = np.searchsorted(sorted_frames, frames, "left")
-    hi = np.searchsorted(sorted_frames, frames, "right")
-    for i in range(len(frames)):
-        others = by_frame[lo[i]:hi[i]]
-        others = others[entity[others] != own]
-        if len(others):
-            out[i] = ioa_matrix(boxes[i:i + 1], box[others]).max()
-    return out
