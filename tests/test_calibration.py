@@ -141,3 +141,16 @@ def test_an_identity_blind_backend_switches_reid_off_in_the_tracker():
     stats = tracker.stats["calibration"]
     assert stats["source"] == "uninformative" and "merges nothing" in stats["note"]
     assert tracker.memory.threshold_for("person") == np.inf
+
+
+def test_auc_is_the_mann_whitney_statistic_ties_counting_half():
+    from scipy.stats import mannwhitneyu
+
+    rng = np.random.default_rng(3)
+    pos = np.round(rng.normal(0.7, 0.1, 200), 2)  # rounding makes ties, within and across the sets
+    neg = np.round(rng.normal(0.5, 0.1, 300), 2)
+    expected = mannwhitneyu(pos, neg, method="asymptotic").statistic / (len(pos) * len(neg))
+    assert cal._auc(pos, neg) == pytest.approx(expected, abs=1e-12)
+    assert cal._auc(np.array([1.0, 2.0]), np.array([0.0, 3.0])) == 0.5
+    assert cal._auc(np.array([1.0]), np.array([1.0])) == 0.5
+    assert cal._auc(np.array([2.0]), np.array([1.0])) == 1.0
