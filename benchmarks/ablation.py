@@ -181,7 +181,7 @@ ROW_IDS: dict[str, str] = {}
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Ablation of Orion's identity features (HOTA / IDF1 per row).")
-    parser.add_argument("--pets", type=Path, help="PETS09-S2L1 folder (vtest.avi, det.txt, gt-frames-001-400.txt)")
+    parser.add_argument("--pets", default="", help="PETS09-S2L1 folder (vtest.avi, det.txt, gt-frames-001-400.txt); '' for none")
     parser.add_argument("--scenes", default="reentry,lookalikes,crowd,pan", help="Synthetic scenes ('' for none)")
     parser.add_argument("--fps", default="7,25", help="Frame rates to render the synthetic scenes at")
     parser.add_argument("--seeds", default="0-1", help="Synthetic seeds, A-B")
@@ -203,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name.strip(), json.loads(text)))
     ROW_IDS.update({name: f"r{i}" for i, (name, _) in enumerate(rows)})
     scenes = []
-    if args.pets is not None:
-        scenes.append(pets_scene(args.pets))
+    if args.pets.strip():
+        scenes.append(pets_scene(Path(args.pets)))
     names = [s.strip() for s in args.scenes.split(",") if s.strip()]
     fps_list = [float(f) for f in args.fps.split(",") if f.strip()]
     scenes += make_scenes(names, fps_list, _range(args.seeds), args.out / "scenes")

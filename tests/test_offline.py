@@ -311,6 +311,33 @@ def test_motion_links_a_short_gap_only_when_unambiguous():
     assert link(observations(rows), None)[0] == {}
 
 
+def test_appearance_breaks_a_motion_tie_only_when_it_separates_the_rivals():
+    """Two boxes land in the gate where one object vanished: motion alone cannot choose. When one
+    of them looks like the object and the other does not (by more than different objects here
+    vary), the link is made (by motion, below the appearance bar); when both look like it, there
+    is still no link."""
+    rng = np.random.default_rng(2)
+    frames1, frames2 = list(range(1, 21)), list(range(26, 50))
+    rows = [(f, 1, 1, b) for f, b in zip(frames1, walker(frames1, 20, 50, 4.0))]
+    rows += [(f, 2, 2, b) for f, b in zip(frames2, walker(frames2, 20 + 4.0 * 25, 50, 4.0))]
+    rows += [(f, 3, 3, b) for f, b in zip(frames2, walker(frames2, 20 + 4.0 * 25 + 15, 60, 4.0))]
+    both = frames1 + frames2
+    rows += [(f, 4, 4, b) for f, b in zip(both, walker(both, 500, 300, -1.0))]  # far away, seen with everyone
+    obs = observations(rows, embeddings={})
+    looks = {k: unit(rng.normal(size=16)) for k in "abc"}
+    looks["a'"] = unit(looks["a"] + 0.8 * unit(rng.normal(size=16)))  # a, seen from another side: below the bar
+
+    def embed(person: dict) -> np.ndarray:
+        return np.stack([unit(looks[person[int(e)]] + rng.normal(0, 0.15, 16)) for e in obs.entity]).astype(np.float32)
+
+    aliases, report = link(obs, embed({1: "a", 2: "a'", 3: "b", 4: "c"}), reid_prior=0.9999)
+    assert aliases == {2: 1} and report.links[0]["by"] == "motion, appearance chose"
+    assert report.links[0]["similarity"] < report.bar  # appearance alone would not have linked
+    aliases, _ = link(obs, embed({1: "a", 2: "a'", 3: "a'", 4: "c"}), reid_prior=0.9999)  # a look-alike rival
+    assert aliases == {}
+    assert link(obs, None)[0] == {}  # without embeddings, as before: motion cannot choose
+
+
 def test_bar_comes_from_the_video_once_it_has_evidence():
     rng = np.random.default_rng(0)
     same, different = rng.uniform(0.85, 0.95, 50), rng.uniform(0.3, 0.6, 50)

@@ -16,7 +16,11 @@ observation is known, so three things become possible that an online tracker can
      alternative that is certainly *another* object than the chosen one (it co-occurs with it):
      a later re-appearance of the same object is no rival.
    * motion: a short gap (`link_motion_s`) where the extrapolated box lands near the new one, and
-     no other candidate falls in that gate. It is the only rule without embeddings.
+     no other candidate falls in that gate. It is the only rule without embeddings. With them,
+     appearance may choose between motion's candidates when motion alone cannot: the candidate
+     must stand out from what different objects score in this video (`TIE_BREAK_SPREADS` spreads
+     above their median) and look more like the object than every rival by one spread (run.json
+     names such links "motion, appearance chose").
    Tracklets that overlap in time, or have different classes, are never linked.
 3. **Gap interpolation** (`interpolate_s`): inside one entity, frames missed for at most that many
    seconds get a linearly interpolated box, marked `interpolated` (no embedding), when the entity
@@ -69,6 +73,9 @@ EDGE_FRACTION = 0.05  # a box within this fraction of the frame size from a bord
 # and 25 fps and PETS (benchmarks/README.md): 1.0 heights/s let wrong links through in a crowd.
 GATE_HEIGHTS, GATE_GROWTH_HEIGHTS_S = 0.5, 0.5
 RIVAL_WINDOW = 2.0  # rivals for a motion link are looked for up to this multiple of its time limit
+TIE_BREAK_SPREADS = 2.0  # a candidate appearance may pick among motion rivals: this many spreads of different-object similarity above their median
+# how a link was decided, for run.json: "motion, appearance chose" = motion had rivals that appearance told apart
+_LINK_KINDS = {1: "appearance", 2: "motion", 3: "motion, appearance chose"}
 # Linking compares every pair of entities (a few (n, n) matrices): 3000 entities is about 1 GB
 # at peak, so beyond that it is skipped (a warning and run.json say so) rather than risk memory.
 MAX_LINK_ENTITIES = 3000
@@ -434,10 +441,13 @@ def link_entities(
         report.same_median = float(np.median(same_arr)) if len(same_arr) else None
         report.different_p99 = float(np.quantile(different, 0.99)) if len(different) else None
         typical_different = float(np.median(different)) if len(different) else -1.0
+        # How much the similarity of two different objects varies here: a difference smaller than
+        # this between two candidates says nothing about which one is the object.
+        separation = max(margin, float(np.std(different))) if len(different) >= 2 else np.inf
 
     allowed = np.zeros((n, n), bool)
     cost = np.ones((n, n))
-    kind = np.zeros((n, n), np.int8)  # 1 appearance, 2 motion
+    kind = np.zeros((n, n), np.int8)  # index into _LINK_KINDS
     if means is not None:
         candidates = feasible & plausible & both & (sim >= bar)
         for i, j in zip(*np.nonzero(candidates)):
@@ -450,11 +460,18 @@ def link_entities(
     for i, j in zip(*np.nonzero(in_gate & ~allowed)):
         rivals = could_be[i] & cooc[j]
         col_rivals = could_be[:, j] & cooc[i]
+        had_rivals = rivals.any() or col_rivals.any()
+        if had_rivals and means is not None and both[i, j] and sim[i, j] >= typical_different + TIE_BREAK_SPREADS * separation:
+            # Where motion cannot choose, appearance may, when the candidate stands out from what
+            # different objects score here: a rival that looks less like the object than the
+            # candidate does, by more than different objects' similarities vary, is no rival.
+            rivals &= ~(both[i] & (sim[i, j] - sim[i] >= separation))
+            col_rivals &= ~(both[:, j] & (sim[i, j] - sim[:, j] >= separation))
         if rivals.any() or col_rivals.any():
             continue  # two objects could have gone there: motion cannot tell which
         if means is not None and both[i, j] and sim[i, j] < typical_different:
             continue  # looks like another object
-        allowed[i, j], cost[i, j], kind[i, j] = True, 1.0 + miss[i, j] / radius[i, j], 2
+        allowed[i, j], cost[i, j], kind[i, j] = True, 1.0 + miss[i, j] / radius[i, j], 3 if had_rivals else 2
     if not allowed.any():
         return {}, report
     rows, cols = linear_sum_assignment(np.where(allowed, cost, 1e6))
@@ -470,7 +487,7 @@ def link_entities(
             nxt = successor[node]
             aliases[entities[nxt].id] = entities[start].id
             report.links.append({
-                "from": entities[node].id, "to": entities[nxt].id, "by": "appearance" if kind[node, nxt] == 1 else "motion",
+                "from": entities[node].id, "to": entities[nxt].id, "by": _LINK_KINDS[int(kind[node, nxt])],
                 "gap_s": round(float(gap_s[node, nxt]), 3),
                 "similarity": round(float(sim[node, nxt]), 4) if means is not None and both[node, nxt] else None,
             })
