@@ -21,9 +21,13 @@ class EmbeddingRing:
         self.cursor = 0
 
     def add(self, embedding: np.ndarray) -> None:
-        self.rows[self.cursor] = embedding
-        self.cursor = (self.cursor + 1) % len(self.rows)
-        self.count = min(self.count + 1, len(self.rows))
+        rows, cursor = self.rows, self.cursor
+        rows[cursor] = embedding
+        cursor += 1
+        size = len(rows)
+        self.cursor = 0 if cursor == size else cursor
+        if self.count < size:
+            self.count += 1
 
     def filled(self) -> np.ndarray:
         """The stored rows (a view; order is not chronological once the ring wrapped)."""

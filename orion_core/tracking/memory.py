@@ -122,7 +122,7 @@ class _Entity:
     thumbnail_key: float = -1.0
     reidentified: int = 0
     forgotten: bool = False
-    last_box: np.ndarray | None = None  # (4,) xyxy at last_frame, moved with the camera
+    last_box: Sequence[float] | None = None  # xyxy at last_frame, moved with the camera
 
 
 def gallery_similarity(query: np.ndarray, gallery: np.ndarray) -> float:
@@ -300,18 +300,21 @@ class EntityMemory:
         keys = (np.asarray(scores, np.float64) * wh[:, 0] * wh[:, 1]).tolist()
         learn = [False] * len(entity_ids) if embeddings is None else (
             [True] * len(entity_ids) if use_embedding is None else np.asarray(use_embedding, bool).tolist())
+        entities, box_rows = self._entities, boxes.tolist()  # plain lists: per-row numpy copies were a third of this loop
+        dim = None if embeddings is None else embeddings.shape[1]
         for i, entity_id in enumerate(entity_ids):
-            entity = self._entities[entity_id]
+            entity = entities[entity_id]
             entity.last_frame = frame_index
             entity.observations += 1
             entity.tracklets[-1]["last_frame"] = frame_index
-            entity.last_box = boxes[i].copy()  # its own row: a view would keep the whole frame alive
+            entity.last_box = box_rows[i]
             if keys[i] > entity.thumbnail_key:
                 entity.thumbnail_key = keys[i]
-                entity.thumbnail = {"frame": int(frame_index), "box": boxes[i].tolist(), "score": score_list[i]}
+                entity.thumbnail = {"frame": int(frame_index), "box": list(box_rows[i]), "score": score_list[i]}
                 self._thumbnail_updates[entity_id] = dict(entity.thumbnail)
             if learn[i]:
-                self._gallery_of(entity, embeddings.shape[1]).add(embeddings[i])
+                gallery = entity.gallery if entity.gallery is not None and dim == self._dim else self._gallery_of(entity, dim)
+                gallery.add(embeddings[i])
 
     def late_claim(self, request: ClaimRequest, entity_id: int, releasable: Collection[int] = ()) -> tuple[int, int | None] | None:
         """Give a young entity a second chance to turn out to be a returning one.
