@@ -322,20 +322,25 @@ def test_appearance_breaks_a_motion_tie_only_when_it_separates_the_rivals():
     rows += [(f, 2, 2, b) for f, b in zip(frames2, walker(frames2, 20 + 4.0 * 25, 50, 4.0))]
     rows += [(f, 3, 3, b) for f, b in zip(frames2, walker(frames2, 20 + 4.0 * 25 + 15, 60, 4.0))]
     both = frames1 + frames2
-    rows += [(f, 4, 4, b) for f, b in zip(both, walker(both, 500, 300, -1.0))]  # far away, seen with everyone
+    for k in range(4, 10):  # people far away, seen with everyone: the video's different-object pairs
+        rows += [(f, k, k, b) for f, b in zip(both, walker(both, 300 + 50 * k, 250 + 20 * k, -1.0))]
     obs = observations(rows, embeddings={})
-    looks = {k: unit(rng.normal(size=16)) for k in "abc"}
+    looks = {k: unit(rng.normal(size=16)) for k in ["a", "b", *range(4, 10)]}
     looks["a'"] = unit(looks["a"] + 0.8 * unit(rng.normal(size=16)))  # a, seen from another side: below the bar
+    background = {k: k for k in range(4, 10)}
 
-    def embed(person: dict) -> np.ndarray:
-        return np.stack([unit(looks[person[int(e)]] + rng.normal(0, 0.15, 16)) for e in obs.entity]).astype(np.float32)
+    def embed(person: dict, scene: Observations = obs) -> np.ndarray:
+        return np.stack([unit(looks[person[int(e)]] + rng.normal(0, 0.15, 16)) for e in scene.entity]).astype(np.float32)
 
-    aliases, report = link(obs, embed({1: "a", 2: "a'", 3: "b", 4: "c"}), reid_prior=0.9999)
+    aliases, report = link(obs, embed({1: "a", 2: "a'", 3: "b", **background}), reid_prior=0.9999)
+    assert report.bar_source == "video"  # enough pairs to tell how different objects score
     assert aliases == {2: 1} and report.links[0]["by"] == "motion, appearance chose"
     assert report.links[0]["similarity"] < report.bar  # appearance alone would not have linked
-    aliases, _ = link(obs, embed({1: "a", 2: "a'", 3: "a'", 4: "c"}), reid_prior=0.9999)  # a look-alike rival
+    aliases, _ = link(obs, embed({1: "a", 2: "a'", 3: "a'", **background}), reid_prior=0.9999)  # a look-alike rival
     assert aliases == {}
     assert link(obs, None)[0] == {}  # without embeddings, as before: motion cannot choose
+    few = observations([r for r in rows if r[1] <= 4], embeddings={})  # 4 different pairs: no fitted spread, no choice
+    assert link(few, embed({1: "a", 2: "a'", 3: "b", 4: 4}, few), reid_prior=0.9999)[0] == {}
 
 
 def test_bar_comes_from_the_video_once_it_has_evidence():

@@ -443,7 +443,9 @@ def link_entities(
         typical_different = float(np.median(different)) if len(different) else -1.0
         # How much the similarity of two different objects varies here: a difference smaller than
         # this between two candidates says nothing about which one is the object.
-        separation = max(margin, float(np.std(different))) if len(different) >= 2 else np.inf
+        # Only on a fully fitted bar (FULL_EVIDENCE different pairs): a spread from a handful of
+        # pairs could be near zero, and any difference would then look decisive.
+        separation = max(margin, float(np.std(different))) if source == "video" else np.inf
 
     allowed = np.zeros((n, n), bool)
     cost = np.ones((n, n))
@@ -461,7 +463,8 @@ def link_entities(
         rivals = could_be[i] & cooc[j]
         col_rivals = could_be[:, j] & cooc[i]
         had_rivals = rivals.any() or col_rivals.any()
-        if had_rivals and means is not None and both[i, j] and sim[i, j] >= typical_different + TIE_BREAK_SPREADS * separation:
+        if had_rivals and means is not None and both[i, j] and np.isfinite(separation) \
+                and sim[i, j] >= typical_different + TIE_BREAK_SPREADS * separation:
             # Where motion cannot choose, appearance may, when the candidate stands out from what
             # different objects score here: a rival that looks less like the object than the
             # candidate does, by more than different objects' similarities vary, is no rival.
