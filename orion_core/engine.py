@@ -27,7 +27,7 @@ import numpy as np
 
 from .config import POLICIES, PerceptionConfig
 from .episodes import EpisodeLock, check_replaceable, recover
-from .outputs import EpisodeWriter, episode_dir, make_output_folder
+from .outputs import EmbeddingRows, EpisodeWriter, episode_dir, make_output_folder
 from .stages import Consumer, Prefetch, StageTimer, set_torch_threads, timed
 from .types import Frame, TrackedObject
 
@@ -572,13 +572,17 @@ class PerceptionEngine:
         if aliases:
             obs.entity = np.array([aliases.get(int(e), int(e)) for e in obs.entity], np.int64)
         settings = OfflineSettings.from_config(tracking, reid_prior=threshold)
-        embeddings = np.load(writer.staging / "embeddings.npy", mmap_mode="r") if dim > 0 and len(obs) else None
-        use = embeddings if tracking.appearance else None
-        result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size)
-        result.report["enabled"] = tracking.offline
-        result.had_embedding = obs.emb_row >= 0
-        writer.replace_tracks(result.rows, embeddings, obs.emb_row >= 0)
-        del embeddings  # the memory map of the old file
+        # Read by rows without keeping them resident: peak memory must not grow with the video.
+        embeddings = EmbeddingRows(writer.staging / "embeddings.npy") if dim > 0 and len(obs) else None
+        try:
+            use = embeddings if tracking.appearance else None
+            result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size)
+            result.report["enabled"] = tracking.offline
+            result.had_embedding = obs.emb_row >= 0
+            writer.replace_tracks(result.rows, embeddings, obs.emb_row >= 0)
+        finally:
+            if embeddings is not None:
+                embeddings.close()
         return result
 
     def _run_record(self, video, source, embedder, threshold: float, started_at: str, complete: bool) -> dict:

@@ -32,6 +32,70 @@ EPISODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$`
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 CANDIDATES = "thumbnails/.tracks"  # per-tracklet candidate thumbnails, staging only
 EMBEDDING_BLOCK = 4096  # rows copied at a time when embeddings.npy is rewritten
+class EmbeddingRows:
+    """A 2-D .npy file read by rows on demand, with plain reads rather than a memory map.
+
+    A memory map counts every page it touched in the process's RSS until it is unmapped (and the
+    kernel maps pages around each one read), so reading all of a long video's embeddings (the
+    offline pass, then the rewrite) grew peak memory with the video: 2 KB a row at 512
+    dimensions. Plain reads leave the file in the page cache, not in the process. Indexing with
+    row numbers returns a copy, as fancy indexing of a `np.memmap` does; consecutive rows are read
+    in one call.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self._file = open(path, "rb", buffering=0)
+        try:
+            version = np.lib.format.read_magic(self._file)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, fortran_order, dtype = read_header(self._file)
+        except Exception:
+            self._file.close()
+            raise
+        if fortran_order or len(shape) != 2:
+            self._file.close()
+            raise ValueError(f"{path}: expected a C-ordered 2-D array, got shape {shape}")
+        self._offset = self._file.tell()
+        self.shape: tuple[int, int] = (int(shape[0]), int(shape[1]))
+        self.dtype = np.dtype(dtype)
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, index) -> np.ndarray:
+        if isinstance(index, slice):
+            rows = np.arange(*index.indices(self.shape[0]))
+        else:
+            rows = np.asarray(index)
+            rows = np.flatnonzero(rows) if rows.dtype == bool else rows.astype(np.int64).reshape(-1)
+        if len(rows) and (rows.min() < -self.shape[0] or rows.max() >= self.shape[0]):
+            raise IndexError(f"row index out of range for {self.shape[0]} rows")
+        rows = np.where(rows < 0, rows + self.shape[0], rows)
+        order = np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        out = np.empty((len(rows), self.shape[1]), self.dtype)
+        block = np.empty_like(out)
+        row_bytes = self.shape[1] * self.dtype.itemsize
+        cuts = np.flatnonzero(np.diff(ordered) != 1) + 1
+        for a, b in zip(np.r_[0, cuts].tolist(), np.r_[cuts, len(ordered)].tolist()):
+            if b > a:
+                self._read_into(block[a:b], self._offset + int(ordered[a]) * row_bytes)
+        out[order] = block
+        return out
+
+    def _read_into(self, target: np.ndarray, position: int) -> None:
+        view = memoryview(target).cast("B")
+        self._file.seek(position)
+        done = 0
+        while done < len(view):
+            got = self._file.readinto(view[done:])
+            if not got:
+                raise OSError(f"embeddings file ended early at byte {position + done}")
+            done += got
+
+    def close(self) -> None:
+        self._file.close()
 
 
 def episode_dir(out_dir: str | os.PathLike, episode: str) -> Path:

@@ -79,6 +79,25 @@ def test_smoothing_handles_many_tracks_of_different_lengths_and_gaps():
     assert states[0, 4] == pytest.approx(3.0, abs=0.5) and states[5, 4] == pytest.approx(-1.0, abs=0.5)
 
 
+def test_smoothing_in_chunks_of_whole_tracks_gives_the_same_states(monkeypatch):
+    """Long videos are smoothed a chunk of tracks at a time (bounded memory): same numbers."""
+    from orion_core.tracking import offline
+
+    rng = np.random.default_rng(4)
+    rows = []
+    for track in range(1, 30):
+        frames = np.sort(rng.choice(np.arange(1, 200), size=int(rng.integers(1, 40)), replace=False))
+        boxes = np.array(walker(list(frames), rng.uniform(0, 500), rng.uniform(0, 300), rng.normal(0, 3)))
+        rows += [(f, track, b + rng.normal(0, 2, 4)) for f, b in zip(frames, boxes)]
+    rng.shuffle(rows)
+    frames = np.array([r[0] for r in rows])
+    groups = np.array([r[1] for r in rows])
+    boxes = np.array([r[2] for r in rows])
+    whole = rts_smooth(frames, boxes, groups)
+    monkeypatch.setattr(offline, "SMOOTH_CHUNK_ROWS", 25)
+    np.testing.assert_array_equal(rts_smooth(frames, boxes, groups), whole)
+
+
 def test_gap_fill_fills_a_gap_up_to_the_limit_in_seconds_and_not_longer():
     processed = np.arange(1, 101)
     times = (processed - 1) / FPS

@@ -72,3 +72,29 @@ def test_rerun_replaces_and_abort_leaves_nothing(tmp_path):
     assert (target / "tracks.txt").read_text().startswith("1,9,")
     assert np.load(target / "embeddings.npy").shape == (1, 0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ep"]
+
+
+def test_embedding_rows_read_like_the_array_without_a_memory_map(tmp_path):
+    """The offline pass reads embeddings.npy by rows with plain reads: the same rows as np.load, in
+    the order asked (repeats, negatives, masks, slices), and nothing mapped into the process."""
+    from pathlib import Path
+
+    from orion_core.outputs import EmbeddingRows
+
+    rng = np.random.default_rng(0)
+    array = rng.normal(size=(50, 6)).astype("<f4")
+    array[7] = np.nan  # interpolated rows are NaN
+    path = tmp_path / "embeddings.npy"
+    np.save(path, array)
+    rows = EmbeddingRows(path)
+    try:
+        assert rows.shape == (50, 6) and rows.ndim == 2 and len(rows) == 50
+        for index in ([3, 4, 5, 40, 2, 2, 49], np.array([-1, 0, 7]), array[:, 0] > 0, slice(10, 20, 3), np.array([], int)):
+            np.testing.assert_array_equal(rows[index], array[np.asarray(index) if isinstance(index, list) else index])
+        with pytest.raises(IndexError):
+            rows[[50]]
+        maps = Path("/proc/self/maps")
+        if maps.exists():
+            assert str(path) not in maps.read_text()
+    finally:
+        rows.close()

@@ -34,7 +34,10 @@ observation is known, so three things become possible that an online tracker can
    box on one person chained from sparse hits. The online result (`--online`) keeps them.
 
 Memory: observations are held as compact columns (about 100 bytes a row, no embeddings);
-embeddings stay on disk (a memory map) and only per-tracklet and per-entity sums are kept.
+embeddings stay on disk (read by rows, `MEAN_BLOCK` at a time, through the engine's
+`outputs.EmbeddingRows`: no memory map) and only per-tracklet and per-entity sums are kept; the
+smoother runs on chunks of whole tracks (`SMOOTH_CHUNK_ROWS`). So the pass's peak memory does
+not grow with the length of the video beyond those columns.
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ _LINK_KINDS = {1: "appearance", 2: "motion", 3: "motion, appearance chose"}
 # Linking compares every pair of entities (a few (n, n) matrices): 3000 entities is about 1 GB
 # at peak, so beyond that it is skipped (a warning and run.json say so) rather than risk memory.
 MAX_LINK_ENTITIES = 3000
+SMOOTH_CHUNK_ROWS = 20_000  # rows of whole tracks smoothed together (~1.3 KB each while they are)
+MEAN_BLOCK = 4096  # embedding rows averaged at a time (`_mean_rows`)
 HIDDEN_IOA = 0.5  # a filled box this much under another entity's box counts as hidden (interpolate_entities)
 DENSE_FRACTION, DENSE_MIN_RUN = 0.75, 3  # a short-lived entity this densely seen counts as steady (`steady`)
 # `unsupported_entities`: an unsteady entity seen on less than this share of the frames its tracks
@@ -191,8 +196,9 @@ def _predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndar
 def rts_smooth(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Smoothed (n, 8) states for rows grouped into tracks (`groups`), frames increasing in each.
 
-    All tracks advance together, one observation per step: the Python loop runs over the length of
-    the longest track, not over the rows.
+    Tracks are independent, so they are smoothed in chunks of whole tracks of about
+    `SMOOTH_CHUNK_ROWS` rows: the pass's memory then follows the chunk, not the length of the
+    video (the backward pass keeps one 8x8 gain per row of a chunk).
     """
     n = len(frames)
     states = np.zeros((n, 8))
@@ -201,41 +207,59 @@ def rts_smooth(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) -> np.
     order = np.lexsort((frames, groups))
     g = groups[order]
     starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    bounds = [0]
+    for start in starts[1:].tolist():
+        if start - bounds[-1] >= SMOOTH_CHUNK_ROWS:
+            bounds.append(start)
+    bounds.append(n)
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = order[a:b]
+        states[rows] = _smooth_tracks(frames[rows], boxes[rows], g[a:b])
+    return states
+
+
+def _smooth_tracks(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """`rts_smooth` on rows already sorted by (group, frame).
+
+    All tracks advance together, one observation per step: the Python loop runs over the length of
+    the longest track, not over the rows. The forward pass keeps each row's filtered and predicted
+    means and the smoother gain C_k = P_k F^T (P_{k+1|k})^-1 (computed as soon as the prediction
+    exists); the smoothed means need nothing else.
+    """
+    n = len(frames)
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
     lengths = np.diff(np.r_[starts, n])
     steps = int(lengths.max())
-    # index[k] = the rows (in `order`) at step k of every track that is that long
     filt_m = np.zeros((n, 8))
-    filt_P = np.zeros((n, 8, 8))
     pred_m = np.zeros((n, 8))
-    pred_P = np.zeros((n, 8, 8))
-    trans = np.zeros((n, 8, 8))
-    at_step = [order[starts[lengths > k] + k] for k in range(steps)]
+    gain = np.zeros((n, 8, 8))  # of the row's own step (unset on a track's last row)
+    # at_step[k] = the rows at step k of every track that is that long
+    at_step = [starts[lengths > k] + k for k in range(steps)]
     m, P = kalman.initiate(boxes[at_step[0]])
-    filt_m[at_step[0]], filt_P[at_step[0]] = m, P
+    filt_m[at_step[0]] = m
     for k in range(1, steps):
         rows = at_step[k]
         alive = lengths > k
         prev = at_step[k - 1][alive[lengths > k - 1]]
+        P_prev = P[alive[lengths > k - 1]]
         dt = (frames[rows] - frames[prev]).astype(np.float64)
-        mp, Pp, F = _predict(filt_m[prev], filt_P[prev], dt)
-        pred_m[rows], pred_P[rows], trans[rows] = mp, Pp, F
-        filt_m[rows], filt_P[rows] = kalman.update(mp, Pp, boxes[rows])
+        mp, Pp, F = _predict(filt_m[prev], P_prev, dt)
+        # C = P_k F^T (P_{k+1|k})^-1, via a solve: P_{k+1|k} is symmetric
+        gain[prev] = np.linalg.solve(Pp, F @ P_prev).transpose(0, 2, 1)
+        pred_m[rows] = mp
+        filt_m[rows], P = kalman.update(mp, Pp, boxes[rows])
+    states = np.zeros((n, 8))
     states[at_step[-1]] = filt_m[at_step[-1]]
-    sm_P = np.zeros((n, 8, 8))
-    sm_P[at_step[-1]] = filt_P[at_step[-1]]
     for k in range(steps - 2, -1, -1):
         rows = at_step[k]
         has_next = lengths[lengths > k] > k + 1
         last = rows[~has_next]
-        states[last], sm_P[last] = filt_m[last], filt_P[last]
+        states[last] = filt_m[last]
         rows = rows[has_next]
         if len(rows) == 0:
             continue
         nxt = at_step[k + 1]
-        # C = P_k F^T (P_{k+1|k})^-1, via a solve: P_{k+1|k} is symmetric
-        gain = np.linalg.solve(pred_P[nxt], trans[nxt] @ filt_P[rows]).transpose(0, 2, 1)
-        states[rows] = filt_m[rows] + np.einsum("nij,nj->ni", gain, states[nxt] - pred_m[nxt])
-        sm_P[rows] = filt_P[rows] + gain @ (sm_P[nxt] - pred_P[nxt]) @ gain.transpose(0, 2, 1)
+        states[rows] = filt_m[rows] + np.einsum("nij,nj->ni", gain[rows], states[nxt] - pred_m[nxt])
     return states
 
 
@@ -282,17 +306,24 @@ def covered_fraction(obs: Observations) -> np.ndarray:
 
 
 def _mean_rows(embeddings: np.ndarray, rows: np.ndarray) -> np.ndarray | None:
-    """Unit mean of unit rows (non-finite rows skipped), read from the memory map in one gather."""
+    """Unit mean of unit rows (non-finite rows skipped), read from disk `MEAN_BLOCK` rows at a
+    time: an entity seen for an hour must not need its whole history in memory at once."""
     if len(rows) == 0:
         return None
-    block = np.asarray(embeddings[np.sort(rows)], np.float64)
-    norms = np.linalg.norm(block, axis=1)
-    ok = np.isfinite(norms) & (norms > 0)
-    if not ok.any():
+    rows = np.sort(rows)
+    total, seen = None, False
+    for start in range(0, len(rows), MEAN_BLOCK):
+        block = np.asarray(embeddings[rows[start:start + MEAN_BLOCK]], np.float64)
+        norms = np.linalg.norm(block, axis=1)
+        ok = np.isfinite(norms) & (norms > 0)
+        if not ok.any():
+            continue
+        part = (block[ok] / norms[ok, None]).sum(axis=0)
+        total, seen = (part if total is None else total + part), True
+    if not seen:
         return None
-    mean = (block[ok] / norms[ok, None]).sum(axis=0)
-    norm = np.linalg.norm(mean)
-    return mean / norm if norm > 0 else None
+    norm = np.linalg.norm(total)
+    return total / norm if norm > 0 else None
 
 
 def _cooccurring(obs: Observations, index: dict[int, int], n: int) -> np.ndarray:
