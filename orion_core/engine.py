@@ -297,7 +297,6 @@ class PerceptionEngine:
         from .tracking.cmc import CameraMotion
         from .tracking.offline import max_ioa
         from .video import open_video
-        from .vision import crop_box
 
         cfg = self.config
         started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -32,6 +32,8 @@ EPISODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # fullmatch: `$`
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 CANDIDATES = "thumbnails/.tracks"  # per-tracklet candidate thumbnails, staging only
 EMBEDDING_BLOCK = 4096  # rows copied at a time when embeddings.npy is rewritten
+
+
 class EmbeddingRows:
     """A 2-D .npy file read by rows on demand, with plain reads rather than a memory map.
 

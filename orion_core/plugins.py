@@ -377,9 +377,6 @@ class Backend:
     name: str
     record: PluginRecord
 
-    def has(self, hook: str) -> bool:
-        return hook in self.record.hooks
-
     # set by VisualEmbedder once the model is loaded, so `backend.encode_image` works as the design wrote it
     encoder: Callable[[list], Any] | None = field(default=None, repr=False, compare=False)
 

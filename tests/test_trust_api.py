@@ -20,7 +20,7 @@ from orion_core import EmbeddingConfig, PerceptionConfig, PerceptionEngine, Visu
 from orion_core.errors import OrionError
 from orion_core.plugins import installed_backends
 
-from trust_helpers import assert_one_error_line, orion, write_inputs
+from trust_helpers import orion, write_inputs
 
 ROOT = Path(__file__).resolve().parents[1]
 
