@@ -360,6 +360,11 @@ def test_appearance_breaks_a_motion_tie_only_when_it_separates_the_rivals():
     assert link(obs, None)[0] == {}  # without embeddings, as before: motion cannot choose
     few = observations([r for r in rows if r[1] <= 4], embeddings={})  # 4 different pairs: no fitted spread, no choice
     assert link(few, embed({1: "a", 2: "a'", 3: "b", 4: 4}, few), reid_prior=0.9999)[0] == {}
+    # a backend that cannot tell objects apart (every crop random): it never chooses
+    for seed in range(20):
+        noise = np.random.default_rng(seed).normal(size=(len(obs), 16))
+        aliases, report = link(obs, (noise / np.linalg.norm(noise, axis=1, keepdims=True)).astype(np.float32), reid_prior=0.9999)
+        assert not any(link_["by"] == "motion, appearance chose" for link_ in report.links)
 
 
 def test_bar_comes_from_the_video_once_it_has_evidence():
