@@ -89,7 +89,8 @@ def test_embedding_rows_read_like_the_array_without_a_memory_map(tmp_path):
     rows = EmbeddingRows(path)
     try:
         assert rows.shape == (50, 6) and rows.ndim == 2 and len(rows) == 50
-        for index in ([3, 4, 5, 40, 2, 2, 49], np.array([-1, 0, 7]), array[:, 0] > 0, slice(10, 20, 3), np.array([], int)):
+        for index in ([3, 4, 5, 40, 2, 2, 49], np.array([-1, 0, 7]), array[:, 0] > 0, slice(10, 20, 3), np.array([], int),
+                      rng.permutation(50), [9, 12, 13, 30, 31, 33, 48]):
             np.testing.assert_array_equal(rows[index], array[np.asarray(index) if isinstance(index, list) else index])
         with pytest.raises(IndexError):
             rows[[50]]
