@@ -313,8 +313,7 @@ class EntityMemory:
                 entity.thumbnail = {"frame": int(frame_index), "box": list(box_rows[i]), "score": score_list[i]}
                 self._thumbnail_updates[entity_id] = dict(entity.thumbnail)
             if learn[i]:
-                gallery = entity.gallery if entity.gallery is not None and dim == self._dim else self._gallery_of(entity, dim)
-                gallery.add(embeddings[i])
+                self._gallery_of(entity, dim).add(embeddings[i])
 
     def late_claim(self, request: ClaimRequest, entity_id: int, releasable: Collection[int] = ()) -> tuple[int, int | None] | None:
         """Give a young entity a second chance to turn out to be a returning one.

@@ -403,12 +403,8 @@ def link_entities(
         log.warning("offline pass: %d entities, more than %d; tracklet linking skipped", n, MAX_LINK_ENTITIES)
         return {}, report
     index = {int(e): i for i, e in enumerate(ids)}
-    order = np.argsort(obs.entity, kind="stable")
-    bounds = np.flatnonzero(np.r_[True, obs.entity[order][1:] != obs.entity[order][:-1], True])
-    entities = []
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        rows = order[a:b]
-        entities.append(_Entity(int(obs.entity[rows[0]]), int(obs.label[rows[0]]), rows, int(obs.frame[rows[0]]), int(obs.frame[rows[-1]])))
+    entities = [_Entity(int(obs.entity[rows[0]]), int(obs.label[rows[0]]), rows, int(obs.frame[rows[0]]), int(obs.frame[rows[-1]]))
+                for rows in _entity_rows(obs.frame, obs.entity)]
     first = np.array([e.first for e in entities])
     last = np.array([e.last for e in entities])
     label = np.array([e.label for e in entities])
