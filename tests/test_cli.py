@@ -29,7 +29,7 @@ def test_plugins_json_lists_every_first_party_backend(capsys):
     assert {"histogram", "dinov2", "dinov3", "vjepa2", "mobilenetv2"} <= set(rows)
     for name in ("histogram", "dinov2", "dinov3", "vjepa2", "mobilenetv2"):
         assert rows[name]["status"] == "ok", rows[name]
-    assert rows["histogram"]["embedding_dim"] == 512
+    assert rows["histogram"]["embedding_dim"] == 768
     assert rows["mobilenetv2"]["embedding_dim"] == 1280
     assert rows["dinov2"]["embedding_dim"] == 384 and rows["dinov2"]["default_model"] == "facebook/dinov2-small"
     # the strongest installed backend whose weights are here (tests/test_trust_api.py pins the choice)

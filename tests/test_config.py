@@ -9,7 +9,7 @@ from orion_core.errors import ConfigError
 
 
 def test_embedding_dim_is_filled_without_loading_weights():
-    assert EmbeddingConfig(backend="histogram").embedding_dim == 512
+    assert EmbeddingConfig(backend="histogram").embedding_dim == 768
 
 
 def test_dinov3_weights_dir_is_an_alias_of_weights_dir(tmp_path):

@@ -59,7 +59,7 @@ def clip_backend():
 
 
 def test_hook_embedding_dim():
-    assert EmbeddingConfig(backend="histogram").embedding_dim == 512
+    assert EmbeddingConfig(backend="histogram").embedding_dim == 768
 
 
 def test_hook_load_embedder():
@@ -69,7 +69,7 @@ def test_hook_load_embedder():
 
 def test_hook_encode_batch():
     rows = VisualEmbedder(backend="histogram").encode([np.zeros((8, 8, 3), np.uint8)])
-    assert rows.shape == (1, 512)
+    assert rows.shape == (1, 768)
 
 
 def test_hook_encode_feature_maps():

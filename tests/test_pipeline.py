@@ -81,7 +81,7 @@ def test_outputs_agree_line_for_line(scene, tmp_path):
     rows = np.load(folder / "embeddings.npy")
     # the offline pass adds interpolated rows (marked) to the online observations
     assert len(txt) == len(jsonl) == rows.shape[0] == result.counts["observations"] + result.counts["interpolated"] > 0
-    assert rows.shape[1] == 512 and rows.dtype == np.float32
+    assert rows.shape[1] == 768 and rows.dtype == np.float32
     for line, record in zip(txt[:50], jsonl[:50]):
         frame, entity, x, y, w, h = line.split(",")[:6]
         assert (int(frame), int(entity)) == (record["frame"], record["entity_id"])
@@ -97,7 +97,7 @@ def test_outputs_agree_line_for_line(scene, tmp_path):
     run = json.loads((folder / "run.json").read_text())
     assert run["complete"] is True
     assert run["video"]["frames_decoded"] == scene.frames and run["video"]["truncated"] is False
-    assert run["config"]["embedding"]["embedding_dim"] == 512 and run["config"]["embedding"]["device"] == "cpu"
+    assert run["config"]["embedding"]["embedding_dim"] == 768 and run["config"]["embedding"]["device"] == "cpu"
     assert run["config"]["memory"]["reid_threshold"] == 0.8  # the histogram backend's suggestion
     assert set(run["timings_s"]) >= {"decode", "detect", "embed", "track", "write"}
     assert run["versions"]["orion-core"] == "0.2.0"

@@ -383,7 +383,7 @@ def finished_run(p: SimpleNamespace, capsys, *extra, video=None, det=None) -> di
     rows = (folder / "tracks.txt").read_text().splitlines()
     counts = run["counts"]
     assert len(rows) == counts["observations"] + counts["interpolated"] == len((folder / "tracks.jsonl").read_text().splitlines())
-    assert np.load(folder / "embeddings.npy").shape == (len(rows), 512)
+    assert np.load(folder / "embeddings.npy").shape == (len(rows), 768)
     run["rows"] = [[float(v) for v in row.split(",")] for row in rows]
     return run
 
@@ -421,7 +421,7 @@ def test_video_without_any_detection_gives_empty_complete_outputs(paths, capsys,
     folder = paths.out / EPISODE
     assert run["rows"] == [] and run["counts"]["frames"] == FRAMES
     assert json.loads((folder / "memory.json").read_text()) == {"entities": []}
-    assert np.load(folder / "embeddings.npy").shape == (0, 512)
+    assert np.load(folder / "embeddings.npy").shape == (0, 768)
     assert any("no detections in 10 frames" in w for w in run["warnings"])
     assert any("1 of 1 boxes on frames after the video's last frame (10" in w for w in run["warnings"])
     assert len([r for r in caplog.records if r.levelname == "WARNING"]) == 2

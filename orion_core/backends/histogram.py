@@ -1,19 +1,104 @@
 """`histogram`: a weight-free HSV colour-histogram backend, the baseline every model must beat.
 
-Two stacked halves (top, bottom) of a 16x4x4 HSV histogram, square-rooted so that the cosine of
-two embeddings is their Bhattacharyya coefficient. Colour of the upper and lower half tells
-a red shirt from a red skirt at zero cost; it knows nothing of texture or shape.
+Three stacked horizontal stripes (top, middle, bottom) of a 16x4x4 HSV histogram, each
+square-rooted so that the cosine of two stripes is their Bhattacharyya coefficient. The layout
+of colour down the box tells a red shirt from a red skirt at zero cost; it knows nothing of
+texture or shape.
+
+Pixels are weighted by an Epanechnikov kernel centred on the box (weight 1 - r^2, r = 1 at the
+box's edge midpoints, 0 in its corners), as kernel-based trackers weight their colour models: a
+detector's box holds background at its edges and corners, and background shared by every box in
+a scene makes different objects look alike. Measured (benchmarks/README.md, "Histogram: centre
+weighting and three stripes"): on PETS09 ground-truth crops the AUC of same against different
+person rose from 0.855 to 0.899; on the replays with a realistic detector (loose boxes) HOTA / IDF1
+rose by 2.8 / 3.0 on average.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import numpy as np
 
 from orion_core import hookimpl
 
 BINS = (16, 4, 4)  # hue carries most identity; saturation/value are coarse because lighting moves them
-PARTS = 2
-DIM = PARTS * BINS[0] * BINS[1] * BINS[2]
+PARTS = 3  # stripes down the box: for a person roughly head and shoulders, torso, legs
+PART_DIM = BINS[0] * BINS[1] * BINS[2]
+DIM = PARTS * PART_DIM
+
+
+def _bin_table() -> np.ndarray:
+    """A (1, 256, 3) cv2.LUT table: each channel's share of the bin index (calcHist's uniform bins)."""
+    values = np.arange(256)
+    table = np.zeros((1, 256, 3), dtype=np.uint8)
+    table[0, :, 0] = np.minimum(values * BINS[0] // 180, BINS[0] - 1) * BINS[1] * BINS[2]  # H in [0, 180)
+    table[0, :, 1] = (values * BINS[1] >> 8) * BINS[2]
+    table[0, :, 2] = values * BINS[2] >> 8
+    return table
+
+
+_BIN_TABLE = _bin_table()  # the three shares sum to at most 255: a bin index fits in a byte
+
+
+def bin_index(hsv: np.ndarray) -> np.ndarray:
+    """Each pixel's histogram bin (uint8), with the uniform bins `cv2.calcHist` uses."""
+    import cv2
+
+    shares = cv2.LUT(hsv, _BIN_TABLE)
+    return shares[..., 0] + shares[..., 1] + shares[..., 2]
+
+
+@lru_cache(maxsize=4096)
+def centre_weights(height: int, width: int) -> np.ndarray:
+    """Epanechnikov weights over a `height` x `width` box: 1 at the centre, 0 from the edge midpoints out.
+
+    Cached (read-only): boxes of one scene come in a limited set of sizes.
+    """
+    ys = ((np.arange(height, dtype=np.float64) + 0.5) / height * 2.0 - 1.0) ** 2
+    xs = ((np.arange(width, dtype=np.float64) + 0.5) / width * 2.0 - 1.0) ** 2
+    weights = np.maximum(1.0 - np.add.outer(ys, xs), 0.0)
+    weights.flags.writeable = False
+    return weights
+
+
+@lru_cache(maxsize=1024)
+def stripe_rows(height: int) -> tuple[tuple[int, int], ...]:
+    """(top, bottom) rows of each stripe; on a box under PARTS rows high, stripes share rows."""
+    return tuple(
+        (height * p // PARTS, max(height * p // PARTS + 1, height * (p + 1) // PARTS)) for p in range(PARTS)
+    )
+
+
+@lru_cache(maxsize=1024)
+def _row_offsets(height: int) -> np.ndarray:
+    """(height, 1): where each row's stripe starts in the embedding (stripes tile the box: height >= PARTS)."""
+    lengths = [bottom - top for top, bottom in stripe_rows(height)]
+    offsets = np.repeat(np.arange(PARTS, dtype=np.intp) * PART_DIM, lengths)[:, None]
+    offsets.flags.writeable = False
+    return offsets
+
+
+def stripe_histograms(hsv: np.ndarray) -> np.ndarray:
+    """The (DIM,) embedding of one HSV crop: PARTS weighted, square-rooted stripe histograms."""
+    height, width = hsv.shape[:2]
+    bins = bin_index(hsv)
+    weights = centre_weights(height, width)
+    rows = stripe_rows(height)
+    if height >= PARTS:  # one bincount, each stripe's bins offset into its own slot
+        hist = np.bincount((bins + _row_offsets(height)).ravel(), weights=weights.ravel(), minlength=DIM)
+    else:
+        hist = np.concatenate([
+            np.bincount(bins[t:b].ravel(), weights=weights[t:b].ravel(), minlength=PART_DIM) for t, b in rows
+        ])
+    hist = hist.reshape(PARTS, PART_DIM)
+    sums = hist.sum(axis=1)
+    if (sums <= 0.0).any():  # a 1-2 pixel wide box can put a whole stripe outside the kernel
+        for part in np.flatnonzero(sums <= 0.0):
+            top, bottom = rows[part]
+            hist[part] = np.bincount(bins[top:bottom].ravel(), minlength=PART_DIM)
+        sums = hist.sum(axis=1)
+    return np.sqrt(hist / sums[:, None]).astype(np.float32).ravel()
 
 
 class HistogramEmbedder:
@@ -24,14 +109,7 @@ class HistogramEmbedder:
 
         out = np.zeros((len(images), DIM), dtype=np.float32)
         for i, image in enumerate(images):
-            hsv = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV)
-            half = max(1, hsv.shape[0] // 2)
-            parts = (hsv[:half], hsv[half:] if hsv.shape[0] > 1 else hsv[:half])
-            hists = []
-            for part in parts:
-                hist = cv2.calcHist([part], [0, 1, 2], None, list(BINS), [0, 180, 0, 256, 0, 256]).ravel()
-                hists.append(np.sqrt(hist / max(hist.sum(), 1.0)))
-            out[i] = np.concatenate(hists)
+            out[i] = stripe_histograms(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV))
         return out
 
 
@@ -53,7 +131,7 @@ def encode_batch(embedder, images):
 @hookimpl
 def backend_info():
     return {
-        "description": "HSV colour histogram (top/bottom halves); weight-free baseline",
+        "description": "HSV colour histogram (three centre-weighted stripes); weight-free baseline",
         "default_model": None,
         "licence": "Apache-2.0 (part of orion-core)",
         "reid_threshold": 0.8,
