@@ -92,3 +92,15 @@ def test_every_box_size_gives_a_unit_stripe_per_part(shape):
     assert row.shape == (histogram.DIM,) and np.isfinite(row).all()
     stripes = row.reshape(histogram.PARTS, histogram.PART_DIM)
     np.testing.assert_allclose(np.linalg.norm(stripes, axis=1), 1.0, atol=1e-5)
+
+
+def test_large_crops_are_read_every_kth_pixel_with_the_same_histogram():
+    """Over MAX_PIXELS a crop is subsampled by the smallest step that fits; the embedding barely moves."""
+    rng = np.random.default_rng(0)
+    big = cv2.GaussianBlur(rng.integers(0, 256, size=(600, 300, 3), dtype=np.uint8), (0, 0), 3)
+    small = big[:120, :100]
+    assert histogram.subsample(small) is small  # 12,000 pixels: read whole
+    assert histogram.subsample(big).shape[:2] == (150, 75)  # step 4: 11,250 pixels (step 3 leaves 20,000)
+    full = histogram.stripe_histograms(cv2.cvtColor(big, cv2.COLOR_RGB2HSV))
+    read = VisualEmbedder(backend="histogram").model.encode([big])[0]
+    assert float(full @ read) / histogram.PARTS > 0.99

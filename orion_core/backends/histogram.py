@@ -26,6 +26,10 @@ BINS = (16, 4, 4)  # hue carries most identity; saturation/value are coarse beca
 PARTS = 3  # stripes down the box: for a person roughly head and shoulders, torso, legs
 PART_DIM = BINS[0] * BINS[1] * BINS[2]
 DIM = PARTS * PART_DIM
+# Pixels a histogram is taken over. A larger crop is read every k-th row and column (no
+# resampling, so no blended colours): 16k samples pin a 768-bin distribution down as well as 180k
+# do, at a tenth of the cost.
+MAX_PIXELS = 16384
 
 
 def _bin_table() -> np.ndarray:
@@ -101,6 +105,15 @@ def stripe_histograms(hsv: np.ndarray) -> np.ndarray:
     return np.sqrt(hist / sums[:, None]).astype(np.float32).ravel()
 
 
+def subsample(image: np.ndarray) -> np.ndarray:
+    """Every k-th row and column of a crop over MAX_PIXELS (the smallest k that fits), else the crop."""
+    height, width = image.shape[:2]
+    step = 1
+    while -(-height // step) * -(-width // step) > MAX_PIXELS:
+        step += 1
+    return image if step == 1 else image[::step, ::step]
+
+
 class HistogramEmbedder:
     """No weights: the object exists so the backend has the same shape as every other."""
 
@@ -109,7 +122,7 @@ class HistogramEmbedder:
 
         out = np.zeros((len(images), DIM), dtype=np.float32)
         for i, image in enumerate(images):
-            out[i] = stripe_histograms(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2HSV))
+            out[i] = stripe_histograms(cv2.cvtColor(np.ascontiguousarray(subsample(image)), cv2.COLOR_RGB2HSV))
         return out
 
 
