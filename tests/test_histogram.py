@@ -42,8 +42,8 @@ def test_histogram_tells_colours_and_layouts_apart():
 
 
 def test_bins_are_the_ones_calchist_uses():
-    every_hsv = np.stack(np.meshgrid(np.arange(180), np.arange(256), np.arange(256), indexing="ij"), -1)
-    every_hsv = every_hsv.reshape(-1, 1, 3).astype(np.uint8)
+    axes = (np.arange(180, dtype=np.uint8), np.arange(256, dtype=np.uint8), np.arange(256, dtype=np.uint8))
+    every_hsv = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 1, 3)  # every HSV value once (35 MB)
     ours = np.bincount(histogram.bin_index(every_hsv).ravel(), minlength=histogram.PART_DIM)
     theirs = cv2.calcHist([every_hsv], [0, 1, 2], None, list(histogram.BINS), [0, 180, 0, 256, 0, 256]).ravel()
     np.testing.assert_array_equal(ours, theirs)
