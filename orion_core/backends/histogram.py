@@ -79,28 +79,13 @@ def stripe_rows(height: int) -> tuple[tuple[int, int], ...]:
     )
 
 
-@lru_cache(maxsize=1024)
-def _row_offsets(height: int) -> np.ndarray:
-    """(height, 1): where each row's stripe starts in the embedding (stripes tile the box: height >= PARTS)."""
-    lengths = [bottom - top for top, bottom in stripe_rows(height)]
-    offsets = np.repeat(np.arange(PARTS, dtype=np.intp) * PART_DIM, lengths)[:, None]
-    offsets.flags.writeable = False
-    return offsets
-
-
 def stripe_histograms(hsv: np.ndarray) -> np.ndarray:
     """The (DIM,) embedding of one HSV crop: PARTS weighted, square-rooted stripe histograms."""
     height, width = hsv.shape[:2]
     bins = bin_index(hsv)
     weights = centre_weights(height, width)
     rows = stripe_rows(height)
-    if height >= PARTS:  # one bincount, each stripe's bins offset into its own slot
-        hist = np.bincount((bins + _row_offsets(height)).ravel(), weights=weights.ravel(), minlength=DIM)
-    else:
-        hist = np.concatenate([
-            np.bincount(bins[t:b].ravel(), weights=weights[t:b].ravel(), minlength=PART_DIM) for t, b in rows
-        ])
-    hist = hist.reshape(PARTS, PART_DIM)
+    hist = np.stack([np.bincount(bins[t:b].ravel(), weights=weights[t:b].ravel(), minlength=PART_DIM) for t, b in rows])
     sums = hist.sum(axis=1)
     if (sums <= 0.0).any():  # a 1-2 pixel wide box can put a whole stripe outside the kernel
         for part in np.flatnonzero(sums <= 0.0):
