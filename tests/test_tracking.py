@@ -96,6 +96,42 @@ def test_kalman_learns_constant_velocity_and_scales_with_frame_gap():
     assert kalman.state_to_xyxy(ahead)[0, 0] == pytest.approx(box_at(100 + 5 * 17, 200)[0], abs=1.5)
 
 
+def test_kalman_update_equals_the_textbook_gain_with_and_without_a_camera_warp():
+    """The update divides by S's diagonal while the axes are independent, and solves once a warp
+    (rotation) couples them: both must equal K = P H^T S^-1 computed the long way."""
+    from orion_core.tracking.cmc import warp_states
+
+    rng = np.random.default_rng(0)
+    boxes = np.array([box_at(100 + 30 * k, 200, 20 + 5 * k, 60 + 10 * k) for k in range(6)])
+    H = np.eye(4, 8)
+
+    def textbook(mean, cov, measured):
+        out_mean, out_cov = mean.copy(), cov.copy()
+        z = kalman.xyxy_to_cxcywh(measured)
+        for i in range(len(mean)):
+            w, h = max(mean[i, 2], 1.0), max(mean[i, 3], 1.0)
+            R = np.diag((kalman.POSITION_NOISE * np.array([w, h, w, h])) ** 2)
+            S = H @ cov[i] @ H.T + R
+            K = cov[i] @ H.T @ np.linalg.inv(S)
+            out_mean[i] = mean[i] + K @ (z[i] - H @ mean[i])
+            out_cov[i] = (np.eye(8) - K @ H) @ cov[i]
+        return out_mean, out_cov
+
+    for warp in (None, np.array([[0.99, 0.05, 4.0], [-0.05, 0.99, -3.0]])):
+        mean, cov = kalman.initiate(boxes)
+        for step in range(5):
+            mean, cov = kalman.predict(mean, cov, 1.0)
+            if warp is not None and step == 1:
+                mean, cov = warp_states(mean, cov, warp)
+            measured = boxes + rng.normal(0, 2, boxes.shape)
+            expected = textbook(mean, cov, measured)
+            mean, cov = kalman.update(mean, cov, measured)
+            np.testing.assert_allclose(mean, expected[0], rtol=1e-9, atol=1e-9)
+            np.testing.assert_allclose(cov, expected[1], rtol=1e-9, atol=1e-9)
+        coupled = np.abs(cov[:, 0, 1]).max() > 1e-6  # x and y covariance: only a rotation makes it
+        assert coupled == (warp is not None)
+
+
 def test_embedding_ring_is_bounded_and_keeps_the_newest():
     ring = EmbeddingRing(4, 2)
     for i in range(10):

@@ -18,6 +18,8 @@ VELOCITY_NOISE = 1.0 / 160.0  # std of velocity per frame, as a fraction of the 
 MIN_SIDE = 1.0  # boxes never shrink below one pixel, whatever the velocity says
 
 _H_DIM = 4  # measured part of the state: cx, cy, w, h
+_DIAG4 = np.arange(_H_DIM)
+_OFF4 = np.nonzero(~np.eye(_H_DIM, dtype=bool))  # the off-diagonal entries of a 4x4 matrix
 
 
 def xyxy_to_cxcywh(boxes: np.ndarray) -> np.ndarray:
@@ -77,11 +79,16 @@ def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.nda
     if len(mean) == 0:
         return mean, cov
     z = xyxy_to_cxcywh(boxes)
-    measurement_cov = _diag(POSITION_NOISE * _side_scale(mean))
-    innovation_cov = cov[:, :_H_DIM, :_H_DIM] + measurement_cov
+    innovation_cov = cov[:, :_H_DIM, :_H_DIM].copy()
+    innovation_cov[:, _DIAG4, _DIAG4] += np.square(POSITION_NOISE * _side_scale(mean))
     measured_rows = cov[:, :_H_DIM, :]  # H @ P, shape (n, 4, 8)
-    # Both S and P are symmetric, so K^T = S^-1 (H P): a batched 4x4 solve instead of an inverse.
-    gain_t = np.linalg.solve(innovation_cov, measured_rows)
+    # Both S and P are symmetric, so K^T = S^-1 (H P). While no camera warp has mixed the axes,
+    # each coordinate is independent of the others (diagonal noise, a per-axis transition), so S
+    # is diagonal and the solve is a division: what the batched 4x4 solve (~1 us a track) returns.
+    if innovation_cov[:, _OFF4[0], _OFF4[1]].any():
+        gain_t = np.linalg.solve(innovation_cov, measured_rows)
+    else:
+        gain_t = measured_rows / innovation_cov[:, _DIAG4, _DIAG4][:, :, None]
     innovation = z - mean[:, :_H_DIM]
     mean = mean + np.einsum("nij,ni->nj", gain_t, innovation)
     cov = cov - gain_t.transpose(0, 2, 1) @ measured_rows

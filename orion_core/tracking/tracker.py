@@ -114,24 +114,29 @@ def assign(cost: np.ndarray, allowed: np.ndarray, limit: float | None = None) ->
     Rows and columns without any allowed pair are left out before solving, and pairs that are
     each other's only option are matched directly, which keeps the problem small.
     """
-    rows = _where(allowed.any(axis=1))
-    cols = _where(allowed.any(axis=0))
+    row_options, col_options = allowed.sum(axis=1), allowed.sum(axis=0)
+    rows, cols = _where(row_options > 0), _where(col_options > 0)
     if len(rows) == 0:
         return rows, cols
-    sub_allowed = allowed[np.ix_(rows, cols)]
-    sub_cost = np.where(sub_allowed, cost[np.ix_(rows, cols)], _GATED)
+    # Usually every row and column has a candidate: then no copy at all (the np.ix_ gathers were
+    # ~40% of this function at 50 objects).
+    whole = len(rows) == allowed.shape[0] and len(cols) == allowed.shape[1]
+    sub_allowed = allowed if whole else allowed[rows][:, cols]
     if limit is None:
-        r, c = linear_sum_assignment(sub_cost)
+        r, c = linear_sum_assignment(np.where(sub_allowed, cost if whole else cost[rows][:, cols], _GATED))
         keep = sub_allowed[r, c]
         return rows[r[keep]], cols[c[keep]]
-    lone = sub_allowed & (sub_allowed.sum(axis=1) == 1)[:, None] & (sub_allowed.sum(axis=0) == 1)[None, :]
+    # Dropping empty rows and columns leaves the others' option counts as they were.
+    lone = sub_allowed & (row_options[rows] == 1)[:, None] & (col_options[cols] == 1)[None, :]
     lone_r, lone_c = np.nonzero(lone)
-    rest_r = _where(~lone.any(axis=1))
-    rest_c = _where(~lone.any(axis=0))
+    taken_r, taken_c = np.zeros(len(rows), bool), np.zeros(len(cols), bool)
+    taken_r[lone_r], taken_c[lone_c] = True, True
+    rest_r, rest_c = _where(~taken_r), _where(~taken_c)
     n, m = len(rest_r), len(rest_c)
     if n and m:
         extended = np.full((n + m, m + n), _GATED)
-        extended[:n, :m] = sub_cost[np.ix_(rest_r, rest_c)]
+        picked = (rows[rest_r][:, None], cols[rest_c][None, :])  # the cost of the contested pairs only
+        extended[:n, :m] = np.where(sub_allowed[rest_r][:, rest_c], cost[picked], _GATED)
         extended[np.arange(n), m + np.arange(n)] = limit / 2.0  # row i left unmatched
         extended[n + np.arange(m), np.arange(m)] = limit / 2.0  # column j left unmatched
         extended[n:, m:] = 0.0
