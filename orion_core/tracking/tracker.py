@@ -49,23 +49,32 @@ def _where(mask: np.ndarray) -> np.ndarray:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) intersection over union of xyxy boxes (2-D temporaries only: 4x faster than 3-D)."""
-    w = np.minimum(a[:, 2, None], b[:, 2]) - np.maximum(a[:, 0, None], b[:, 0])
-    h = np.minimum(a[:, 3, None], b[:, 3]) - np.maximum(a[:, 1, None], b[:, 1])
-    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b - inter, 1e-9)
+    """(len(a), len(b)) intersection over union of xyxy boxes (2-D temporaries only: 4x faster than 3-D;
+    in place where it can be: at 50x50 each new temporary costs about as much as the arithmetic)."""
+    inter = _intersection(a, b)
+    union = ((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]))[:, None] + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    union -= inter
+    inter /= np.maximum(union, 1e-9, out=union)
+    return inter
+
+
+def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection areas of xyxy boxes (a new array, free to be overwritten)."""
+    w = np.minimum(a[:, 2, None], b[:, 2])
+    w -= np.maximum(a[:, 0, None], b[:, 0])
+    h = np.minimum(a[:, 3, None], b[:, 3])
+    h -= np.maximum(a[:, 1, None], b[:, 1])
+    np.maximum(w, 0.0, out=w)
+    w *= np.maximum(h, 0.0, out=h)
+    return w
 
 
 def ioa_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(len(a), len(b)) intersection of xyxy boxes over the area of each box of `a`: how much of
     it the box of `b` covers."""
-    w = np.minimum(a[:, 2, None], b[:, 2]) - np.maximum(a[:, 0, None], b[:, 0])
-    h = np.minimum(a[:, 3, None], b[:, 3]) - np.maximum(a[:, 1, None], b[:, 1])
-    inter = np.maximum(w, 0.0) * np.maximum(h, 0.0)
-    area = np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-9)
-    return inter / area[:, None]
+    inter = _intersection(a, b)
+    inter /= np.maximum((a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1]), 1e-9)[:, None]
+    return inter
 
 
 def covered_fraction(boxes: np.ndarray) -> np.ndarray:
