@@ -1,6 +1,7 @@
 """Tests never touch the network: hubs are forced offline before anything imports them."""
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -11,6 +12,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_VERBOSE", "False")
+
+# Several tests interrupt an `orion run` child with SIGINT, as Ctrl-C would. A runner started in the
+# background (`cmd &` in a script, nohup) has SIGINT ignored, and an ignored signal stays ignored
+# across exec: the child would never see it. Handled signals reset to the default at exec, so give
+# this process Python's own handler back and its children start with Ctrl-C working.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Plugin-loading switches from the caller's shell would change what the tests see.
 for _name in ("ORION_STRICT_PLUGINS", "ORION_LOAD_PLUGINS"):
