@@ -1,4 +1,5 @@
-"""Tests never touch the network: hubs are forced offline before anything imports them."""
+"""Test-wide setup: hubs are forced offline before anything imports them (tests never touch the
+network), the caller's plugin switches are dropped, and child runs get Ctrl-C (SIGINT)."""
 
 import os
 import signal
