@@ -28,6 +28,7 @@ import numpy as np
 from .config import POLICIES, PerceptionConfig
 from .episodes import EpisodeLock, check_replaceable, recover
 from .outputs import EmbeddingRows, EpisodeWriter, episode_dir, make_output_folder
+from .signals import check_interrupted
 from .stages import Consumer, Prefetch, StageTimer, set_torch_threads, timed
 from .types import Frame, TrackedObject
 
@@ -365,6 +366,7 @@ class PerceptionEngine:
             stages.append(work)
             for chunk, detections, embedded in work:
                 for i, (frame, dets) in enumerate(zip(chunk, detections)):
+                    check_interrupted()  # a Ctrl-C a library swallowed still stops the run here
                     if planner is not None:
                         rows, valid = self._embed_on_demand(frame, dets, planner, tracker, embedder, timer)
                     else:
@@ -459,6 +461,7 @@ class PerceptionEngine:
             timer.add("write", t)
             run["timings_s"] = {k: round(v, 4) for k, v in timer.seconds.items()}
             run["timings_s"]["wall"] = round(time.perf_counter() - wall, 4)
+            check_interrupted()
             path = writer.commit({"entities": entities}, run)
             log.info(
                 "embedding policy %s: %d of %d boxes embedded (%.0f%%); torch threads %s; seconds: %s",

@@ -11,6 +11,8 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+_interrupted = threading.Event()
+
 
 @contextmanager
 def handling(names: tuple[str, ...], handler: Callable) -> Iterator[bool]:
@@ -29,3 +31,32 @@ def handling(names: tuple[str, ...], handler: Callable) -> Iterator[bool]:
     finally:
         for number, old in previous.items():
             signal.signal(number, old)
+
+
+def raise_interrupt(signum, frame) -> None:  # noqa: ARG001
+    """A handler that stops a run like Ctrl-C (KeyboardInterrupt) and remembers that it did."""
+    _interrupted.set()
+    raise KeyboardInterrupt
+
+
+def check_interrupted() -> None:
+    """Raise KeyboardInterrupt again if a remembered interrupt has not ended the run.
+
+    Python raises KeyboardInterrupt wherever the main thread happens to be. Inside a library's
+    bare `except:` (an optional import during a lazy import, say) it is swallowed, and the run
+    would go on to its end as if nothing had been asked. Loops call this once per step.
+    """
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+@contextmanager
+def interrupts_remembered(names: tuple[str, ...]) -> Iterator[bool]:
+    """`raise_interrupt` for the named signals while the block runs; forgotten before and after."""
+    _interrupted.clear()
+    try:
+        with handling(names, raise_interrupt) as installed:
+            yield installed
+    finally:
+        _interrupted.clear()
+

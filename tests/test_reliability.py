@@ -664,6 +664,47 @@ def test_interrupted_rerun_keeps_the_previous_result(tmp_path, long_input):
     assert sorted(p.name for p in out.iterdir()) == [EPISODE]
 
 
+SWALLOWING_RUN = """
+import os, signal, sys, time
+import numpy as np
+sys.path.insert(0, {tests!r})
+from fakes import make_backend
+from orion_core.plugins import register_backend
+from orion_core.cli import main
+
+calls = []
+
+def swallowing(images):
+    calls.append(len(images))
+    if len(calls) == 1:  # Ctrl-C arrives while a library's bare except is on the stack
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1.0)  # the handler runs here
+        except BaseException:
+            pass
+    return np.ones((len(images), 8), np.float32)
+
+register_backend("swallowing", make_backend(result=swallowing))
+main(sys.argv[1:])
+"""
+
+
+def test_an_interrupt_a_library_swallows_still_stops_the_run(tmp_path, long_input):
+    """Python raises Ctrl-C's KeyboardInterrupt wherever the main thread is; a library's bare
+    `except:` (around an optional import, say) can swallow it. The run must stop all the same:
+    exit 130, nothing written. Before, it ran to the end and exited 0 (a rare CI flake: the
+    interrupt test that signals at the first sign of the staging folder)."""
+    script = tmp_path / "swallowing_run.py"
+    script.write_text(SWALLOWING_RUN.format(tests=str(Path(__file__).parent)))
+    out = tmp_path / "out"
+    argv = ["run", long_input.video, "--detections", long_input.det, "--backend", "swallowing", "--batch-size", "1",
+            "--out", out, "--episode", EPISODE]  # fmt: skip
+    proc = subprocess.run([sys.executable, str(script), *map(str, argv)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 130, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1] == "Interrupted.", proc.stderr
+    assert_nothing_written(out)
+
+
 # -- the same rule in a fresh process, and in the other commands -----------------------------------
 @pytest.mark.parametrize(
     "case",

@@ -7,6 +7,7 @@ see orion_core/corpus.
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from typing import Iterator
 
@@ -58,19 +59,22 @@ def _overrides(opts: dict) -> dict:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _sigterm_as_interrupt(sigint: bool = False) -> Iterator[None]:
     """SIGTERM, SIGHUP (terminal closed) and SIGQUIT stop a run like Ctrl-C: staging files are
     removed, nothing looks complete, the previous result stays.
 
-    The previous handlers come back afterwards, so calling the command in-process (tests,
-    notebooks) leaves the host's signal handling as it was.
+    `sigint`: Ctrl-C too, remembered, so that the engine still stops when a library swallowed the
+    KeyboardInterrupt (`signals.check_interrupted`); only where Python's own handler is in place
+    (an ignored SIGINT stays ignored, a host application's handler stays). The previous handlers
+    come back afterwards, so calling the command in-process (tests, notebooks) leaves the host's
+    signal handling as it was.
     """
-    from ..signals import handling
+    from ..signals import interrupts_remembered
 
-    def handler(signum, frame):  # noqa: ARG001
-        raise KeyboardInterrupt
-
-    with handling(("SIGTERM", "SIGHUP", "SIGQUIT"), handler):
+    names = ("SIGTERM", "SIGHUP", "SIGQUIT")
+    if sigint and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        names += ("SIGINT",)
+    with interrupts_remembered(names):
         yield
 
 
@@ -146,7 +150,7 @@ def run(paths: tuple[str, ...], config_file: str | None, preset: str | None, ver
     parse_workers(corpus_opts["workers"])  # a typo is an error even where one video makes it moot
     video = paths[0]
     progress = RunProgress(sys.stderr, quiet=quiet)
-    with _sigterm_as_interrupt():
+    with _sigterm_as_interrupt(sigint=True):
         try:
             result = engine.process_video(video, progress=progress, inputs=(config_file,) if config_file else ())
         finally:
