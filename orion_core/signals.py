@@ -59,4 +59,3 @@ def interrupts_remembered(names: tuple[str, ...]) -> Iterator[bool]:
             yield installed
     finally:
         _interrupted.clear()
-
