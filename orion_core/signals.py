@@ -1,7 +1,8 @@
 """Signal handlers installed for a while and put back afterwards.
 
-Both uses (stopping a run like Ctrl-C, holding interrupts back during the episode swap) must leave
-the host's handlers as they were: the CLI also runs in-process (tests, notebooks).
+Both uses (stopping a run like Ctrl-C, and remembering that it was asked, in case a library
+swallows the KeyboardInterrupt; holding interrupts back during the episode swap) must leave the
+host's handlers as they were: the CLI also runs in-process (tests, notebooks).
 """
 
 from __future__ import annotations

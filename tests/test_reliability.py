@@ -601,13 +601,18 @@ def long_input(tmp_path_factory) -> SimpleNamespace:
     return SimpleNamespace(video=video, det=det, frames=frames)
 
 
-def slow_command(tmp_path: Path, long_input, out: Path, delay: float, *extra: str) -> list[str]:
-    script = tmp_path / "slow_run.py"
-    script.write_text(SLOW_RUN.format(tests=str(Path(__file__).parent), delay=delay))
+def script_command(script: Path, text: str, backend: str, long_input, out: Path, *extra: str) -> list[str]:
+    """`orion run` on the long clip through `script` (a CLI entry that registers `backend` first)."""
+    script.write_text(text)
     return [
         sys.executable, str(script), "run", str(long_input.video), "--detections", str(long_input.det),
-        "--backend", "slow", "--batch-size", "1", "--out", str(out), "--episode", EPISODE, *extra,
+        "--backend", backend, "--batch-size", "1", "--out", str(out), "--episode", EPISODE, *extra,
     ]  # fmt: skip
+
+
+def slow_command(tmp_path: Path, long_input, out: Path, delay: float, *extra: str) -> list[str]:
+    text = SLOW_RUN.format(tests=str(Path(__file__).parent), delay=delay)
+    return script_command(tmp_path / "slow_run.py", text, "slow", long_input, out, *extra)
 
 
 def wait_for_staging(out: Path, proc: subprocess.Popen, limit_s: float = 180.0) -> None:
@@ -694,12 +699,10 @@ def test_an_interrupt_a_library_swallows_still_stops_the_run(tmp_path, long_inpu
     `except:` (around an optional import, say) can swallow it. The run must stop all the same:
     exit 130, nothing written. Before, it ran to the end and exited 0 (a rare CI flake: the
     interrupt test that signals at the first sign of the staging folder)."""
-    script = tmp_path / "swallowing_run.py"
-    script.write_text(SWALLOWING_RUN.format(tests=str(Path(__file__).parent)))
     out = tmp_path / "out"
-    argv = ["run", long_input.video, "--detections", long_input.det, "--backend", "swallowing", "--batch-size", "1",
-            "--out", out, "--episode", EPISODE]  # fmt: skip
-    proc = subprocess.run([sys.executable, str(script), *map(str, argv)], capture_output=True, text=True, timeout=300)
+    text = SWALLOWING_RUN.format(tests=str(Path(__file__).parent))
+    command = script_command(tmp_path / "swallowing_run.py", text, "swallowing", long_input, out)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=300)  # a bound, not a speed claim
     assert proc.returncode == 130, proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.strip().splitlines()[-1] == "Interrupted.", proc.stderr
     assert_nothing_written(out)
