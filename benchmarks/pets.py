@@ -2,6 +2,7 @@
 
     python benchmarks/pets.py ../shared/data/pets09-s2l1 [--frames 1-400] [--run-frames 795]
         [--policies on_demand,all] [--backends histogram,mobilenetv2,motion] [--peers bytetrack,deepsort]
+        [--step K]
 
 Every method gets the same input: the frames of vtest.avi decoded by orion_core.video (PyAV, RGB)
 and the boxes of det.txt replayed by Orion's `mot` detector (same parsing, same clipping).
@@ -20,6 +21,10 @@ Orion runs as `orion run vtest.avi --detector mot --detections det.txt --label p
   frames (BoT-SORT and BoostTrack use them for camera-motion compensation). BoxMOT is AGPL-3.0 and
   pins opencv<5 and pandas<3, so it is not in any extra: install it beside the bench extra with
   `pip install --no-deps boxmot==25.0.0 filterpy lapx`.
+
+`--step K` is a lower frame rate on the same pixels: every method sees MOT frames 1, 1+K, 1+2K, ...
+(Orion through `video.fps` = declared rate / K, which keeps exactly those frames; the script checks
+that it did), and ground truth is cut to those frames.
 
 Ground truth exists for frames 1-400 only (frames 401-795 are held out and never looked at), so
 only the first N frames are processed and every output is scored by
@@ -51,8 +56,12 @@ COLUMNS = (
 Row = tuple[int, int, float, float, float, float, float]  # frame, id, left, top, w, h, conf
 
 
+STEP = 1  # set by --step: every method sees MOT frames 1, 1 + STEP, 1 + 2 STEP, ... (a lower frame rate, same pixels)
+
+
 def frames_and_detections(video: Path, detections: Path, max_frames: int) -> Iterator[tuple[int, np.ndarray, object]]:
-    """(MOT frame number, RGB image, orion Detections) for the first `max_frames` frames, as Orion sees them."""
+    """(MOT frame number, RGB image, orion Detections) for the first `max_frames` frames, as Orion sees them,
+    keeping every STEP-th frame."""
     from orion_core.config import DetectionConfig, VideoConfig
     from orion_core.detectors import make_detector
     from orion_core.video import open_video
@@ -61,9 +70,29 @@ def frames_and_detections(video: Path, detections: Path, max_frames: int) -> Ite
     source = open_video(video, VideoConfig(max_frames=max_frames))
     try:
         for frame in source:
-            yield frame.index + 1, frame.image, detector.detect(frame)
+            if frame.index % STEP == 0:
+                yield frame.index + 1, frame.image, detector.detect(frame)
     finally:
         source.close()
+
+
+def declared_fps(video: Path) -> float:
+    """The container's frame rate (PETS09 declares 10; the footage is 7 fps)."""
+    from orion_core.video import open_video
+
+    source = open_video(video)
+    try:
+        return source.info.fps
+    finally:
+        source.close()
+
+
+def kept_ground_truth(gt: Path, step: int, out: Path) -> Path:
+    """The ground-truth rows of the frames a STEP run keeps (MOT frame f with (f - 1) % step == 0)."""
+    lines = [line for line in gt.read_text().splitlines() if line and (int(line.split(",", 1)[0]) - 1) % step == 0]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
 
 
 def run_bytetrack(video: Path, detections: Path, max_frames: int) -> list[Row]:
@@ -206,8 +235,12 @@ def main(argv: list[str] | None = None) -> int:
                              "video while scoring only --frames (401-795 are held out: timed, never scored)")
     parser.add_argument("--policies", default="on_demand",
                         help="embedding.policy values for the Orion appearance backends, comma separated (on_demand,all)")
+    parser.add_argument("--step", type=int, default=1,
+                        help="Keep every STEP-th frame (2: 3.5 fps, 3: 2.3 fps); ground truth is cut to the kept frames")
     parser.add_argument("--markdown", action="store_true", help="Print the table as Markdown")
     args = parser.parse_args(argv)
+    if args.step < 1:
+        parser.error("--step must be a positive integer")
 
     first, last = parse_frame_range(args.frames)
     video, detections, gt = (args.data_dir / name for name in (VIDEO, DETECTIONS, GROUND_TRUTH))
@@ -218,15 +251,24 @@ def main(argv: list[str] | None = None) -> int:
         print("note: ground truth ends at frame 400; frames after it count as false positives", file=sys.stderr)
 
     frames = args.run_frames or last
+    global STEP
+    STEP = args.step
+    if args.step > 1:
+        gt = kept_ground_truth(gt, args.step, args.out / f"gt-step{args.step}.txt")
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     results = []
     for method, backend in orion_methods([b.strip() for b in args.backends.split(",") if b.strip()]):
         for policy in policies if backend is not None else [None]:
             name = method if policy in (None, "on_demand") else f"{method} ({policy})"
-            overrides = {"embedding": {"policy": policy}} if policy else None
+            overrides = {"embedding": {"policy": policy}} if policy else {}
+            if args.step > 1:  # Orion samples by timestamp: 1/STEP of the declared rate keeps frames 0, STEP, ...
+                overrides["video"] = {"fps": declared_fps(video) / args.step}
             run = run_orion(video, detections, args.out, name.replace(" ", "-").replace("(", "").replace(")", ""),
-                            backend=backend, appearance=backend is not None, max_frames=frames, label="person",
-                            overrides=overrides)
+                            backend=backend, appearance=backend is not None, max_frames=-(-frames // args.step),
+                            label="person", overrides=overrides)
+            kept = {int(line.split(",", 1)[0]) - 1 for line in run.tracks.read_text().splitlines() if line}
+            if any(index % args.step for index in kept):
+                raise SystemExit(f"{name}: Orion kept frames off the every-{args.step} grid; the comparison would be unfair")
             counts, timings = run.result.counts, run.result.timings
             results.append({"method": name, "seconds": run.seconds, "pred": str(run.tracks),
                             "embedded": 100.0 * counts.get("embedded_fraction", 0.0) if backend else None,
@@ -251,7 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     for result in results:
         result.update(evaluate_mot(gt, result["pred"], frames=(first, last)))
     table = markdown_table(results, COLUMNS) if args.markdown else format_table(results, COLUMNS)
-    print(f"PETS09-S2L1, public detections, {frames} frames processed, scored on frames {first}-{last} (TrackEval, percent)")
+    rate = f", 1 frame in {args.step} ({7 / args.step:.1f} fps)" if args.step > 1 else ""
+    print(f"PETS09-S2L1, public detections, {frames} frames{rate} processed, scored on frames {first}-{last} (TrackEval, percent)")
     print(table)
     seconds = {r["method"]: r["seconds"] for r in results}
     for method in [m for m in seconds if m.startswith("orion ") and m != "orion motion-only"]:

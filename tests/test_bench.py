@@ -357,3 +357,26 @@ def test_boxmot_peers_get_the_detections_and_report_mot_rows(tmp_path, monkeypat
     assert len(first) == len(expected)
     for (frame, track_id, x, y, w, h, score), want in zip(first, expected):
         np.testing.assert_allclose([x, y, w, h, score], want[2:7], atol=1e-3)
+
+
+def test_pets_step_gives_every_method_the_same_lower_frame_rate(tmp_path, monkeypatch):
+    """`benchmarks/pets.py --step 3`: the peers' frames, Orion's frames (video.fps = declared / 3)
+    and the cut ground truth are the same every-3rd-frame grid, so the comparison stays fair."""
+    from orion_core.bench import run_orion
+    from orion_core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "scene", frames=30, n_objects=2, reentry=False, crossing=False)
+    pets = load_script("pets")
+    monkeypatch.setattr(pets, "STEP", 3)
+    peer_frames = [frame for frame, _, _ in pets.frames_and_detections(scene.video_path, scene.det_path, 30)]
+    assert peer_frames == list(range(1, 31, 3))
+
+    gt = pets.kept_ground_truth(scene.gt_path, 3, tmp_path / "gt-step3.txt")
+    assert {int(line.split(",")[0]) for line in gt.read_text().splitlines()} == set(peer_frames)
+
+    fps = pets.declared_fps(scene.video_path)
+    run = run_orion(scene.video_path, scene.det_path, tmp_path, "step3", appearance=False, max_frames=10,
+                    overrides={"video": {"fps": fps / 3}})
+    orion_frames = {int(line.split(",")[0]) for line in run.tracks.read_text().splitlines()}
+    assert orion_frames and orion_frames <= set(peer_frames)
+    assert run.result.counts["frames"] == 10
