@@ -2,7 +2,7 @@
 
     python benchmarks/pets.py ../shared/data/pets09-s2l1 [--frames 1-400] [--run-frames 795]
         [--policies on_demand,all] [--backends histogram,mobilenetv2,motion] [--peers bytetrack,deepsort]
-        [--step K]
+        [--step K] [--set [SECTION.]KEY=VALUE ...]
 
 Every method gets the same input: the frames of vtest.avi decoded by orion_core.video (PyAV, RGB)
 and the boxes of det.txt replayed by Orion's `mot` detector (same parsing, same clipping).
@@ -26,6 +26,9 @@ Orion runs as `orion run vtest.avi --detector mot --detections det.txt --label p
 (Orion through `video.fps` = declared rate / K, which keeps exactly those frames; the script checks
 that it did), and ground truth is cut to those frames.
 
+`--set` overrides an Orion setting for every Orion run (an ablation; peers are unaffected), as in
+`trajectories.py`: `--set min_iou=0.1 --set memory.max_gap_s=60`.
+
 Ground truth exists for frames 1-400 only (frames 401-795 are held out and never looked at), so
 only the first N frames are processed and every output is scored by
 `orion_core.evaluate.evaluate_mot(gt, pred, frames=(A, B))`. Nothing here is tuned: every method
@@ -44,7 +47,9 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from orion_core.bench import format_table, markdown_table, run_orion, write_mot
+from orion_core.bench import format_table, markdown_table, parse_settings, run_orion, write_mot
+from orion_core.config import deep_merge
+from orion_core.errors import ConfigError
 from orion_core.evaluate import evaluate_mot, parse_frame_range
 
 VIDEO, DETECTIONS, GROUND_TRUTH = "vtest.avi", "det.txt", "gt-frames-001-400.txt"
@@ -237,10 +242,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="embedding.policy values for the Orion appearance backends, comma separated (on_demand,all)")
     parser.add_argument("--step", type=int, default=1,
                         help="Keep every STEP-th frame (2: 3.5 fps, 3: 2.3 fps); ground truth is cut to the kept frames")
+    parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
+                        help="Override an Orion setting for every Orion run (an ablation): a tracking setting, or "
+                             "memory.KEY / embedding.KEY, e.g. --set min_iou=0.1; repeatable")
     parser.add_argument("--markdown", action="store_true", help="Print the table as Markdown")
     args = parser.parse_args(argv)
     if args.step < 1:
         parser.error("--step must be a positive integer")
+    try:
+        settings = parse_settings(args.set)
+    except ConfigError as exc:
+        parser.error(str(exc))
+    if "policy" in settings.get("embedding", {}):
+        parser.error("--set embedding.policy: use --policies (each Orion row names its policy)")
 
     first, last = parse_frame_range(args.frames)
     video, detections, gt = (args.data_dir / name for name in (VIDEO, DETECTIONS, GROUND_TRUTH))
@@ -260,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     for method, backend in orion_methods([b.strip() for b in args.backends.split(",") if b.strip()]):
         for policy in policies if backend is not None else [None]:
             name = method if policy in (None, "on_demand") else f"{method} ({policy})"
-            overrides = {"embedding": {"policy": policy}} if policy else {}
+            overrides = deep_merge(settings, {"embedding": {"policy": policy}} if policy else {})
             if args.step > 1:  # Orion samples by timestamp: 1/STEP of the declared rate keeps frames 0, STEP, ...
                 overrides["video"] = {"fps": declared_fps(video) / args.step}
             run = run_orion(video, detections, args.out, name.replace(" ", "-").replace("(", "").replace(")", ""),

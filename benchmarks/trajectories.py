@@ -42,7 +42,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orion_core.bench import format_table, markdown_table, run_orion, write_mot
+from orion_core.bench import format_table, markdown_table, parse_settings, run_orion, write_mot
+from orion_core.errors import ConfigError
 from orion_core.evaluate import evaluate_mot
 
 SEQUENCES = {"TUD-Campus": ((640, 480), 25.0), "TUD-Stadtmitte": ((640, 480), 25.0)}
@@ -189,30 +190,6 @@ def verdicts(rows: list[dict[str, Any]], peers: list[str]) -> list[dict[str, Any
     return out
 
 
-SETTABLE = ("tracking", "memory", "embedding")  # config sections `--set` may override
-FIXED = {("embedding", "backend"), ("tracking", "appearance")}  # what each method itself decides
-
-
-def parse_settings(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, dict[str, Any]]:
-    """`[SECTION.]KEY=VALUE` pairs as config overrides by section (no section: tracking); values
-    are read as YAML scalars (0.5, true, off)."""
-    import yaml
-
-    out: dict[str, dict[str, Any]] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        section, dot, name = key.strip().rpartition(".")
-        section = section if dot else "tracking"
-        if not sep or not name:
-            parser.error(f"--set takes [SECTION.]KEY=VALUE, got {item!r}")
-        if section not in SETTABLE:
-            parser.error(f"--set {key.strip()}: section {section!r} cannot be set here; use one of {', '.join(SETTABLE)}")
-        if (section, name) in FIXED:
-            parser.error(f"--set {key.strip()}: each method sets this itself (see --methods)")
-        out.setdefault(section, {})[name] = yaml.safe_load(value)
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Real trajectories, simulated pixels: Orion vs peers (TUD, 25 fps).")
     parser.add_argument("--sequences", default=",".join(SEQUENCES), help="Comma list of TUD-Campus, TUD-Stadtmitte")
@@ -244,15 +221,10 @@ def main(argv: list[str] | None = None) -> int:
     faults = REALISTIC_FAULTS if args.detector == "realistic" else None
 
     pets = load_pets()
-    settings = parse_settings(parser, args.set)
-    if settings:  # a typo fails here, in one line, not after the first scene has rendered
-        from orion_core.config import build_config, deep_merge
-        from orion_core.errors import ConfigError
-
-        try:
-            build_config(overrides=deep_merge({"embedding": {"backend": "histogram"}}, settings))
-        except ConfigError as exc:
-            parser.error(f"--set: {exc}")
+    try:
+        settings = parse_settings(args.set)
+    except ConfigError as exc:
+        parser.error(str(exc))
     methods, peers = parse_list(args.methods), parse_list(args.peers)
     for name in methods:
         if name not in ORION:

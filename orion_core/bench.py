@@ -549,6 +549,38 @@ def run_orion(
     return OrionRun(tracks=result.path / "tracks.txt", seconds=seconds, result=result)
 
 
+SETTABLE = ("tracking", "memory", "embedding")  # config sections a benchmark's `--set` may override
+FIXED = {("embedding", "backend"), ("tracking", "appearance")}  # what each benchmark method decides itself
+
+
+def parse_settings(items: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """A benchmark's `--set [SECTION.]KEY=VALUE` items as config overrides by section (no section:
+    tracking); values are YAML scalars (0.5, true, off). Checked against the config, so a typo
+    fails before the first run rather than after minutes of them. Raises ConfigError."""
+    import yaml
+
+    from .config import build_config, deep_merge
+
+    out: dict[str, dict[str, Any]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        section, dot, name = key.strip().rpartition(".")
+        section = section if dot else "tracking"
+        if not sep or not name:
+            raise ConfigError(f"--set takes [SECTION.]KEY=VALUE, got {item!r}")
+        if section not in SETTABLE:
+            raise ConfigError(f"--set {key.strip()}: section {section!r} cannot be set here; use one of {', '.join(SETTABLE)}")
+        if (section, name) in FIXED:
+            raise ConfigError(f"--set {key.strip()}: each method sets this itself (see --methods / --backends)")
+        out.setdefault(section, {})[name] = yaml.safe_load(value)
+    if out:
+        try:
+            build_config(overrides=deep_merge({"embedding": {"backend": "histogram"}}, out))
+        except ConfigError as exc:
+            raise ConfigError(f"--set: {exc}") from None
+    return out
+
+
 def write_mot(path: str | Path, rows: Iterable[tuple[int, int, float, float, float, float, float]]) -> Path:
     """Write `frame,id,left,top,w,h,conf,-1,-1,-1` lines atomically (for peer trackers' outputs)."""
     import os

@@ -380,3 +380,26 @@ def test_pets_step_gives_every_method_the_same_lower_frame_rate(tmp_path, monkey
     orion_frames = {int(line.split(",")[0]) for line in run.tracks.read_text().splitlines()}
     assert orion_frames and orion_frames <= set(peer_frames)
     assert run.result.counts["frames"] == 10
+
+
+def test_pets_set_reaches_orion_and_bad_settings_are_one_parser_error(tmp_path, monkeypatch, capsys):
+    """`benchmarks/pets.py --set KEY=VALUE` overrides Orion's config for every Orion row (as in
+    trajectories.py); a bad key, a section the script owns, or a policy (`--policies` names it)
+    stop before any run with one line."""
+    from orion_core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "scene", frames=30, n_objects=2, reentry=False, crossing=False)
+    pets = load_script("pets")
+    monkeypatch.setattr(pets, "VIDEO", scene.video_path.name)
+    monkeypatch.setattr(pets, "GROUND_TRUTH", scene.gt_path.name)
+    common = [str(scene.out_dir), "--frames", "1-30", "--backends", "motion", "--peers", ""]
+    assert pets.main([*common, "--set", "min_iou=0.35", "--set", "memory.max_gap_s=7", "--out", str(tmp_path / "a")]) in (0, None)
+    config = json.loads((tmp_path / "a" / "orion-motion-only" / "run.json").read_text())["config"]
+    assert config["tracking"]["min_iou"] == 0.35 and config["memory"]["max_gap_s"] == 7
+    assert "orion motion-only" in capsys.readouterr().out
+    for bad, message in [("no_such_key=1", "no_such_key: unknown key"), ("video.fps=3", "section 'video' cannot be set here"),
+                         ("embedding.policy=all", "use --policies")]:
+        with pytest.raises(SystemExit):
+            pets.main([*common, "--set", bad, "--out", str(tmp_path / "b")])
+        assert message in capsys.readouterr().err, bad
+    assert not (tmp_path / "b").exists()
