@@ -397,9 +397,24 @@ def test_pets_set_reaches_orion_and_bad_settings_are_one_parser_error(tmp_path, 
     config = json.loads((tmp_path / "a" / "orion-motion-only" / "run.json").read_text())["config"]
     assert config["tracking"]["min_iou"] == 0.35 and config["memory"]["max_gap_s"] == 7
     assert "orion motion-only" in capsys.readouterr().out
+    (row,) = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert 0 < row["HOTA"] <= 100 and 0 < row["person_HOTA"] <= 100 and row["person_IDF1"] is not None
     for bad, message in [("no_such_key=1", "no_such_key: unknown key"), ("video.fps=3", "section 'video' cannot be set here"),
                          ("embedding.policy=all", "use --policies")]:
         with pytest.raises(SystemExit):
             pets.main([*common, "--set", bad, "--out", str(tmp_path / "b")])
         assert message in capsys.readouterr().err, bad
     assert not (tmp_path / "b").exists()
+
+
+def test_pets_person_ground_truth_joins_only_the_checked_returns(tmp_path):
+    """The person-level ground truth renames each returning id (`RETURNS`) to its first id and
+    leaves every other row, and every other column, as it was."""
+    pets = load_script("pets")
+    assert pets.RETURNS == {1: 19, 14: 15}
+    gt = tmp_path / "gt.txt"
+    gt.write_text("147,19,731,230,31.5,85.9,1,-1,-1,-1\n224,1,712,232,38.4,86.2,1,-1,-1,-1\n"
+                  "224,9,300,200,30,80,1,-1,-1,-1\n231,14,742,320,35,78,0,-1,-1,-1\n")
+    person = pets.person_ground_truth(gt, tmp_path / "out" / "gt-person.txt").read_text().splitlines()
+    assert person == ["147,19,731,230,31.5,85.9,1,-1,-1,-1", "224,19,712,232,38.4,86.2,1,-1,-1,-1",
+                      "224,9,300,200,30,80,1,-1,-1,-1", "231,15,742,320,35,78,0,-1,-1,-1"]
