@@ -418,3 +418,32 @@ def test_pets_person_ground_truth_joins_only_the_checked_returns(tmp_path):
     person = pets.person_ground_truth(gt, tmp_path / "out" / "gt-person.txt").read_text().splitlines()
     assert person == ["147,19,731,230,31.5,85.9,1,-1,-1,-1", "224,19,712,232,38.4,86.2,1,-1,-1,-1",
                       "224,9,300,200,30,80,1,-1,-1,-1", "231,15,742,320,35,78,0,-1,-1,-1"]
+
+
+def test_ablation_scores_pets_also_on_the_person_level_ground_truth(tmp_path, capsys):
+    """`ablation.py --pets DIR` adds a "PETS 1-400 people" column: the same runs scored against
+    pets.py's person-level ground truth (returns keep their first id). A synthetic scene stands
+    in for PETS here; its ground-truth id 1 is renamed 19 in the person-level copy."""
+    import shutil
+
+    from orion_core.synthetic import make_scene
+
+    scene = make_scene(tmp_path / "scene", frames=30, n_objects=2, reentry=False, crossing=False)
+    pets_dir = tmp_path / "pets"
+    pets_dir.mkdir()
+    shutil.copy(scene.video_path, pets_dir / "vtest.avi")
+    shutil.copy(scene.det_path, pets_dir / "det.txt")
+    shutil.copy(scene.gt_path, pets_dir / "gt-frames-001-400.txt")
+    ablation = load_script("ablation")
+    assert ablation.main(["--pets", str(pets_dir), "--scenes", "", "--backends", "motion", "--rows", "offline pass (default)",
+                          "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "PETS 1-400 people" in out
+    person_gt = (tmp_path / "out" / "gt-person.txt").read_text().splitlines()
+    assert {line.split(",")[1] for line in person_gt} == {"19", "2"}
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    published = [r for r in results if r["scene"] == "PETS 1-400"]
+    people = [r for r in results if r["scene"] == "PETS 1-400 people"]
+    assert len(published) == len(people) == 1 and 0 < people[0]["HOTA"] <= 100
+    # one object renamed in the ground truth and nowhere else: the scores of a 2-object scene move together
+    assert people[0]["MOTA"] == pytest.approx(published[0]["MOTA"])
