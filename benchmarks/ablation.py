@@ -84,7 +84,7 @@ def make_scenes(names: list[str], fps_list: list[float], seeds: list[int], out: 
                 info = make_scene(out / f"{name}-{fps:g}fps-{seed}", seed=seed, fps=fps,
                                   frames=max(30, round(SECONDS * fps)), **SCENES[name])
                 scenes.append({"scene": f"{name} {fps:g}fps", "video": info.video_path, "det": info.det_path,
-                               "gt": info.gt_path, "reentries": info.reentries, "frames": None, "label": "object"})
+                               "gt": info.gt_path, "reentries": info.reentries, "frames": None, "label": "object", "fps": fps})
     return scenes
 
 
@@ -155,7 +155,8 @@ def run_row(scene: dict, backend: str, row: str, override: dict, out: Path, onli
     scores = evaluate_mot(scene["gt"], run.tracks, frames=frames)
     kept = None
     if scene["reentries"]:
-        outcomes = score_reentries(read_mot_file(scene["gt"], "gt"), read_mot_file(run.tracks, "pred"), scene["reentries"])
+        outcomes = score_reentries(read_mot_file(scene["gt"], "gt"), read_mot_file(run.tracks, "pred"), scene["reentries"],
+                                   fps=scene.get("fps"))
         kept = (sum(o.kept for o in outcomes), len(outcomes))
     result = {"scene": scene["scene"], "backend": backend, "row": row, "HOTA": scores["HOTA"], "IDF1": scores["IDF1"],
               "MOTA": scores["MOTA"], "IDSW": scores["IDSW"], "kept": kept, "seconds": time.perf_counter() - started}

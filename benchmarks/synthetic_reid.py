@@ -48,7 +48,7 @@ def evaluate_seed(seed: int, backends: list[str], out: Path, frames: int = 150,
     for backend in backends:
         run = run_orion(scene.video_path, scene.det_path, out / f"runs-{seed}", method_name(backend),
                         backend=None if backend == MOTION else backend, appearance=backend != MOTION)
-        outcomes = score_reentries(gt, read_mot_file(run.tracks, "pred"), scene.reentries)
+        outcomes = score_reentries(gt, read_mot_file(run.tracks, "pred"), scene.reentries, fps=scene.fps)
         scores = evaluate_mot(scene.gt_path, run.tracks)
         rows.append({
             "seed": seed,

@@ -485,8 +485,18 @@ def _majority(ids: list[int]) -> int | None:
     return next(i for i in ids if counts[i] == best)
 
 
+REENTRY_WINDOW_S = 0.6  # seconds of a visit that decide its id: 15 frames at 25 fps
+
+
+def reentry_window(fps: float | None) -> int:
+    """Ground-truth frames that decide the id before and after an absence: `REENTRY_WINDOW_S` of
+    video, never fewer than 15 frames. In frames alone, the window at 50 fps (0.3 s) ends before a
+    half-visible returning object is first detected, and every return scores as lost."""
+    return max(15, round(REENTRY_WINDOW_S * fps)) if fps else 15
+
+
 def score_reentries(
-    gt: Any, pred: Any, events: Iterable[Any], window: int = 15, iou_threshold: float = 0.5
+    gt: Any, pred: Any, events: Iterable[Any], window: int | None = None, iou_threshold: float = 0.5, fps: float | None = None
 ) -> list[ReentryOutcome]:
     """For each re-entry event, the predicted id before the absence vs after it.
 
@@ -494,8 +504,10 @@ def score_reentries(
     `left_frame`; new id = the majority over its first `window` frames from `reentered_frame`.
     A majority (not the first frame) because a tracker reports a new track only after a few hits
     and may re-identify it a few frames later; both are part of "getting its old id back".
+    `window` defaults to `reentry_window(fps)`: the same stretch of time at any frame rate.
     `events` are `orion_core.synthetic.ReentryEvent`s (object_id, left_frame, reentered_frame).
     """
+    window = reentry_window(fps) if window is None else window
     matches = frame_matches(gt, pred, iou_threshold)
     keep = gt.flags.astype(np.int64) != 0
     outcomes = []

@@ -183,6 +183,25 @@ def test_reentry_outcome_from_per_frame_matching(tmp_path, ids, old, new):
     assert outcome.kept == (old is not None and old == new)
 
 
+def test_reentry_window_is_time_so_a_50_fps_return_is_judged_like_a_25_fps_one(tmp_path):
+    """At 50 fps a half-visible returning object goes undetected for its first ~18 frames (0.36 s,
+    measured on the synthetic reentry scene). A 15-frame window saw only those and scored every
+    return as lost; the window is 0.6 s (15 frames at 25 fps, never fewer than 15)."""
+    from orion_core.bench import reentry_window
+
+    assert [reentry_window(f) for f in (None, 7, 15, 25, 30, 50, 60)] == [15, 15, 15, 15, 18, 30, 36]
+    event = ReentryEvent(object_id=1, left_frame=20, reentered_frame=100, exit_side="right", entry_side="left")
+    gt = [(f, 1, 10.0, 10.0, 20.0, 40.0, 1) for f in [*range(1, 21), *range(100, 160)]]
+    # tracked as 7 before; after the return unmatched for 18 frames, then 7 again (re-identified)
+    pred = [(f, 7, 10.0, 10.0, 20.0, 40.0, 0.9) for f in [*range(1, 21), *range(118, 160)]]
+    gt_rows_ = read_mot_file(write_rows(tmp_path / "gt.txt", gt), "gt")
+    pred_rows = read_mot_file(write_rows(tmp_path / "p.txt", pred), "pred")
+    (by_frames,) = score_reentries(gt_rows_, pred_rows, [event], window=15)
+    (by_time,) = score_reentries(gt_rows_, pred_rows, [event], fps=50)
+    assert (by_frames.old_id, by_frames.new_id, by_frames.kept) == (7, None, False)
+    assert (by_time.old_id, by_time.new_id, by_time.kept) == (7, 7, True)
+
+
 def test_matching_is_one_to_one_and_needs_iou_half(tmp_path):
     gt = [(1, 1, 0, 0, 10, 10, 1), (1, 2, 8, 0, 10, 10, 1), (2, 1, 0, 0, 10, 10, 1), (2, 2, 1, 0, 10, 10, 1)]
     pred = [
