@@ -10,6 +10,7 @@ import contextvars
 import copy
 import dataclasses
 import logging
+import math
 import types
 import typing
 from dataclasses import InitVar, dataclass, field
@@ -165,6 +166,9 @@ class DetectionConfig:
     motion_method: str = "mog2"  # motion: mog2|knn background subtractor
 
 
+EMA_S = 1.0 / (25.0 * math.log(1.0 / 0.9))  # ~0.38 s: what momentum 0.9 per frame spans at 25 fps
+
+
 @dataclass
 class TrackingConfig:
     """Online tracker: Kalman motion + Hungarian assignment fused with appearance.
@@ -187,7 +191,11 @@ class TrackingConfig:
     # mobilenetv2 6.7 HOTA) and the TUD replays (0.7: mobilenetv2 -1.8 / -0.9 HOTA with the clean /
     # realistic detector, histogram +0.1 / -0.7; benchmarks/README.md, "Defaults checked beyond PETS").
     appearance_weight: float = 0.9
-    ema_momentum: float = 0.9  # track embedding = m * old + (1 - m) * new
+    ema_momentum: float = 0.9  # track embedding = m * old + (1 - m) * new, at least this m per update
+    # ... and at least this many seconds of video: above 25 fps, m rises to exp(-dt / ema_s) (dt =
+    # seconds between processed frames), so ten updates are not 0.2 s of near-identical crops at
+    # 50 fps. At 25 fps and below nothing changes. 0 = momentum per update only.
+    ema_s: float = EMA_S
     gallery_size: int = 16  # recent embeddings kept per track
     min_hits: int = 3  # observations before a new track is reported
     max_age_s: float = 3.0  # seconds a lost track is kept for re-association
@@ -284,12 +292,18 @@ class TrackingConfig:
         for name in ("recovery_radius", "recovery_growth"):
             if isinstance(getattr(self, name), bool) or not getattr(self, name) >= 0:
                 raise ConfigError(f"tracking.{name} must be >= 0, got {getattr(self, name)!r}")
-        for name in ("offline_interpolate_s", "offline_link_motion_s", "duplicate_s"):
+        for name in ("offline_interpolate_s", "offline_link_motion_s", "duplicate_s", "ema_s"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ConfigError(f"tracking.{name} must be a number of seconds >= 0, got {value!r}")
         if self.cmc not in CMC_MODES:
             raise ConfigError(f"tracking.cmc: unknown mode {self.cmc!r}; use one of {', '.join(CMC_MODES)}")
+
+    def ema_momentum_for(self, seconds: float) -> float:
+        """The EMA's m for an update `seconds` of video after the previous processed frame."""
+        if self.ema_s <= 0 or seconds <= 0:
+            return self.ema_momentum
+        return max(self.ema_momentum, math.exp(-seconds / self.ema_s))
 
     def max_age_frames(self, fps: float) -> int:
         return self.max_age if self.max_age is not None else seconds_to_frames(self.max_age_s, fps)

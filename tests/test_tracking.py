@@ -615,3 +615,32 @@ def test_assignment_with_a_limit_is_the_cheapest_with_unmatched_sides_paid():
         r, c = assign(cost, allowed, limit)
         assert allowed[r, c].all() and len(set(r.tolist())) == len(r) and len(set(c.tolist())) == len(c)
         assert total(list(zip(r.tolist(), c.tolist()))) == pytest.approx(best)
+
+
+def test_track_appearance_spans_time_not_only_updates_at_high_frame_rates():
+    """The track's embedding (EMA) keeps at least 0.9 of itself per update and at least ~0.38 s
+    of video (what 0.9 a frame meant at 25 fps): at 50 fps one odd crop (another object's look,
+    a bad crop) turns it about half as far as at 25 fps (a quarter in 1 - cosine); at 25 fps and
+    below nothing changed."""
+    config = TrackingConfig()
+    assert config.ema_momentum_for(1 / 25) == 0.9 and config.ema_momentum_for(1 / 7) == 0.9
+    assert config.ema_momentum_for(1 / 50) == pytest.approx(0.9487, abs=1e-4)
+    assert config.ema_momentum_for(2 / 50) == 0.9  # every 2nd frame of a 50 fps video: 25 updates a second
+    assert TrackingConfig(ema_s=0).ema_momentum_for(1 / 50) == 0.9  # per update only (before)
+
+    def pull(fps: float) -> float:
+        """How far one odd crop (cosine 0.8 to the track's look, inside the gate) pulls a settled
+        track's embedding (1 - cosine)."""
+        tracker = Tracker(TrackingConfig(), fps=fps)
+        run(tracker, [Obj("a", lambda f: box_at(200, 200), unit(7))], range(20), noise=0.0)
+        before = tracker._ema[0].copy()
+        side = unit(8) - (unit(8) @ before) * before
+        odd = 0.8 * before + 0.6 * side / np.linalg.norm(side)
+        dets = Detections(np.array([box_at(200, 200)], np.float32), np.full(1, 0.9, np.float32), ["person"])
+        (obj,) = tracker.update(20, dets, odd[None].astype(np.float32), np.array([True]))
+        assert obj.track_id == 1
+        return 1.0 - float(before @ tracker._ema[0])
+
+    at_50, at_25, at_10 = pull(50), pull(25), pull(10)
+    assert at_25 > 1e-3 and at_50 < 0.6 * at_25
+    assert at_25 == pytest.approx(at_10)

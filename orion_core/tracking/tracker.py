@@ -240,6 +240,7 @@ class Tracker:
         self._has_ema = np.zeros(0, bool)
         self._prev_frame: int | None = None
         self._frames_seen = 0
+        self._frame_step = 1  # video frames since the previous update (the EMA's time step)
         # (older uid, younger uid) -> [frames overlapping, older matched, younger matched, both matched]
         self._overlaps: dict[tuple[int, int], list[int]] = {}
 
@@ -284,6 +285,7 @@ class Tracker:
         det_emb, det_has = self._detection_embeddings(detections, embeddings, has_embedding)
         self._frame = frame_index
         dt = 1 if self._prev_frame is None else frame_index - self._prev_frame
+        self._frame_step = dt
         self._frames_seen += 1
         self.counts["frames"] += 1
         self.counts["detections"] += len(detections)
@@ -564,7 +566,7 @@ class Tracker:
         calibration) only from `to_gallery` ones: crops not covered by another box."""
         if len(rows) == 0:
             return
-        m = self.config.ema_momentum
+        m = self.config.ema_momentum_for(self._frame_step / self.fps)
         mixed = np.where(self._has_ema[rows, None], m * self._ema[rows] + (1.0 - m) * emb, emb)
         self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self._has_ema[rows] = True
