@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -112,16 +113,21 @@ def person_ground_truth(gt: Path, out: Path) -> Path:
         if line:
             frame, gt_id, rest = line.split(",", 2)
             lines.append(f"{frame},{RETURNS.get(int(gt_id), int(gt_id))},{rest}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
+    return write_lines(out, lines)
 
 
 def kept_ground_truth(gt: Path, step: int, out: Path) -> Path:
     """The ground-truth rows of the frames a STEP run keeps (MOT frame f with (f - 1) % step == 0)."""
     lines = [line for line in gt.read_text().splitlines() if line and (int(line.split(",", 1)[0]) - 1) % step == 0]
+    return write_lines(out, lines)
+
+
+def write_lines(out: Path, lines: list[str]) -> Path:
+    """A derived ground-truth file, written whole or not at all (temp file, then rename)."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tmp = out.with_name(f".{out.name}.partial")
+    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    os.replace(tmp, out)
     return out
 
 
@@ -295,13 +301,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.step > 1:
         gt = kept_ground_truth(gt, args.step, args.out / f"gt-step{args.step}.txt")
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    sampled_fps = declared_fps(video) / args.step if args.step > 1 else None  # read once, not per Orion row
     results = []
     for method, backend in orion_methods([b.strip() for b in args.backends.split(",") if b.strip()]):
         for policy in policies if backend is not None else [None]:
             name = method if policy in (None, "on_demand") else f"{method} ({policy})"
             overrides = deep_merge(settings, {"embedding": {"policy": policy}} if policy else {})
-            if args.step > 1:  # Orion samples by timestamp: 1/STEP of the declared rate keeps frames 0, STEP, ...
-                overrides["video"] = {"fps": declared_fps(video) / args.step}
+            if sampled_fps is not None:  # Orion samples by timestamp: 1/STEP of the declared rate keeps frames 0, STEP, ...
+                overrides["video"] = {"fps": sampled_fps}
             run = run_orion(video, detections, args.out, name.replace(" ", "-").replace("(", "").replace(")", ""),
                             backend=backend, appearance=backend is not None, max_frames=-(-frames // args.step),
                             label="person", overrides=overrides)
