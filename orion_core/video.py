@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import stat
+import threading
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -127,6 +128,12 @@ class VideoSource:
 
     Iterating twice re-decodes from the start. After a full pass, `frames_decoded` is the real
     count, and `truncated`/`error` say whether the file ended earlier than its header promised.
+
+    Frames are often decoded in a worker thread (`stages.Prefetch`) while the owner may `close()`
+    from another, e.g. on Ctrl-C when the worker did not stop in time. FFmpeg frees the decoder
+    on close, so a decode still running then crashes the process (SIGSEGV). One lock covers each
+    frame's decode and conversion and every close: `close()` waits for the frame in hand, and
+    after it the stream just ends.
     """
 
     def __init__(self, path: str | os.PathLike, config: VideoConfig | None = None) -> None:
@@ -139,6 +146,8 @@ class VideoSource:
         self.truncated = False
         self.error: str | None = None
         self._fresh = True
+        self._lock = threading.RLock()
+        self._closed = False  # by the owner (`close`); a pass that ends closes the file too but may reopen it
         # One converter for every frame: `VideoFrame.to_ndarray(format="rgb24")` sets up FFmpeg's
         # scaler afresh per frame, 1.2-3.5 ms of a 768x576 frame here against 0.3-0.4 ms reused
         # (same pixels).
@@ -184,6 +193,8 @@ class VideoSource:
     def _next_av_frame(self):
         """The next decoded frame, or None at the end; a decoder error ends the stream early."""
         av = _av()
+        if self._closed:
+            return None
         try:
             return next(self._decoder)
         except StopIteration:
@@ -194,6 +205,8 @@ class VideoSource:
             return None
 
     def _reopen(self) -> None:
+        if self._closed:
+            raise ValueError(f"{self.path}: the video was closed; open it again to decode")
         self._container.close()
         self._container = _open_container(self.path)
         self._stream = self._container.streams.video[0]
@@ -218,9 +231,10 @@ class VideoSource:
         """
         if pixel_format not in ("rgb24", "yuv420p"):
             raise ValueError(f"pixel_format must be rgb24 or yuv420p, got {pixel_format!r}")
-        if not self._fresh:
-            self._reopen()
-        self._fresh = False
+        with self._lock:
+            if not self._fresh:
+                self._reopen()
+            self._fresh = False
         self.frames_decoded = 0
         self.frames_yielded = 0
         self.truncated = False
@@ -232,29 +246,34 @@ class VideoSource:
         last_time_s: float | None = None
         try:
             while limit is None or self.frames_yielded < limit:
-                av_frame = pending if pending is not None else self._next_av_frame()
-                pending = None
-                if av_frame is None:
-                    self._check_complete(last_time_s)
-                    break
-                index = self.frames_decoded
-                self.frames_decoded += 1
-                time_s = self._time_s(av_frame, index)
-                last_time_s = time_s if av_frame.pts is not None else None
-                if not sampler.keep(time_s):
-                    continue
-                check_frame_size(self.path, av_frame.width, av_frame.height, f" frame {index + 1}")  # size may change mid-stream
-                planar = pixel_format == "yuv420p" and av_frame.width % 2 == 0 and av_frame.height % 2 == 0
-                if planar:
-                    image = av_frame.to_ndarray(format="yuv420p")
-                else:
-                    if self._reformatter is None:
-                        self._reformatter = _av().video.reformatter.VideoReformatter()
-                    image = self._reformatter.reformat(av_frame, format="rgb24").to_ndarray()
-                self.frames_yielded += 1
+                with self._lock:  # not across the yield: the consumer may close meanwhile
+                    if self._closed:
+                        break
+                    av_frame = pending if pending is not None else self._next_av_frame()
+                    pending = None
+                    if av_frame is None:
+                        self._check_complete(last_time_s)
+                        break
+                    index = self.frames_decoded
+                    self.frames_decoded += 1
+                    time_s = self._time_s(av_frame, index)
+                    last_time_s = time_s if av_frame.pts is not None else None
+                    if not sampler.keep(time_s):
+                        continue
+                    check_frame_size(self.path, av_frame.width, av_frame.height, f" frame {index + 1}")  # size may change mid-stream
+                    planar = pixel_format == "yuv420p" and av_frame.width % 2 == 0 and av_frame.height % 2 == 0
+                    if planar:
+                        image = av_frame.to_ndarray(format="yuv420p")
+                    else:
+                        if self._reformatter is None:
+                            self._reformatter = _av().video.reformatter.VideoReformatter()
+                        image = self._reformatter.reformat(av_frame, format="rgb24").to_ndarray()
+                    del av_frame
+                    self.frames_yielded += 1
                 yield Frame(index=index, time_s=time_s, image=image)
         finally:  # also on an early break: release the decoder threads; a new pass reopens the file
-            self._container.close()
+            with self._lock:
+                self._container.close()
             if self.truncated:
                 log.warning("%s: %s; processed the %d frames that decoded", self.path, self.error, self.frames_decoded)
 
@@ -314,7 +333,10 @@ class VideoSource:
         }
 
     def close(self) -> None:
-        self._container.close()
+        """Release the file; safe from any thread, waits for a frame another thread is decoding."""
+        with self._lock:
+            self._closed = True
+            self._container.close()
 
     def __enter__(self) -> "VideoSource":
         return self
@@ -379,6 +401,10 @@ class VideoWriter:
 
     H.264 (libx264) when FFmpeg has it, else MPEG-4 part 2. Size comes from the first frame;
     odd sizes are padded by one pixel because yuv420p needs even dimensions.
+
+    Frames are often encoded in a worker thread (`stages.Consumer`) while the owner may `discard()`
+    from another (an interrupted run). Encoding into a closed FFmpeg container crashes the process,
+    so one lock covers each frame's encode and every close; a write after `discard()` raises.
     """
 
     def __init__(
@@ -406,6 +432,12 @@ class VideoWriter:
         self._tmp = self.path.with_name(f".{self.path.stem}.{os.getpid()}.tmp{self.path.suffix or '.mp4'}")
         self._container = None
         self._stream = None
+        self._lock = threading.RLock()
+        self._discarded = False
+
+    def _check_open(self) -> None:
+        if self._discarded:
+            raise ValueError(f"VideoWriter: {self.path} was discarded; nothing more can be written")
 
     def _start(self, width: int, height: int) -> None:
         av = _av()
@@ -441,23 +473,25 @@ class VideoWriter:
         """Append one I420 frame ((H*3/2)xW uint8, `VideoSource.frames("yuv420p")`): no colour conversion.
 
         A frame whose size differs from the stream's goes through RGB and `write`'s scaling."""
-        av = _av()
-        planes = np.asarray(planes)
-        if planes.ndim != 2 or planes.dtype != np.uint8 or planes.shape[0] % 3:
-            raise ValueError(f"VideoWriter.write_yuv420 expects (H*3/2)xW uint8 planes, got {planes.shape} {planes.dtype}")
-        height, width = planes.shape[0] * 2 // 3, planes.shape[1]
-        if self._stream is None:
-            self._start(width, height)
-            self._size = (height, width)
-        if (height, width) != (self._stream.height, self._stream.width):
-            import cv2
+        with self._lock:
+            self._check_open()
+            av = _av()
+            planes = np.asarray(planes)
+            if planes.ndim != 2 or planes.dtype != np.uint8 or planes.shape[0] % 3:
+                raise ValueError(f"VideoWriter.write_yuv420 expects (H*3/2)xW uint8 planes, got {planes.shape} {planes.dtype}")
+            height, width = planes.shape[0] * 2 // 3, planes.shape[1]
+            if self._stream is None:
+                self._start(width, height)
+                self._size = (height, width)
+            if (height, width) != (self._stream.height, self._stream.width):
+                import cv2
 
-            self.write(cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420))
-            return
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format="yuv420p")
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        self.frames_written += 1
+                self.write(cv2.cvtColor(planes, cv2.COLOR_YUV2RGB_I420))
+                return
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(planes), format="yuv420p")
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+            self.frames_written += 1
 
     def write(self, image: np.ndarray) -> None:
         """Append one HxWx3 RGB uint8 frame of the first one's size (with `fit`, other sizes are scaled to it).
@@ -465,53 +499,59 @@ class VideoWriter:
         Videos may change size mid-stream (a stream switching resolution, concatenated clips); an
         annotated copy keeps the first size, as players expect one size per stream.
         """
-        av = _av()
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ValueError(f"VideoWriter.write expects HxWx3 uint8 RGB, got {image.shape} {image.dtype}")
-        if self._stream is None:
-            self._start(image.shape[1], image.shape[0])
-            self._size = image.shape[:2]
-        if image.shape[:2] != self._size:
-            if not self.fit:
-                raise ValueError(f"VideoWriter: frame size {image.shape[:2]} differs from the first frame's {self._size}")
-            import cv2
+        with self._lock:
+            self._check_open()
+            av = _av()
+            image = np.asarray(image)
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise ValueError(f"VideoWriter.write expects HxWx3 uint8 RGB, got {image.shape} {image.dtype}")
+            if self._stream is None:
+                self._start(image.shape[1], image.shape[0])
+                self._size = image.shape[:2]
+            if image.shape[:2] != self._size:
+                if not self.fit:
+                    raise ValueError(f"VideoWriter: frame size {image.shape[:2]} differs from the first frame's {self._size}")
+                import cv2
 
-            image = cv2.resize(image, (self._size[1], self._size[0]), interpolation=cv2.INTER_LINEAR)
-        pad_h, pad_w = self._stream.height - image.shape[0], self._stream.width - image.shape[1]
-        if pad_h or pad_w:
-            image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-        frame = _yuv420p_frame(av, image)
-        for packet in self._stream.encode(frame):
-            self._container.mux(packet)
-        self.frames_written += 1
+                image = cv2.resize(image, (self._size[1], self._size[0]), interpolation=cv2.INTER_LINEAR)
+            pad_h, pad_w = self._stream.height - image.shape[0], self._stream.width - image.shape[1]
+            if pad_h or pad_w:
+                image = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+            frame = _yuv420p_frame(av, image)
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+            self.frames_written += 1
 
     def close(self) -> None:
         """Flush the encoder and move the file into place (nothing is written for zero frames)."""
-        if self._container is None:
-            return
-        try:
-            for packet in self._stream.encode(None):
-                self._container.mux(packet)
-            self._container.close()
-        except BaseException:
-            self._abort()
-            raise
-        self._container = None
-        os.replace(self._tmp, self.path)
+        with self._lock:
+            if self._container is None:  # nothing written, or discarded
+                return
+            try:
+                for packet in self._stream.encode(None):
+                    self._container.mux(packet)
+                self._container.close()
+            except BaseException:
+                self._abort()
+                raise
+            self._container = None
+            os.replace(self._tmp, self.path)
 
     def discard(self) -> None:
         """Drop what was written without flushing the encoder (a failed or interrupted run)."""
-        self._abort()
+        with self._lock:
+            self._discarded = True
+            self._abort()
 
     def _abort(self) -> None:
-        if self._container is not None:
-            try:
-                self._container.close()
-            except Exception:  # the temp file is discarded anyway
-                pass
-            self._container = None
-        self._tmp.unlink(missing_ok=True)
+        with self._lock:
+            if self._container is not None:
+                try:
+                    self._container.close()
+                except Exception:  # the temp file is discarded anyway
+                    pass
+                self._container = None
+            self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "VideoWriter":
         return self

@@ -263,3 +263,60 @@ def test_annotator_draws_the_same_marks_on_planes_as_on_rgb():
         assert np.abs(edge.astype(int) - np.array(entity_colour(obj.entity_id))).max() < 40
     untouched = (slice(210, 235), slice(280, 315))  # far from every mark
     assert np.abs(back[untouched].astype(int) - image[untouched].astype(int)).mean() < 3.0
+
+
+CLOSE_RACE = """
+import sys, threading
+import numpy as np
+from orion_core.stages import Consumer, Prefetch
+from orion_core.video import VideoWriter, open_video
+
+video, trials = sys.argv[1], int(sys.argv[2])
+ended = 0
+for _ in range(trials):  # decode in a worker, close from here while it is mid-frame
+    source = open_video(video)
+    frames = Prefetch(lambda: iter(source), 4, "decode")
+    next(frames)
+    frames.close(join_s=0.0)
+    source.close()
+    frames._thread.join(10)
+    ended += not frames.alive
+rng = np.random.default_rng(0)
+images = [rng.integers(0, 256, (240, 320, 3), np.uint8) for _ in range(4)]
+discarded = 0
+for trial in range(trials):  # encode in a worker, discard from here while it is mid-frame
+    writer = VideoWriter(sys.argv[3] + f"/out{trial}.mp4", 10.0)
+    encoder = Consumer(writer.write, 8, "encode")
+    for image in images * 2:
+        encoder.submit(image)
+    encoder.abort(join_s=0.0)
+    writer.discard()
+    encoder._thread.join(10)
+    try:
+        writer.write(images[0])
+    except ValueError:
+        discarded += 1
+print(ended, discarded)
+"""
+
+
+def test_closing_from_another_thread_while_a_worker_decodes_or_encodes_does_not_crash(tmp_path):
+    """On Ctrl-C the main thread closes the video while the decode (or encode) worker may still be
+    inside FFmpeg; that freed the decoder under it and killed the process (SIGSEGV, a CI flake of
+    the interrupt tests). Run in a child process: a crash must fail this test, not end pytest."""
+    import subprocess
+    import sys
+
+    video = tmp_path / "noisy.mp4"
+    rng = np.random.default_rng(1)
+    with VideoWriter(video, FPS) as writer:
+        for _ in range(40):
+            writer.write(rng.integers(0, 256, (240, 320, 3), np.uint8))
+    script = tmp_path / "race.py"
+    script.write_text(CLOSE_RACE)
+    trials = 40
+    proc = subprocess.run([sys.executable, str(script), str(video), str(trials), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.split() == [str(trials), str(trials)]  # every worker ended; every discarded writer refuses frames
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["noisy.mp4", "race.py"]  # no temp files left behind
