@@ -7,18 +7,66 @@ ahead blocks instead of buffering the video, so memory stays flat whatever its l
 Interrupts: only the main thread receives Ctrl-C/SIGTERM. It never blocks on a queue for more
 than `POLL_S`, and `close()` stops a worker within a poll (a worker in the middle of one item,
 e.g. a model forward, is a daemon and is not waited for beyond `join_s`).
+
+Such a worker must not outlive the interpreter: a daemon thread inside torch when Python
+finalizes is torn down mid-call ("terminate called without an active exception", SIGABRT).
+The CLI and corpus worker processes therefore end with `exit_now_if_busy` (the run's files are
+committed or removed by then); for library use an exit hook stops and joins the workers.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import queue
 import threading
 import time
+import weakref
 from typing import Any, Callable, Iterator
 
 POLL_S = 0.1  # longest a blocked put/get waits before re-checking for a stop or an interrupt
 _END = object()
+
+
+AT_EXIT_JOIN_S = 30.0  # longest the interpreter's exit waits for workers to finish the item in hand
+_WORKERS: "weakref.WeakSet[Prefetch | Consumer]" = weakref.WeakSet()
+
+
+def running() -> list[threading.Thread]:
+    """Stage worker threads still alive (e.g. one in a model forward after an interrupt)."""
+    return [w._thread for w in list(_WORKERS) if w._thread.is_alive()]
+
+
+def exit_now_if_busy(code: int) -> None:
+    """`os._exit(code)` if a worker is still busy, after flushing logs and stdio; else return.
+
+    For a process that is ending anyway (the CLI, a corpus worker process) once the run has
+    removed or committed its files: waiting for the worker's item could take a whole forward.
+    """
+    if not running():
+        return
+    import logging
+    import sys
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(code)
+
+
+@atexit.register
+def _stop_workers_at_exit() -> None:
+    """Stop every worker and wait (bounded) for the item in hand: a thread still inside native
+    code while the interpreter finalizes can abort the process."""
+    workers = [w for w in list(_WORKERS) if w._thread.is_alive()]
+    for worker in workers:
+        worker._stop.set()
+    deadline = time.monotonic() + AT_EXIT_JOIN_S
+    for worker in workers:
+        worker._thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class StageTimer:
@@ -64,6 +112,7 @@ class Prefetch:
         self._timer = timer
         self._done = False
         self._thread = threading.Thread(target=self._work, args=(make_items,), name=name, daemon=True)
+        _WORKERS.add(self)
         self._thread.start()
 
     def _put(self, item: Any) -> bool:
@@ -150,6 +199,7 @@ class Consumer:
         self._timer = timer
         self._stage = stage
         self._thread = threading.Thread(target=self._work, name=name, daemon=True)
+        _WORKERS.add(self)
         self._thread.start()
 
     def _work(self) -> None:

@@ -587,7 +587,7 @@ def slow(images):
     return np.ones((len(images), 8), np.float32)
 
 register_backend("slow", make_backend(result=slow))
-main(sys.argv[1:])
+main()  # as the `orion` command: argv from sys.argv
 """
 
 
@@ -669,6 +669,85 @@ def test_interrupted_rerun_keeps_the_previous_result(tmp_path, long_input):
     assert sorted(p.name for p in out.iterdir()) == [EPISODE]
 
 
+TORCH_RUN = """
+import sys, time
+from pathlib import Path
+import numpy as np
+import torch
+sys.path.insert(0, {tests!r})
+from fakes import make_backend
+from orion_core.plugins import register_backend
+from orion_core.cli import main
+
+def forward(images):
+    Path({marker!r}).touch()  # the test interrupts once a forward is under way
+    a = torch.randn(256, 256)
+    deadline = time.monotonic() + 60.0  # a long model forward: many native calls
+    while time.monotonic() < deadline:
+        a = torch.tanh(a @ a)
+    return np.ones((len(images), 8), np.float32)
+
+register_backend("torchy", make_backend(result=forward))
+main()
+"""
+
+
+def test_interrupt_during_a_torch_forward_exits_130_not_an_abort(tmp_path, long_input):
+    """Ctrl-C while the embedding worker is inside torch: the worker is not waited for, and left
+    running while the interpreter finalizes it aborted the process from inside torch ("terminate
+    called without an active exception", exit -6). The command ends at once instead: 130, one line."""
+    out, marker = tmp_path / "out", tmp_path / "forward-started"
+    text = TORCH_RUN.format(tests=str(Path(__file__).parent), marker=str(marker))
+    # policy `all` embeds in the detect worker, as a YOLO detector always runs there
+    command = script_command(tmp_path / "torch_run.py", text, "torchy", long_input, out, "--embed-policy", "all")
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180.0
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marker.exists(), proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    try:
+        _, err = proc.communicate(timeout=50)  # the forward alone runs 60 s: nobody waited for it
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert err.strip().splitlines() == ["Interrupted."], err
+    assert_nothing_written(out)
+
+
+LIBRARY_EXIT = """
+import threading, time
+import torch
+from orion_core.stages import Prefetch
+
+started = threading.Event()
+
+def items():
+    started.set()
+    a = torch.randn(256, 256)
+    deadline = time.monotonic() + 3.0  # one item takes a 3 s forward
+    while time.monotonic() < deadline:
+        a = torch.tanh(a @ a)
+    yield a
+
+work = Prefetch(items, 1, "orion-forward")
+started.wait()
+work.close(join_s=0.0)  # a host stops the stage and ends its program normally
+print("alive at exit:", work.alive)
+"""
+
+
+def test_a_program_that_ends_while_a_stage_worker_is_in_torch_exits_cleanly(tmp_path):
+    """Library use (no CLI): the interpreter's exit waits for a stopped worker's item in hand
+    instead of tearing the thread down inside torch (SIGABRT)."""
+    script = tmp_path / "library_exit.py"
+    script.write_text(LIBRARY_EXIT)
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.strip() == "alive at exit: True" and "terminate called" not in proc.stderr
+
+
 SWALLOWING_RUN = """
 import os, signal, sys, time
 import numpy as np
@@ -690,7 +769,7 @@ def swallowing(images):
     return np.ones((len(images), 8), np.float32)
 
 register_backend("swallowing", make_backend(result=swallowing))
-main(sys.argv[1:])
+main()
 """
 
 

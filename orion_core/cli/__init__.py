@@ -102,12 +102,36 @@ def one_line(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
+    """Console entry point: user errors become one line on stderr and exit code 2.
+
+    `argv` None (the `orion` command) also ends the process at once if a pipeline worker is
+    still busy (`_exit_past_busy_workers`); a host passing `argv` keeps its process.
+    """
     # numpy's "invalid value encountered in divide" and the like are checked for (NaN rows, empty
     # ground truth) where they matter; on stderr they would only bury the one line that counts.
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=RuntimeWarning)
-        _main(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=RuntimeWarning)
+            _main(argv)
+    except SystemExit as exc:
+        if argv is None:  # the `orion` command itself, not a host calling main(args) in-process
+            _exit_past_busy_workers(exc.code)
+        raise
+    if argv is None:
+        _exit_past_busy_workers(0)
+
+
+def _exit_past_busy_workers(code: int | str | None) -> None:
+    """End the process now if a pipeline worker is still busy (a model forward when Ctrl-C or an
+    error stopped the run): left to the interpreter's exit it would be waited for, or abort the
+    process from inside torch (SIGABRT). The run has already removed or committed its files."""
+    stages = sys.modules.get("orion_core.stages")  # not imported: no worker ever ran
+    if stages is None or not stages.running():
+        return
+    if isinstance(code, str):  # sys.exit("message") prints it, exit status 1
+        sys.stderr.write(code + "\n")
+        code = 1
+    stages.exit_now_if_busy(code if isinstance(code, int) else 0)
 
 
 def _main(argv: list[str] | None) -> None:

@@ -109,6 +109,9 @@ def _worker_main(config, out_dir: str, threads: int, conn) -> None:
 
             conn.send(("done", wid, job.index, process_job(engine, job, out_dir, progress)))
     except (KeyboardInterrupt, EOFError, BrokenPipeError):  # stopped, or the driver is gone
+        from ..stages import exit_now_if_busy
+
+        exit_now_if_busy(0)  # a forward still running in a stage thread is not waited for
         return
 
 
