@@ -466,3 +466,42 @@ def test_ablation_scores_pets_also_on_the_person_level_ground_truth(tmp_path, ca
     assert len(published) == len(people) == 1 and 0 < people[0]["HOTA"] <= 100
     # one object renamed in the ground truth and nowhere else: the scores of a 2-object scene move together
     assert people[0]["MOTA"] == pytest.approx(published[0]["MOTA"])
+
+
+def test_pets_clips_cuts_same_pixels_and_renumbered_rows_and_runs_each_clip_alone(tmp_path, capsys):
+    """`benchmarks/pets_clips.py`: a clip holds exactly frames A..B of the video (lossless, same
+    declared rate) with det.txt and ground truth cut to them and renumbered from 1, and every clip
+    is tracked as its own video, so short clips end on the backend's prior."""
+    import av
+
+    from orion_core.synthetic import make_scene
+
+    clips = load_script("pets_clips")
+    assert clips.windows(1, 30, 10) == [(1, 10), (11, 20), (21, 30)]
+    assert clips.windows(1, 25, 10) == [(1, 10), (11, 20)]
+    assert clips.cut_rows("9,1,a\n11,2,b\n20,3,c\n21,4,d\n", 11, 20) == "1,2,b\n10,3,c\n"
+
+    scene = make_scene(tmp_path / "scene", frames=30, n_objects=2, reentry=False, crossing=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "vtest.avi").symlink_to(scene.video_path)
+    (data / "det.txt").symlink_to(scene.det_path)
+    (data / "gt-frames-001-400.txt").symlink_to(scene.gt_path)
+
+    assert clips.main([str(data), "--frames", "1-30", "--length", "10", "--backends", "histogram,motion", "--peers", "",
+                       "--out", str(tmp_path / "out")]) == 0
+    clip = tmp_path / "out" / "clip-011-020"
+    with av.open(str(scene.video_path)) as whole, av.open(str(clip / "vtest.avi")) as cut:
+        want = [f.to_ndarray(format="yuv420p") for f in whole.decode(video=0)][10:20]
+        got = [f.to_ndarray(format="yuv420p") for f in cut.decode(video=0)]
+        assert cut.streams.video[0].average_rate == whole.streams.video[0].average_rate
+    assert len(got) == 10 and all(np.array_equal(a, b) for a, b in zip(want, got))
+    det_rows = (clip / "det.txt").read_text().splitlines()
+    assert {int(r.split(",")[0]) for r in det_rows} == set(range(1, 11))
+    assert det_rows == clips.cut_rows(scene.det_path.read_text(), 11, 20).splitlines()
+
+    summary = {row["method"]: row for row in json.loads((tmp_path / "out" / "results.json").read_text())["summary"]}
+    assert summary["orion histogram"]["clips"] == 3 and summary["orion histogram"]["prior"] == 3
+    assert summary["orion motion-only"]["prior"] is None
+    assert 0 < summary["orion motion-only"]["IDF1"] <= 100
+    assert "3 clips of 10 frames" in capsys.readouterr().out
