@@ -49,6 +49,7 @@ ROWS: list[tuple[str, dict]] = [
     ("offline without linking", {"tracking": {"offline_link": False}}),
     ("offline keeping unsupported entities", {"tracking": {"offline_drop_unsupported": False}}),
     ("offline keeping unsupported starts and ends", {"tracking": {"offline_trim_unsupported": False}}),
+    ("gap filling through exits and returns at the border", {"tracking": {"offline_interpolate_exits": True}}),
     # issue 10's other items, one switch each from the default (item 5, clips, needs an encode_clips
     # backend; item 6, thumbnails, is not a tracking metric)
     ("no per-video calibration (item 1)", {"tracking": {"calibrate": False}}),

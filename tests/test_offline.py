@@ -10,6 +10,7 @@ import pytest
 from orion_core.tracking.offline import (
     Observations,
     OfflineSettings,
+    cut_sides,
     fit_bar,
     gap_fill,
     interpolate_entities,
@@ -158,6 +159,70 @@ def test_gaps_are_filled_in_steady_entities_or_where_something_hid_the_object():
     steady = np.r_[sampled[:10], sampled[12:20]]
     assert longest_run(steady, sampled) == 10
     assert fill(steady, sampled, times, min_run=8) == sampled[10:12].tolist()
+
+
+def test_a_gap_in_which_the_object_left_the_view_and_came_back_is_filled_only_where_something_hid_it():
+    """An object that walks out through a border and back in leaves a gap no box should be drawn
+    in: it is filled only where another box hid it. Gaps of an object cut by the border that moves
+    along it, goes one way only, or could not have left and come back in the time are filled as
+    before, and without `frame_size` nothing changes."""
+    processed = np.arange(1, 101)
+    times = (processed - 1) / FPS  # 25 fps
+    size = (200, 100)  # width, height
+
+    def box_at(x0: float) -> tuple:
+        """A 20 px wide person whose left edge is at x0, cut by the right border beyond x0 = 180."""
+        return (x0, 40.0, min(x0 + 20.0, 200.0), 60.0)
+
+    def filled(rows, others=(), frame_size=size):
+        rows = list(rows) + list(others)
+        frame = np.array([r[0] for r in rows])
+        entity = np.array([r[1] for r in rows])
+        box = np.array([r[2] for r in rows], float)
+        out = interpolate_entities(frame, times[frame - 1], entity, box, processed, times[processed - 1], 2.0, 8,
+                                   frame_size, box)
+        return [] if out is None else sorted(out[0][entity[out[3]] == 1].tolist())
+
+    # walks right at 2 px a frame (50 px/s), out through the right border after frame 14, back in from 40
+    out_and_back = [(f, 1, box_at(160.0 + 2 * (f - 1))) for f in range(1, 15)]
+    out_and_back += [(f, 1, box_at(196.0 - 2 * (f - 40))) for f in range(40, 52)]
+    assert cut_sides(np.array(box_at(186.0)), size) == {"right"} and cut_sides(np.array(box_at(150.0)), size) == set()
+    gap = list(range(15, 40))
+    assert filled(out_and_back) == []
+    assert filled(out_and_back, frame_size=None) == gap
+    # the same gap with another box over the object on most of its frames: hidden, filled
+    occluder = [(f, 2, (170.0, 38.0, 200.0, 62.0)) for f in range(15, 40)]
+    assert filled(out_and_back, others=occluder) == gap
+    # missed while walking on out (cut on both sides of the gap, but still heading out after it)
+    leaving = [(f, 1, box_at(160.0 + 0.5 * (f - 1))) for f in list(range(1, 50)) + list(range(56, 60))]
+    assert filled(leaving) == [50, 51, 52, 53, 54, 55]
+    # out and back in too fast to have left: 14 px still in view at 50 px/s, each way, needs 0.56 s
+    quick = [(f, 1, box_at(160.0 + 2 * (f - 1))) for f in range(1, 15)]
+    quick += [(f, 1, box_at(186.0 - 2 * (f - 18))) for f in range(18, 30)]
+    assert filled(quick) == [15, 16, 17]
+
+
+def test_the_pass_leaves_an_exit_and_return_unfilled_unless_told_to_fill_it(tmp_path):
+    """run_pass with the frame's size: a person walking out at the right border and back in is not
+    drawn at the border in between (`tracking.offline_interpolate_exits: false`); with the switch on,
+    or without a frame size, the gap is filled as before."""
+    from orion_core.config import TrackingConfig
+
+    processed = np.arange(1, 61)
+    times = (processed - 1) / FPS
+    out_frames, in_frames = range(1, 21), range(45, 60)
+    rows = [(f, 1, 1, b) for f, b in zip(out_frames, walker(out_frames, 560, 50, 3.0))]  # right edge 600 + ... > 640
+    rows += [(f, 1, 2, b) for f, b in zip(in_frames, walker(in_frames, 630, 50, -3.0))]
+    rows = [(f, e, t, [b[0], b[1], min(b[2], 640.0), b[3]]) for f, e, t, b in rows]  # the detector boxes what is in view
+    obs = observations(rows)
+    rule = OfflineSettings.from_config(TrackingConfig(offline_interpolate_exits=False), 0.75)
+    fill = OfflineSettings.from_config(TrackingConfig(offline_interpolate_exits=True), 0.75)
+    assert not rule.interpolate_exits and fill.interpolate_exits
+    kept = run_pass(obs, None, rule, processed, times, frame_size=(640, 480))
+    assert not kept.rows.interpolated.any() and kept.report["interpolate_exits"] is False
+    for settings, size in [(fill, (640, 480)), (rule, None)]:
+        filled = run_pass(obs, None, settings, processed, times, frame_size=size)
+        assert sorted(filled.rows.frame[filled.rows.interpolated].tolist()) == list(range(21, 45))
 
 
 def unsupported_scene() -> Observations:

@@ -69,6 +69,10 @@ FULL_EVIDENCE = 20
 MAX_SPEED_HEIGHTS_S = 5.0
 MIN_MARGIN, THIN_MARGIN = 0.02, 0.05  # runner-up margin: floor, and value without same-object pairs
 EDGE_FRACTION = 0.05  # a box within this fraction of the frame size from a border touches it
+# A box this close to a border (fraction of its own width or height, at least BORDER_MIN_PX) is cut
+# by it: a detector boxes only the visible part of an object leaving the view.
+BORDER_TOLERANCE, BORDER_MIN_PX = 0.1, 2.0
+EXIT_VIEWS = 4  # views either side of a gap that give the speed of an object leaving or returning
 # Motion gate, in heights of the box, around the constant-velocity extrapolation: its error grows
 # with the time unseen. A walker turning at 0.5 m/s^2 strays 0.25 m (~0.15 heights) from a
 # straight line in 1 s, and a velocity off by 0.2 heights/s adds as much again: half a height per
@@ -102,6 +106,7 @@ class OfflineSettings:
     smooth: bool = True
     interpolate_s: float = 3.0  # 0 = no gap filling (TrackingConfig.offline_interpolate_s explains the value)
     interpolate_min_run: int = 8  # steady run that earns gap filling; else only hidden gaps (0 = all)
+    interpolate_exits: bool = False  # True: fill a gap in which the object left the view and came back (else only where hidden)
     link: bool = True
     link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
     drop_unsupported: bool = True  # leave out entities the video does not support (`unsupported_entities`)
@@ -118,6 +123,7 @@ class OfflineSettings:
             smooth=on and tracking.offline_smooth,
             interpolate_s=float(tracking.offline_interpolate_s) if on else 0.0,
             interpolate_min_run=int(tracking.offline_interpolate_min_run),
+            interpolate_exits=bool(tracking.offline_interpolate_exits),
             link=on and tracking.offline_link,
             link_motion_s=float(tracking.offline_link_motion_s),
             drop_unsupported=on and tracking.offline_drop_unsupported,
@@ -384,6 +390,54 @@ def _touches_edge(box: np.ndarray, size: tuple[int, int] | None) -> bool:
     return bool(box[0] <= mx or box[1] <= my or box[2] >= width - mx or box[3] >= height - my)
 
 
+# (coordinate of the box's inner edge, +1 if moving out of view increases it) per border:
+# the edge still in view moves with the object while the outer one sticks to the border.
+_BORDERS = {"left": (2, -1.0), "top": (3, -1.0), "right": (0, 1.0), "bottom": (1, 1.0)}
+
+
+def cut_sides(box: np.ndarray, size: tuple[int, int]) -> set[str]:
+    """The frame borders an xyxy box reaches (within `BORDER_TOLERANCE` of its own size): the object
+    may be partly out of view there. Meant for detections (a detector boxes the visible part; a
+    smoothed box lags). Stricter than `_touches_edge`: someone near the edge in full view does not
+    count."""
+    width, height = size
+    tx = max(BORDER_MIN_PX, BORDER_TOLERANCE * (box[2] - box[0]))
+    ty = max(BORDER_MIN_PX, BORDER_TOLERANCE * (box[3] - box[1]))
+    sides = {"left": box[0] <= tx, "top": box[1] <= ty, "right": box[2] >= width - tx, "bottom": box[3] >= height - ty}
+    return {side for side, cut in sides.items() if cut}
+
+
+def _edge_speed(times: np.ndarray, coords: np.ndarray) -> float | None:
+    """Least-squares speed (pixels/s) of an edge over a few views; None from fewer than two."""
+    if len(times) < 2 or np.ptp(times) <= 0:
+        return None
+    return float(np.polyfit(times, coords, 1)[0])
+
+
+def left_and_came_back(times: np.ndarray, boxes: np.ndarray, seen: np.ndarray, k: int, size: tuple[int, int]) -> bool:
+    """Did the object walk out of view after row k and back in at row k + 1 (rows of one entity)?
+
+    Both views are cut by the same border; before the gap the edge still in view moved out through
+    it, after the gap in; and the gap lasts at least the time to carry the visible part out at the
+    speed before it plus in at the speed after it. A person walking along the edge and missed
+    while half visible moves along it or one way only, and is filled as before. `seen`: the
+    detections (cut test, distances), `boxes`: the smoothed boxes (speeds).
+    """
+    sides = cut_sides(seen[k], size) & cut_sides(seen[k + 1], size)
+    gap_s = times[k + 1] - times[k]
+    before, after = slice(max(k - EXIT_VIEWS + 1, 0), k + 1), slice(k + 1, k + 1 + EXIT_VIEWS)
+    for side in sides:
+        coord, out = _BORDERS[side]
+        speed_out, speed_in = _edge_speed(times[before], boxes[before, coord]), _edge_speed(times[after], boxes[after, coord])
+        if speed_out is None or speed_in is None or out * speed_out <= 0 or -out * speed_in <= 0:
+            continue
+        limit = {"left": 0.0, "top": 0.0, "right": float(size[0]), "bottom": float(size[1])}[side]
+        to_leave, to_return = abs(limit - seen[k, coord]), abs(limit - seen[k + 1, coord])
+        if gap_s >= to_leave / (out * speed_out) + to_return / (-out * speed_in):
+            return True
+    return False
+
+
 def link_entities(
     obs: Observations,
     states: np.ndarray,
@@ -630,7 +684,8 @@ def run_pass(
     online stage saw (with `video.fps` sampling, not every frame), with their times."""
     n = len(obs)
     report: dict = {"smooth": settings.smooth, "interpolate_s": settings.interpolate_s,
-                    "interpolate_min_run": settings.interpolate_min_run, "link": settings.link,
+                    "interpolate_min_run": settings.interpolate_min_run,
+                    "interpolate_exits": settings.interpolate_exits, "link": settings.link,
                     "drop_unsupported": settings.drop_unsupported,
                     "trim_unsupported": settings.drop_unsupported and settings.trim_unsupported}  # trimming is part of dropping
     seconds_per_frame = _seconds_per_frame(processed_frames, processed_times)
@@ -660,7 +715,8 @@ def run_pass(
             conf, det, box, source = conf[keep], det[keep], box[keep], source[keep]
     if settings.interpolate_s > 0 and len(frame):
         add = interpolate_entities(frame, time_s, entity, box, processed_frames, processed_times,
-                                   settings.interpolate_s, settings.interpolate_min_run)
+                                   settings.interpolate_s, settings.interpolate_min_run,
+                                   None if settings.interpolate_exits else frame_size, det)
         if add is not None:
             f, t, b, prev = add
             frame = np.r_[frame, f]
@@ -687,7 +743,8 @@ def _seconds_per_frame(frames: np.ndarray, times: np.ndarray) -> float:
 
 def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarray, box: np.ndarray,
                          processed_frames: np.ndarray, processed_times: np.ndarray, limit_s: float,
-                         min_run: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+                         min_run: int = 0, frame_size: tuple[int, int] | None = None,
+                         det: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """New rows (frames, times, boxes, the row before each gap) for every entity's short gaps, or None.
 
     Interpolation claims the object was there all along. A gap earns that claim when the entity
@@ -698,15 +755,31 @@ def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarr
     frames meets neither (8 hits in a row at p = 0.3 happen about once in 15,000 frames), yet
     without the rule its short gaps would all be filled: on replays with such clutter more than
     half of the filled rows were on nothing (benchmarks/README.md, "A real detector's faults").
+
+    With `frame_size` (and `det`, the detections behind the rows; NaN rows use `box`), a gap in
+    which the object walked out of view and came back (`left_and_came_back`) needs the hidden
+    test even in a steady entity: a filled box would stand at the edge where nobody is (PETS09: a
+    man leaves at the right edge and returns there 2.1 s later; benchmarks/README.md, "Gaps
+    where the object left the view").
     """
     others = _Others(frame, entity, box)
     parts = []
     for rows in _entity_rows(frame, entity):
         f, t, bx, prev = gap_fill(frame[rows], time_s[rows], box[rows], processed_frames, processed_times, limit_s)
-        if len(f) and min_run > 0 and not steady(frame[rows], processed_frames, min_run):
-            hidden = others.cover(f, bx, int(entity[rows[0]])) >= HIDDEN_IOA
-            keep = np.zeros(len(f), bool)
+        if not len(f):
+            continue
+        judge = np.zeros(len(f), bool)  # gaps that must be explained by an occluder
+        if min_run > 0 and not steady(frame[rows], processed_frames, min_run):
+            judge[:] = True
+        elif frame_size is not None:
+            seen = box[rows] if det is None else np.where(np.isnan(det[rows]), box[rows], det[rows])
             for gap in np.unique(prev):
+                if left_and_came_back(time_s[rows], box[rows], seen, int(gap), frame_size):
+                    judge[prev == gap] = True
+        if judge.any():
+            hidden = others.cover(f, bx, int(entity[rows[0]])) >= HIDDEN_IOA
+            keep = ~judge
+            for gap in np.unique(prev[judge]):
                 in_gap = prev == gap
                 keep[in_gap] = hidden[in_gap].mean() >= 0.5
             f, t, bx, prev = f[keep], t[keep], bx[keep], prev[keep]
