@@ -24,7 +24,6 @@ Synthetic numbers are means over seeds; `kept` is summed.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -32,7 +31,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from orion_core.bench import format_table, markdown_table, run_orion, score_reentries
+from orion_core.bench import format_table, load_script, markdown_table, run_orion, score_reentries
 from orion_core.evaluate import evaluate_mot, read_mot_file
 
 MOTION = "motion"
@@ -93,9 +92,7 @@ PEOPLE = "PETS 1-400 people"  # the PETS column scored on the person-level groun
 
 
 def pets_scene(data: Path, out: Path) -> dict:
-    spec = importlib.util.spec_from_file_location("pets_benchmark", Path(__file__).with_name("pets.py"))
-    pets = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pets)
+    pets = load_script(Path(__file__).with_name("pets.py"))
     gt = data / "gt-frames-001-400.txt"
     return {"scene": "PETS 1-400", "video": data / "vtest.avi", "det": data / "det.txt", "gt": gt,
             "person_gt": pets.person_ground_truth(gt, out / "gt-person.txt") if gt.is_file() else None,

@@ -20,13 +20,12 @@ how many clips each Orion method ran on the prior.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
 from pathlib import Path
 
-from orion_core.bench import format_table, markdown_table
+from orion_core.bench import format_table, load_script, markdown_table
 from orion_core.evaluate import parse_frame_range
 
 METRICS = ("HOTA", "IDF1", "person_HOTA", "person_IDF1")
@@ -35,14 +34,6 @@ COLUMNS = (
     ("pHOTA", "person_HOTA", "{:.1f}"), ("pIDF1", "person_IDF1", "{:.1f}"), ("IDF1 wins", "wins", "{}"),
     ("on prior", "prior", "{}"),
 )
-
-
-def load_pets():
-    """benchmarks/pets.py as a module (scripts are run by path, not installed)."""
-    spec = importlib.util.spec_from_file_location("pets_benchmark", Path(__file__).with_name("pets.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def windows(first: int, last: int, length: int) -> list[tuple[int, int]]:
@@ -136,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     clips = windows(first, last, args.length)
     if not clips:
         parser.error(f"--frames {args.frames} holds no clip of {args.length} frames")
-    pets = load_pets()
+    pets = load_script(Path(__file__).with_name("pets.py"))
     for name in (pets.VIDEO, pets.DETECTIONS, pets.GROUND_TRUTH):
         if not (args.data_dir / name).is_file():
             parser.error(f"{args.data_dir / name} not found; DATA_DIR must hold {pets.VIDEO}, {pets.DETECTIONS} and {pets.GROUND_TRUTH}")
@@ -154,16 +145,17 @@ def main(argv: list[str] | None = None) -> int:
         per_clip.append(rows)
 
     table = markdown_table if args.markdown else format_table
+    summary = summarise(per_clip)
     print(f"\nPETS09-S2L1 frames {first}-{last} as {len(clips)} clips of {args.length} frames, each its own video; "
           f"mean over clips (TrackEval, percent; pHOTA, pIDF1: person-level ground truth; IDF1 wins: clips where the "
           f"method's IDF1 is the highest, ties counting for each; on prior: clips whose run ended on the backend's prior)")
-    print(table(summarise(per_clip), COLUMNS))
+    print(table(summary, COLUMNS))
     print("\nper clip, HOTA / IDF1:")
     methods = [row["method"] for row in per_clip[0]]
     print(table([{"method": m, **{r["clip"]: f"{r['HOTA']:.1f} / {r['IDF1']:.1f}" for clip in per_clip for r in clip if r["method"] == m}}
                  for m in methods], [("method", "method", "{}")] + [(f"{a}-{b}", f"{a}-{b}", "{}") for a, b in clips]))
-    summary = args.out / "results.json"
-    summary.write_text(json.dumps({"clips": per_clip, "summary": summarise(per_clip)}, indent=1) + "\n", encoding="utf-8")
+    (args.out / "results.json").write_text(json.dumps({"clips": per_clip, "summary": summary}, indent=1) + "\n",
+                                           encoding="utf-8")
     return 0
 
 

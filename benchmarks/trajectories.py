@@ -34,7 +34,6 @@ detection noise, never the trajectories). Nothing here is tuned.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -42,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from orion_core.bench import format_table, markdown_table, parse_settings, run_orion, write_mot
+from orion_core.bench import format_table, load_script, markdown_table, parse_settings, run_orion, write_mot
 from orion_core.errors import ConfigError
 from orion_core.evaluate import evaluate_mot
 
@@ -68,10 +67,7 @@ COLUMNS = (
 
 def load_pets() -> Any:
     """benchmarks/pets.py as a module: its peer runners are the ones every benchmark uses."""
-    spec = importlib.util.spec_from_file_location("bench_pets", Path(__file__).with_name("pets.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(Path(__file__).with_name("pets.py"))
 
 
 def ground_truth(name: str) -> Any:

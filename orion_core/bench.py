@@ -47,6 +47,18 @@ BUILT_IN_MODULES = {"histogram": "orion_core.backends.histogram"}
 
 
 # -- backends without entry points -------------------------------------------------------------
+def load_script(path: str | Path) -> Any:
+    """A `benchmarks/` script as a module: they are run by path, not installed, and some reuse
+    another's runners (pets.py's peers, its ground-truth helpers)."""
+    import importlib.util
+
+    path = Path(path)
+    spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def ensure_backend(name: str) -> str:
     """Make `name` usable even where the plugins are on PYTHONPATH but not pip-installed.
 

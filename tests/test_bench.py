@@ -16,6 +16,7 @@ import pytest
 
 from orion_core import hookimpl
 from orion_core.bench import bench_embed, frame_matches, score_reentries
+from orion_core.bench import load_script as load_script_at  # the tests' load_script names a script, not a path
 from orion_core.cli import main
 from orion_core.evaluate import read_mot_file
 from orion_core.plugins import register_backend, unregister_backend
@@ -26,10 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def load_script(name: str) -> types.ModuleType:
     """A benchmarks/ script as a module (they are run by path, not installed)."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_at(ROOT / "benchmarks" / f"{name}.py")
 
 
 def run_cli(capsys, *args: str) -> str:

@@ -431,8 +431,8 @@ def left_and_came_back(times: np.ndarray, boxes: np.ndarray, seen: np.ndarray, k
         speed_out, speed_in = _edge_speed(times[before], boxes[before, coord]), _edge_speed(times[after], boxes[after, coord])
         if speed_out is None or speed_in is None or out * speed_out <= 0 or -out * speed_in <= 0:
             continue
-        limit = {"left": 0.0, "top": 0.0, "right": float(size[0]), "bottom": float(size[1])}[side]
-        to_leave, to_return = abs(limit - seen[k, coord]), abs(limit - seen[k + 1, coord])
+        border = 0.0 if out < 0 else float(size[coord])  # x0 meets the right border (width), y0 the bottom
+        to_leave, to_return = abs(border - seen[k, coord]), abs(border - seen[k + 1, coord])
         if gap_s >= to_leave / (out * speed_out) + to_return / (-out * speed_in):
             return True
     return False
