@@ -682,7 +682,7 @@ from orion_core.cli import main
 def forward(images):
     Path({marker!r}).touch()  # the test interrupts once a forward is under way
     a = torch.randn(256, 256)
-    deadline = time.monotonic() + 60.0  # a long model forward: many native calls
+    deadline = time.monotonic() + 600.0  # a long model forward (many native calls), far longer than any wait below
     while time.monotonic() < deadline:
         a = torch.tanh(a @ a)
     return np.ones((len(images), 8), np.float32)
@@ -707,7 +707,7 @@ def test_interrupt_during_a_torch_forward_exits_130_not_an_abort(tmp_path, long_
     assert marker.exists(), proc.communicate()
     proc.send_signal(signal.SIGINT)
     try:
-        _, err = proc.communicate(timeout=50)  # the forward alone runs 60 s: nobody waited for it
+        _, err = proc.communicate(timeout=120)  # the forward alone runs 600 s: nobody waited for it
     except subprocess.TimeoutExpired:
         proc.kill()
         raise
@@ -726,7 +726,7 @@ started = threading.Event()
 def items():
     started.set()
     a = torch.randn(256, 256)
-    deadline = time.monotonic() + 3.0  # one item takes a 3 s forward
+    deadline = time.monotonic() + 10.0  # one item takes a 10 s forward (under AT_EXIT_JOIN_S)
     while time.monotonic() < deadline:
         a = torch.tanh(a @ a)
     yield a
