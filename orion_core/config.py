@@ -14,6 +14,7 @@ import math
 import types
 import typing
 from dataclasses import InitVar, dataclass, field
+from typing import ClassVar
 from pathlib import Path
 from typing import Any
 
@@ -244,6 +245,8 @@ class TrackingConfig:
     duplicate_s: float = 0.0
     calibrate: bool = True  # fit re-ID bar, margin and appearance gate per video; False = fixed prior
     cmc: str = "auto"  # camera motion compensation: auto (on when the camera moves) | on | off
+    # Text settings whose words YAML 1.1 reads as booleans when unquoted (`cmc: off` is False).
+    ON_OFF: ClassVar[tuple[str, ...]] = ("cmc",)
     # -- what is reported, and the offline pass at commit (tracking/offline.py) --
     report_state: bool = True  # output boxes are the Kalman state after its update (as SORT/ByteTrack report), not the raw detection
     offline: bool = True  # offline tracklet pass at commit; False (CLI --online) keeps the pure online result
@@ -524,6 +527,8 @@ def build_section(section_cls: type, data: Any, where: str) -> Any:
     """One config dataclass from a dict, with errors naming `where.key`."""
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__} {quote(repr(data))}")
+    on_off = getattr(section_cls, "ON_OFF", ())  # `cmc: off` unquoted arrives as False: read it as the word
+    data = {k: ("on" if v else "off") if k in on_off and isinstance(v, bool) else v for k, v in data.items()}
     hints = typing.get_type_hints(section_cls)
     known = {f.name for f in dataclasses.fields(section_cls)} | (
         {"dinov3_weights_dir"} if section_cls is EmbeddingConfig else set()

@@ -79,6 +79,16 @@ def test_yaml_errors_name_the_key(tmp_path, text, message):
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("word, mode", [("off", "off"), ("on", "on"), ("'off'", "off"), ("auto", "auto"), ("no", "off"), ("true", "on")])
+def test_cmc_on_off_unquoted_in_yaml_is_the_mode_not_a_boolean(tmp_path, word, mode):
+    """YAML 1.1 reads a bare `off` as False; `cmc: off` is what the README writes, so it must mean off."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f"perception:\n  embedding: {{backend: histogram}}\n  tracking: {{cmc: {word}}}\n")
+    assert build_config(yaml_path=path).tracking.cmc == mode
+    with pytest.raises(ConfigError, match="perception.tracking.cmc"):  # other types still refused, naming the key
+        build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"cmc": 0}})
+
+
 def test_missing_yaml_file(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_yaml(tmp_path / "nope.yaml")
