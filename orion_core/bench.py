@@ -31,6 +31,7 @@ import copy
 import dataclasses
 import math
 import statistics
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -55,6 +56,7 @@ def load_script(path: str | Path) -> Any:
     path = Path(path)
     spec = importlib.util.spec_from_file_location(f"bench_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses (and pickling) look their module up by name
     spec.loader.exec_module(module)
     return module
 

@@ -503,3 +503,75 @@ def test_pets_clips_cuts_same_pixels_and_renumbered_rows_and_runs_each_clip_alon
     assert summary["orion motion-only"]["prior"] is None
     assert 0 < summary["orion motion-only"]["IDF1"] <= 100
     assert "3 clips of 10 frames" in capsys.readouterr().out
+
+
+def test_pets_pan_films_the_video_through_a_moving_window_and_moves_every_box_with_it(tmp_path, capsys):
+    """`benchmarks/pets_pan.py`: each output frame is the source warped by the camera path's affine,
+    every det/gt box goes through the same affine (dropped when mostly out of view, else clipped),
+    and Orion runs once per cmc mode on the re-shot video."""
+    import av
+    import cv2
+
+    from orion_core.synthetic import make_scene
+
+    pan = load_script("pets_pan")
+    path = pan.CameraPath(768, 576, pan=96, tilt=48, zoom=1.25, period=60)
+    assert path.output_size == (576, 432)
+    assert path.window(0) == pytest.approx((96.0, 72.0, 1.0))  # centred, zoom 1
+    left, top, z = path.window(60)  # one full swing, half the zoom cycle: centred across, zoomed in fully
+    assert (left, top, z) == pytest.approx((384 - 576 / 1.25 / 2, 288 + 48 * np.sin(4 * np.pi / 3) - 432 / 1.25 / 2, 1.25))
+    for t in range(0, 240, 7):  # the window never leaves the frame
+        left, top, z = path.window(t)
+        assert 0 <= left and left + 576 / z <= 768 + 1e-9 and 0 <= top and top + 432 / z <= 576 + 1e-9
+    still = pan.CameraPath(768, 576, still=10)
+    assert still.window(0) == still.window(10) != still.window(11)
+
+    # a box maps through the same matrix as the pixels; mostly-outside boxes go, partly-outside ones are clipped
+    left, top, z = path.window(14)
+    m = path.matrix(14)
+    inside = (left + 100, top + 50, 40, 80)
+    rows = pan.move_rows(
+        f"15,1,{inside[0]},{inside[1]},{inside[2]},{inside[3]},1,-1,-1,-1\n"
+        f"15,2,{left - 35},{top + 50},40,80,1,-1,-1,-1\n"  # 5 of 40 px in view: under MIN_VISIBLE, dropped
+        f"15,3,{left - 100},{top},40,80,1,-1,-1,-1\n",  # wholly outside
+        path,
+    )
+    x0, y0 = m @ np.array([inside[0], inside[1], 1.0])
+    first = [float(v) for v in rows[0].split(",")[2:6]]
+    assert first == pytest.approx([x0, y0, 40 * z, 80 * z], abs=0.01)
+    assert [r.split(",")[1] for r in rows] == ["1"]
+    partly = pan.move_rows(f"15,4,{left - 10},{top + 50},40,80,1,-1,-1,-1\n", path)
+    assert len(partly) == 1 and float(partly[0].split(",")[2]) == 0.0
+    assert float(partly[0].split(",")[4]) == pytest.approx(30 * z, abs=0.01)
+
+    scene = make_scene(tmp_path / "scene", frames=30, n_objects=2, reentry=False, crossing=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "vtest.avi").symlink_to(scene.video_path)
+    (data / "det.txt").symlink_to(scene.det_path)
+    (data / "gt-frames-001-400.txt").symlink_to(scene.gt_path)
+    assert pan.main([str(data), "--frames", "1-30", "--pan", "20", "--tilt", "10", "--zoom", "1.1", "--period", "20",
+                     "--backends", "histogram,motion", "--peers", "", "--out", str(tmp_path / "out"), "--check-estimate"]) == 0
+    width, height = pan.source_size(scene.video_path)
+    path = pan.CameraPath(width, height, 20, 10, 1.1, 20)
+    with av.open(str(scene.video_path)) as whole, av.open(str(tmp_path / "out" / "video" / "vtest.avi")) as shot:
+        source = [f.to_ndarray(format="rgb24") for f in whole.decode(video=0)][:30]
+        got = [f.to_ndarray(format="rgb24") for f in shot.decode(video=0)]
+        assert shot.streams.video[0].average_rate == whole.streams.video[0].average_rate
+    assert len(got) == 30 and got[0].shape[:2] == (path.output_size[1], path.output_size[0])
+    for t in (0, 7, 23):  # lossless but for 4:2:0 chroma: the warped source within a few grey levels
+        want = cv2.warpAffine(source[t], path.matrix(t), path.output_size, flags=cv2.INTER_LINEAR)
+        assert np.abs(want.astype(int) - got[t].astype(int)).mean() < 3.0
+    assert (tmp_path / "out" / "video" / "det.txt").read_text().splitlines() == pan.move_rows(scene.det_path.read_text(), path, 30)
+    assert pan.move_rows("31,1,10,10,20,40,1,-1,-1,-1\n", path, 30) == []  # rows past the video's frames are not kept
+
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert [(r["method"], r["cmc"]) for r in rows] == [
+        ("orion histogram", "off"), ("orion motion-only", "off"), ("orion histogram", "auto"), ("orion motion-only", "auto")]
+    assert all(r["applied"] == 0 for r in rows[:2]) and all(r["applied"] > 20 for r in rows[2:])
+    assert all(0 < r["IDF1"] <= 100 for r in rows)
+    out = capsys.readouterr().out
+    assert "filmed by a virtual camera" in out
+    errors = pan.estimate_errors(tmp_path / "out" / "video", "vtest.avi", path, 30)  # the estimator against the truth
+    assert len(errors) == 29 and np.isfinite(errors).sum() >= 25 and np.nanmean(errors) < 0.5
+    assert f"{np.isfinite(errors).sum()} estimated" in out and f"mean {np.nanmean(errors):.3f}" in out
