@@ -103,29 +103,55 @@ def test_compensation_keeps_identities_under_a_swinging_camera():
     assert on_switches <= 1 and on_tracks <= off_tracks // 2  # ... and easy with it
 
 
-def test_auto_mode_probes_a_still_camera_and_returns_when_it_moves():
-    """A still camera is estimated only every PROBE_S; the first probe that sees motion brings
-    back every-frame estimates, so a pan that starts late is compensated within PROBE_S."""
+def test_auto_mode_follows_sentinels_on_a_still_camera_and_compensates_the_first_moving_frame():
+    """A still camera is not estimated in full once still for STILL_S: a few sentinel corners are
+    followed instead (renewed every RENEW_S). The first frame where they move gets the full
+    estimate and its warp, so a pan that starts is compensated from its first frame (the old
+    probes every 0.5 s answered up to 0.5 s late)."""
     from orion_core.tracking import cmc
 
     fps = 10.0
     camera = CameraMotion("auto", fps=fps)
     frame = texture(640, 480)
-    still_frames = int(cmc.STILL_S * fps) + 4 * int(cmc.PROBE_S * fps)
+    still_frames = int(cmc.STILL_S * fps) + 2 * int(cmc.RENEW_S * fps)
     assert all(camera.update(frame) is None for _ in range(still_frames))
     stats = camera.stats
-    probes = stats["probes"]
-    assert probes == 4 - 1 or probes == 4  # one probe per PROBE_S once still for STILL_S
-    assert stats["estimated"] == int(cmc.STILL_S * fps) + probes  # instead of one per frame
+    assert stats["estimated"] == int(cmc.STILL_S * fps)  # until still for STILL_S; from then on none
+    assert stats["sentinel_renewals"] in (2, 3)  # sentinels found once per RENEW_S, no full estimate a frame
     applied, step = [], 0
-    for _ in range(2 * int(cmc.PROBE_S * fps) + 2):  # the camera now pans 8 px per frame
+    for _ in range(5):  # the camera now pans 8 px per frame
         step += 8
         moved = cv2.warpAffine(frame, np.float32([[1, 0, -step], [0, 1, 0]]), (640, 480), borderMode=cv2.BORDER_REFLECT)
         warp = camera.update(moved)
         applied.append(warp is not None and warp[0, 2] == pytest.approx(-8, abs=1.0))
-    first = applied.index(True)
-    assert first <= int(cmc.PROBE_S * fps) + 1  # seen at the next probe, applied from the frame after
-    assert all(applied[first:])  # and every frame from then on
+    assert all(applied)  # from the first moving frame on
+
+
+@pytest.mark.parametrize("kind", ["zoom", "drift"])
+def test_sentinels_see_a_zoom_about_the_centre_and_a_slow_drift(kind):
+    """A zoom moves corners outwards with no mean shift; a drift under MIN_SHIFT_PX a frame adds up
+    against the sentinels' reference frame. Both wake the full estimate; only the zoom (significant
+    frame to frame) is applied."""
+    from orion_core.tracking import cmc
+
+    fps = 10.0
+    camera = CameraMotion("auto", fps=fps)
+    frame = texture(640, 480)
+    for _ in range(int(cmc.STILL_S * fps) + 1):
+        camera.update(frame)
+    estimated = camera.stats["estimated"]
+    warps = []
+    for k in range(1, 4):
+        if kind == "zoom":
+            matrix = cv2.getRotationMatrix2D((320, 240), 0.0, 1.0 + 0.02 * k)
+        else:
+            matrix = np.float32([[1, 0, 0.6 * k], [0, 1, 0]])
+        warps.append(camera.update(cv2.warpAffine(frame, matrix, (640, 480), borderMode=cv2.BORDER_REFLECT)))
+    if kind == "zoom":
+        assert warps[0] is not None and np.sqrt(np.linalg.det(warps[0][:, :2])) == pytest.approx(1.02, abs=0.005)
+    else:
+        assert all(w is None for w in warps)  # 0.6 px a frame: not worth compensating ...
+        assert camera.stats["estimated"] > estimated  # ... but the adding-up drift was looked at in full
 
 
 def test_a_large_moving_object_does_not_move_a_still_camera():
@@ -151,6 +177,30 @@ def test_a_large_moving_object_does_not_move_a_still_camera():
         applied["masked"] += masked.update(image, boxes) is not None
     assert applied["unmasked"] >= 1  # the object's corners outvote the ground's
     assert applied["masked"] == 0 and masked.stats["estimated"] + masked.stats["failed"] == 5
+
+
+def test_people_walking_over_the_sentinels_of_a_still_camera_do_not_move_it():
+    """On a still camera, objects crossing the sentinel corners are outvoted (median) or make the
+    sentinels be renewed; a warp is never applied."""
+    from orion_core.tracking import cmc
+
+    fps = 10.0
+    background = texture(640, 480, seed=4)
+    checker = ((np.indices((200, 160)).sum(axis=0) // 12) % 2 * 255).astype(np.uint8)
+    camera = CameraMotion("auto", fps=fps)
+    applied = 0
+    for t in range(int(cmc.STILL_S * fps) + 60):
+        image, boxes = background.copy(), np.zeros((0, 4), np.float32)
+        if t > int(cmc.STILL_S * fps):  # two objects walk across, 9 px a frame, in opposite directions
+            boxes = []
+            for x, y in ((20 + 9 * (t % 50), 40), (600 - 160 - 9 * (t % 50), 250)):
+                x = int(np.clip(x, 0, 480))
+                image[y:y + 200, x:x + 160] = checker[..., None]
+                boxes.append([x, y, x + 160, y + 200])
+            boxes = np.array(boxes, np.float32)
+        applied += camera.update(image, boxes) is not None
+    assert applied == 0
+    assert camera.stats["sentinel_renewals"] >= 2
 
 
 def test_a_cut_is_reported_as_a_lost_view():
