@@ -9,7 +9,7 @@ Why: camera motion compensation (`tracking.cmc`) was shown on synthetic scenes o
 sequences may come from a moving camera; this measures the compensation where corners come from
 real pavement, grass and pedestrians, and the detections are a real detector's.
 
-Each output frame is a window of the PETS frame: `WINDOW` of the frame's size at zoom 1, moved
+Each output frame is a window of the PETS frame: `--view` (`WINDOW`) of the frame's size at zoom 1, moved
 along a smooth path (centre `pan` pixels left/right over `period` frames, `tilt` up/down over 1.5
 periods, zoom from 1 to `zoom` and back over 2 periods: the window shrinks and is scaled up to
 the output size), clamped inside the frame, warped with one `cv2.warpAffine` per frame and written
@@ -17,7 +17,9 @@ losslessly (FFV1, the source's declared rate). det.txt and the ground truth go t
 affine; a box less than `MIN_VISIBLE` inside the window is dropped (the object has left the view),
 the rest are clipped to it. Then `pets.py` runs on that folder once per `--modes` value of
 `tracking.cmc` (peers only in the first: they do not read Orion settings), so methods, peers and
-scoring are exactly pets.py's.
+scoring are exactly pets.py's. `--scale` films with a sensor of another resolution (below 1 the
+frame is blurred first, as a lens and larger pixels would); `--view 1 --pan 0 --tilt 0 --zoom 1
+--scale 0.5` is the still PETS camera at half resolution.
 
 A virtual camera is an ideal moving camera: every pixel moves by one affine, with no parallax,
 rolling shutter or motion blur. It tests the estimation on real texture and the tracker's use of
@@ -58,22 +60,23 @@ class CameraPath:
     zoom: float = 1.25  # largest zoom (the window shrinks by this factor, then is scaled back up)
     period: float = 60.0  # frames of one left-right swing
     still: int = 0  # frames before the camera starts to move
+    view: float = WINDOW  # window side at zoom 1, as a fraction of the frame's
+    scale: float = 1.0  # output pixels per source pixel at zoom 1 (a sensor of another resolution)
 
     @property
     def output_size(self) -> tuple[int, int]:
-        return round(self.width * WINDOW), round(self.height * WINDOW)
+        return round(self.width * self.view * self.scale), round(self.height * self.view * self.scale)
 
     def window(self, t: int) -> tuple[float, float, float]:
         """(left, top) of the window in source pixels and the scale from source to output pixels."""
-        out_w, out_h = self.output_size
         s = max(0, t - self.still)
         z = 1.0 + (self.zoom - 1.0) * 0.5 * (1.0 - math.cos(2.0 * math.pi * s / (2.0 * self.period)))
-        win_w, win_h = out_w / z, out_h / z
+        win_w, win_h = self.width * self.view / z, self.height * self.view / z
         cx = self.width / 2.0 + self.pan * math.sin(2.0 * math.pi * s / self.period)
         cy = self.height / 2.0 + self.tilt * math.sin(2.0 * math.pi * s / (1.5 * self.period))
         left = min(max(cx - win_w / 2.0, 0.0), self.width - win_w)
         top = min(max(cy - win_h / 2.0, 0.0), self.height - win_h)
-        return left, top, z
+        return left, top, z * self.scale
 
     def matrix(self, t: int) -> np.ndarray:
         """2x3 affine from source to output pixels."""
@@ -117,7 +120,10 @@ def reshoot_video(source: Path, out: Path, path: CameraPath, frames: int) -> Non
         for index, frame in enumerate(src.decode(stream_in)):
             if index >= frames:
                 break
-            image = cv2.warpAffine(frame.to_ndarray(format="rgb24"), path.matrix(index), size, flags=cv2.INTER_LINEAR)
+            image = frame.to_ndarray(format="rgb24")
+            if path.scale < 1.0:  # warpAffine samples; a coarser sensor averages: blur away what it cannot hold
+                image = cv2.GaussianBlur(image, (0, 0), (1.0 / path.scale - 1.0) / 2.0)
+            image = cv2.warpAffine(image, path.matrix(index), size, flags=cv2.INTER_LINEAR)
             moved = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
             moved.pts = index
             for packet in stream_out.encode(moved):
@@ -192,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--zoom", type=float, default=1.25, help="Largest zoom, >= 1 (default 1.25)")
     parser.add_argument("--period", type=float, default=60.0, help="Frames of one left-right swing (default 60)")
     parser.add_argument("--still", type=int, default=0, help="Frames the camera stands still first (default 0)")
+    parser.add_argument("--view", type=float, default=WINDOW,
+                        help=f"Window side at zoom 1 as a fraction of the frame's (default {WINDOW}; 1 with no pan, "
+                             "tilt or zoom: the whole frame, still)")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="Output pixels per source pixel (default 1; 0.5: a half-resolution camera)")
     parser.add_argument("--modes", default="off,auto", help="tracking.cmc values to compare (default off,auto)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-pets-pan"), help="Where the video and outputs go")
     parser.add_argument("--backends", default="histogram,mobilenetv2,motion", help="as pets.py")
@@ -206,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     first, last = parse_frame_range(args.frames)
     if last > 400:
         parser.error("--frames: ground truth ends at frame 400")
-    if args.zoom < 1.0 or args.period <= 0 or args.still < 0:
-        parser.error("--zoom must be >= 1, --period > 0 and --still >= 0")
+    if args.zoom < 1.0 or args.period <= 0 or args.still < 0 or not 0 < args.view <= 1 or args.scale <= 0:
+        parser.error("--zoom must be >= 1, --period > 0, --still >= 0, --view in (0, 1] and --scale > 0")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(item.split("=", 1)[0].strip() in ("cmc", "tracking.cmc") for item in args.set):
         parser.error("--set cmc: use --modes (each row names its mode)")
@@ -217,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.data_dir / name} not found; DATA_DIR must hold {pets.VIDEO}, {pets.DETECTIONS} and {pets.GROUND_TRUTH}")
 
     width, height = source_size(args.data_dir / pets.VIDEO)
-    path = CameraPath(width, height, args.pan, args.tilt, args.zoom, args.period, args.still)
+    path = CameraPath(width, height, args.pan, args.tilt, args.zoom, args.period, args.still, args.view, args.scale)
     folder = make_panned(pets, args.data_dir, path, last, args.out / "video")
     rows = []
     for k, mode in enumerate(modes):
@@ -229,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
             orion = row["method"].startswith("orion ")
             rows.append({**row, "cmc": mode if orion else "(own)", "applied": cmc_applied(row["pred"]) if orion else None})
     out_w, out_h = path.output_size
-    print(f"\nPETS09-S2L1 frames {first}-{last} filmed by a virtual camera ({out_w}x{out_h} window of {width}x{height}, "
+    print(f"\nPETS09-S2L1 frames {first}-{last} filmed by a virtual camera ({out_w}x{out_h} output, view {args.view:g} of "
+          f"{width}x{height} at zoom 1, scale {args.scale:g}, "
           f"pan +-{args.pan:g} px, tilt +-{args.tilt:g} px, zoom 1-{args.zoom:g}, period {args.period:g} frames, "
           f"still {args.still}); TrackEval, percent; pHOTA, pIDF1: person-level ground truth; applied: frames Orion "
           f"warped its tracks")

@@ -43,6 +43,7 @@ THUMBNAIL_SIDE = 128
 READ_AHEAD_BYTES = 256 * 2**20
 DECODE_AHEAD = 4  # frames decoded ahead of detection (decoding is fast; this only hides its jitter)
 WRITE_BEHIND = 8  # annotated frames waiting for the video encoder (render_annotated)
+_IDENTITY_WARP = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # a frame whose tracks the camera did not move
 Progress = Callable[[dict], None]
 
 
@@ -343,6 +344,7 @@ class PerceptionEngine:
         # every processed frame (1-based) and its time: gap filling may only use frames the
         # online stage saw (video.fps sampling skips some); 16 bytes a frame
         processed_frames, processed_times = array("q"), array("d")
+        camera_warps = array("d")  # the 2x3 camera warp the tracker applied, a processed frame (identity: none)
         frame_size = (source.info.width, source.info.height)
         trim_heap = _HeapTrimmer()
         total = source.expected_frames()
@@ -389,6 +391,7 @@ class PerceptionEngine:
                         counts["not_embedded"] += int(len(valid) - valid.sum())
                     processed_frames.append(frame.index + 1)
                     processed_times.append(frame.time_s)
+                    camera_warps.extend(_IDENTITY_WARP if warp is None else warp.reshape(-1).tolist())
                     covered = max_ioa(dets.boxes.astype(np.float64)) if objects else None
                     for obj in objects:
                         vector = rows[obj.det_index] if rows is not None and valid[obj.det_index] else None
@@ -424,7 +427,8 @@ class PerceptionEngine:
             aliases = resolve_aliases(memory.merged) if memory is not None else {}
             timer.add("write", t)
             t = time.perf_counter()
-            final = self._final_rows(writer, aliases, processed_frames, processed_times, frame_size, threshold, dim)
+            final = self._final_rows(writer, aliases, processed_frames, processed_times, frame_size, threshold, dim,
+                                     camera_warps)
             timer.add("offline" if cfg.tracking.offline else "write", t)
             t = time.perf_counter()
             entities, tracks = _summaries(final.rows, final.had_embedding, thumbnails, cfg.output.thumbnails)
@@ -563,7 +567,8 @@ class PerceptionEngine:
             log.warning(message)
         return warnings + fresh
 
-    def _final_rows(self, writer: EpisodeWriter, aliases: dict[int, int], frames, times, frame_size, threshold: float, dim: int):
+    def _final_rows(self, writer: EpisodeWriter, aliases: dict[int, int], frames, times, frame_size, threshold: float, dim: int,
+                    camera_warps=None):
         """Apply late re-ID aliases and, unless `tracking.offline` is off, the offline pass; rewrite
         tracks.txt, tracks.jsonl and embeddings.npy from the result (one code path either way, so
         every output file is built from the same rows)."""
@@ -578,7 +583,9 @@ class PerceptionEngine:
         embeddings = EmbeddingRows(writer.staging / "embeddings.npy") if dim > 0 and len(obs) else None
         try:
             use = embeddings if tracking.appearance else None
-            result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size)
+            warps = np.frombuffer(camera_warps, np.float64).reshape(-1, 2, 3) if camera_warps else None
+            result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size,
+                              warps)
             result.report["enabled"] = tracking.offline
             result.had_embedding = obs.emb_row >= 0
             writer.replace_tracks(result.rows, embeddings, obs.emb_row >= 0)

@@ -211,3 +211,36 @@ def test_a_cut_is_reported_as_a_lost_view():
     assert camera.update(texture(640, 480, seed=1)) is not None and not camera.view_lost
     camera.update(texture(640, 480, seed=2))  # the cut
     assert camera.view_lost and camera.stats["view_lost"] == 1
+
+
+def test_a_run_hands_the_warps_its_tracker_applied_to_the_offline_pass(tmp_path, monkeypatch):
+    """The offline pass undoes the camera with exactly the warps the online tracker applied, one a
+    processed frame (identity where none was), so it smooths and fills in scene coordinates."""
+    import json
+
+    from orion_core.bench import run_orion
+    from orion_core.tracking import offline
+    from orion_core.video import VideoWriter
+
+    video, det = tmp_path / "pan.mp4", tmp_path / "det.txt"
+    writer = VideoWriter(video, 25.0)
+    rows = []
+    for f, image, boxes, who in panning_scene(frames=40):
+        writer.write(image)
+        rows += [f"{f + 1},-1,{b[0]:.2f},{b[1]:.2f},{b[2] - b[0]:.2f},{b[3] - b[1]:.2f},0.9,-1,-1,-1" for b in boxes]
+    writer.close()
+    det.write_text("\n".join(rows) + "\n")
+    seen = {}
+    real = offline.run_pass
+
+    def spy(*args, **kwargs):
+        seen["warps"] = kwargs.get("camera_warps", args[6] if len(args) > 6 else None)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(offline, "run_pass", spy)
+    run = run_orion(video, det, tmp_path / "out", "pan", appearance=False)
+    applied = json.loads((run.tracks.parent / "run.json").read_text())["tracker"]["camera_motion"]["applied"]
+    warps = seen["warps"]
+    assert warps.shape == (40, 2, 3) and applied >= 30
+    moved = (warps != np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).any(axis=(1, 2))
+    assert moved.sum() == applied and not moved[0]

@@ -20,6 +20,7 @@ from orion_core.tracking.offline import (
     run_pass,
     unsupported_ends,
     unsupported_entities,
+    visible_fraction,
 )
 
 FPS = 25.0
@@ -223,6 +224,76 @@ def test_the_pass_leaves_an_exit_and_return_unfilled_unless_told_to_fill_it(tmp_
     for settings, size in [(fill, (640, 480)), (rule, None)]:
         filled = run_pass(obs, None, settings, processed, times, frame_size=size)
         assert sorted(filled.rows.frame[filled.rows.interpolated].tolist()) == list(range(21, 45))
+
+
+def panning(processed: np.ndarray, shift) -> tuple[np.ndarray, np.ndarray]:
+    """Camera warps (prev -> current frame) of a camera whose view moves the scene by `shift(t)` px in
+    x at processed frame t, and those shifts."""
+    s = np.array([shift(int(t)) for t in processed], np.float64)
+    warps = np.tile(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]), (len(processed), 1, 1))
+    warps[1:, 0, 2] = np.diff(s)
+    return warps, s
+
+
+def test_a_moving_camera_is_undone_before_smoothing_and_filling():
+    """A person standing still, filmed by a camera that swings 40 px: in the image the box swings.
+    With the camera's warps the pass smooths and fills where the person stands in the scene and
+    returns each box to its frame (within a pixel); in image coordinates the fill is a straight
+    line across the swing and the smoother lags it (tens of pixels off)."""
+    from orion_core.config import TrackingConfig
+    from orion_core.tracking.offline import camera_to_reference
+
+    processed = np.arange(1, 61)
+    times = (processed - 1) / FPS
+    warps, s = panning(processed, lambda t: 40.0 * np.sin(2 * np.pi * t / 20))
+    truth = {int(t): [300 + s[i], 100.0, 340 + s[i], 200.0] for i, t in enumerate(processed)}
+    seen = [t for t in processed if not 21 <= t <= 30]
+    obs = observations([(t, 1, 1 if t < 21 else 2, truth[t]) for t in seen])
+    settings = OfflineSettings.from_config(TrackingConfig(), 0.75)
+
+    def error(result) -> tuple[float, float]:
+        rows = result.rows
+        err = np.abs(rows.box - np.array([truth[int(f)] for f in rows.frame])).max(axis=1)
+        return float(err[~rows.interpolated].max()), float(err[rows.interpolated].max())
+
+    moved = run_pass(obs, None, settings, processed, times, (640, 480), warps)
+    assert sorted(moved.rows.frame[moved.rows.interpolated].tolist()) == list(range(21, 31))
+    assert max(error(moved)) < 1.0
+    assert np.array_equal(moved.rows.det[~moved.rows.interpolated], obs.det)  # detections as they came
+    image = run_pass(obs, None, settings, processed, times, (640, 480))
+    assert error(image)[1] > 20.0 and error(image)[0] > 5.0
+    # a still camera (identity warps) changes nothing, to the bit
+    still = run_pass(obs, None, settings, processed, times, (640, 480), np.tile(np.eye(3)[:2], (60, 1, 1)))
+    assert camera_to_reference(np.tile(np.eye(3)[:2], (60, 1, 1))) is None
+    assert np.array_equal(still.rows.box, image.rows.box) and np.array_equal(still.rows.frame, image.rows.frame)
+    ref = camera_to_reference(warps)  # frame t's pixels -> the first frame's: undoes the swing so far
+    assert ref[12] @ np.array([300 + s[12], 150, 1.0]) == pytest.approx([300 + s[0], 150])
+
+
+@pytest.mark.parametrize("exits", [False, True])
+def test_a_camera_that_swings_away_from_a_person_draws_nothing_while_they_are_out_of_view(exits):
+    """The camera pans 100 px right and back; a person standing near the right border leaves the
+    image in between. The fill for that gap would stand outside the picture: with the exit rule
+    (default) the gap is an exit and return in image terms; with exits filled, the fill is still
+    not reported where it is mostly out of view (`fills_out_of_view`)."""
+    from orion_core.config import TrackingConfig
+
+    processed = np.arange(1, 61)
+    times = (processed - 1) / FPS
+    warps, s = panning(processed, lambda t: 100.0 * np.sin(np.pi * (t - 1) / 59))
+    boxes = {int(t): [540 + s[i], 100.0, 580 + s[i], 200.0] for i, t in enumerate(processed)}
+    seen = [t for t in processed if boxes[t][0] + 20 <= 640]  # at least half in view: detected
+    assert seen == list(range(1, 19)) + list(range(43, 61))
+    obs = observations([(t, 1, 1 if t < 30 else 2, [b[0], b[1], min(b[2], 640.0), b[3]]) for t in seen for b in [boxes[t]]])
+    settings = OfflineSettings.from_config(TrackingConfig(offline_interpolate_exits=exits), 0.75)
+    result = run_pass(obs, None, settings, processed, times, (640, 480), warps)
+    filled = result.rows.interpolated
+    if not exits:
+        assert not filled.any() and "fills_out_of_view" not in result.report
+    else:  # the fill follows the (narrow, cut) box in view; where it is mostly outside it is dropped
+        assert result.report["fills_out_of_view"] == 18 and filled.sum() == 24 - 18
+        assert (visible_fraction(result.rows.box[filled], (640, 480)) >= 0.5).all()
+        assert set(result.rows.frame[filled].tolist()) <= set(range(19, 25)) | set(range(37, 43))
 
 
 def unsupported_scene() -> Observations:

@@ -33,6 +33,12 @@ observation is known, so three things become possible that an online tracker can
    (`unsupported_entities`): a background spot the detector fires on now and then, or a second
    box on one person chained from sparse hits. The online result (`--online`) keeps them.
 
+A moving camera (`camera_to_reference`): all of this assumes objects move steadily, which they
+do in the scene, not in the image of a panning or zooming camera. With the warps the online
+tracker applied, the pass moves every box into the first frame's coordinates, works there, and
+returns each box to its own frame; the tests against the frame's borders (exits, edge links)
+look at the image. A filled box mostly outside the picture (`MIN_FILL_VISIBLE`) is not reported.
+
 Memory: observations are held as compact columns (about 100 bytes a row, no embeddings);
 embeddings stay on disk (read by rows, `MEAN_BLOCK` at a time, through the engine's
 `outputs.EmbeddingRows`: no memory map) and only per-tracklet and per-entity sums are kept; the
@@ -42,10 +48,12 @@ not grow with the length of the video beyond those columns.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -89,6 +97,9 @@ MAX_LINK_ENTITIES = 3000
 SMOOTH_CHUNK_ROWS = 20_000  # rows of whole tracks smoothed together (~1.3 KB each while they are)
 MEAN_BLOCK = 4096  # embedding rows averaged at a time (`_mean_rows`)
 HIDDEN_IOA = 0.5  # a filled box this much under another entity's box counts as hidden (interpolate_entities)
+# A filled box less than this inside the image is not reported: by its own estimate the object is
+# mostly out of view (a panning camera swept past it), where no detector would box it.
+MIN_FILL_VISIBLE = 0.5
 DENSE_FRACTION, DENSE_MIN_RUN = 0.75, 3  # a short-lived entity this densely seen counts as steady (`steady`)
 # `unsupported_entities`: an unsteady entity seen on less than this share of the frames its tracks
 # held it is questioned (a majority: an object in view is detected on most frames)...
@@ -445,8 +456,10 @@ def link_entities(
     settings: OfflineSettings,
     frame_size: tuple[int, int] | None,
     seconds_per_frame: float,
+    image_det: np.ndarray | None = None,
 ) -> tuple[dict[int, int], LinkReport]:
-    """Entity id -> the id it joins (chains resolved), and the report."""
+    """Entity id -> the id it joins (chains resolved), and the report. `image_det`: the detections
+    in image pixels when `obs` holds camera-stabilised ones (the frame's borders are the image's)."""
     report = LinkReport()
     ids = np.unique(obs.entity)
     n = len(ids)
@@ -471,8 +484,9 @@ def link_entities(
     end_h = np.array([max(states[e.rows[-1], 3], 1.0) for e in entities])
     start_c = np.array([states[e.rows[0], :2] for e in entities])
     start_h = np.array([max(states[e.rows[0], 3], 1.0) for e in entities])
-    end_edge = np.array([_touches_edge(obs.det[e.rows[-1]], frame_size) for e in entities])
-    start_edge = np.array([_touches_edge(obs.det[e.rows[0]], frame_size) for e in entities])
+    edge_det = obs.det if image_det is None else image_det
+    end_edge = np.array([_touches_edge(edge_det[e.rows[-1]], frame_size) for e in entities])
+    start_edge = np.array([_touches_edge(edge_det[e.rows[0]], frame_size) for e in entities])
     gap_frames = np.maximum(first[None, :] - last[:, None], 1).astype(np.float64)
     gap_s = gap_frames * seconds_per_frame
     jump = np.linalg.norm(start_c[None, :, :] - end_c[:, None, :], axis=2) / end_h[:, None]
@@ -679,10 +693,25 @@ def run_pass(
     processed_frames: np.ndarray,
     processed_times: np.ndarray,
     frame_size: tuple[int, int] | None = None,
+    camera_warps: np.ndarray | None = None,
 ) -> OfflineResult:
     """Smooth, link and interpolate; `processed_frames` (1-based, ascending) are the frames the
-    online stage saw (with `video.fps` sampling, not every frame), with their times."""
+    online stage saw (with `video.fps` sampling, not every frame), with their times.
+
+    `camera_warps` (one 2x3 a processed frame, `camera_to_reference`): with a moving camera the
+    pass works in the first frame's coordinates and returns every box to its own frame; the
+    tests against the frame's borders still look at the image."""
     n = len(obs)
+    to_reference = camera_to_reference(camera_warps) if n else None
+    image = obs
+    to_image = None
+    if to_reference is not None:
+        at = np.searchsorted(processed_frames, obs.frame)
+        obs = dataclasses.replace(obs, box=boxes_through(obs.box, to_reference[at]), det=boxes_through(obs.det, to_reference[at]))
+        back = invert_affines(to_reference)
+
+        def to_image(frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+            return boxes_through(boxes, back[np.searchsorted(processed_frames, frames)])
     report: dict = {"smooth": settings.smooth, "interpolate_s": settings.interpolate_s,
                     "interpolate_min_run": settings.interpolate_min_run,
                     "interpolate_exits": settings.interpolate_exits, "link": settings.link,
@@ -694,7 +723,7 @@ def run_pass(
     entity = obs.entity.copy()
     aliases: dict[int, int] = {}
     if settings.link and n:
-        aliases, link_report = link_entities(obs, states, embeddings, settings, frame_size, seconds_per_frame)
+        aliases, link_report = link_entities(obs, states, embeddings, settings, frame_size, seconds_per_frame, image.det)
         entity = np.array([aliases.get(int(e), int(e)) for e in entity], np.int64) if aliases else entity
         report["linking"] = link_report.to_dict()
     frame, time_s, track, label, conf, det = obs.frame, obs.time_s, obs.track, obs.label, obs.conf, obs.det
@@ -716,7 +745,12 @@ def run_pass(
     if settings.interpolate_s > 0 and len(frame):
         add = interpolate_entities(frame, time_s, entity, box, processed_frames, processed_times,
                                    settings.interpolate_s, settings.interpolate_min_run,
-                                   None if settings.interpolate_exits else frame_size, det)
+                                   None if settings.interpolate_exits else frame_size, det, to_image)
+        if add is not None and frame_size is not None:  # a fill mostly out of the picture shows nothing there
+            filled = add[2] if to_image is None else to_image(add[0], add[2])
+            in_view = visible_fraction(filled, frame_size) >= MIN_FILL_VISIBLE
+            report["fills_out_of_view"] = int((~in_view).sum())
+            add = tuple(part[in_view] for part in add) if in_view.any() else None
         if add is not None:
             f, t, b, prev = add
             frame = np.r_[frame, f]
@@ -729,10 +763,67 @@ def run_pass(
             box = np.r_[box, b]
             source = np.r_[source, np.full(len(f), -1, np.int64)]
         report["interpolated_rows"] = int((source < 0).sum())
+    if to_image is not None:  # every box back to its own frame; detections as they came
+        original = source >= 0
+        box = to_image(frame, box)
+        if not settings.smooth:  # rows not smoothed keep their reported box exactly
+            box[original] = image.box[source[original]]
+        det = np.full_like(det, np.nan)
+        det[original] = image.det[source[original]]
     order = np.lexsort((entity, frame))
     rows = FinalRows(frame[order], time_s[order], entity[order], track[order], label[order], obs.labels,
                      box[order], det[order], conf[order], source[order])
     return OfflineResult(rows=rows, aliases=aliases, report=report)
+
+
+def camera_to_reference(warps: np.ndarray | None) -> np.ndarray | None:
+    """(n, 2, 3) per processed frame: its pixel coordinates -> the first processed frame's, composed
+    from the camera warps the tracker applied (`warps[i]`: frame i-1 -> frame i, identity where
+    none was applied). None when the camera never moved: nothing to undo.
+
+    Smoothing, gap filling and motion links assume objects move steadily. Under a panning or
+    zooming camera they do in these coordinates, not in the image's: a 30 px-a-frame pan turned
+    smoothed and filled boxes into boxes on nothing (benchmarks/README.md, "A moving camera on
+    real pixels"). Any drift of the composition is the same forwards and back, so rows return
+    exactly to their frames.
+    """
+    if warps is None or len(warps) == 0:
+        return None
+    warps = np.asarray(warps, np.float64).reshape(-1, 2, 3)
+    if not (warps != np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).any():
+        return None
+    out = np.empty_like(warps)
+    total = np.eye(3)
+    for i, warp in enumerate(warps):
+        if i:
+            total = total @ np.linalg.inv(np.vstack([warp, [0.0, 0.0, 1.0]]))
+        out[i] = total[:2]
+    return out
+
+
+def invert_affines(mats: np.ndarray) -> np.ndarray:
+    """(n, 2, 3) affines -> their inverses."""
+    full = np.concatenate([mats, np.broadcast_to([[[0.0, 0.0, 1.0]]], (len(mats), 1, 3))], axis=1)
+    return np.linalg.inv(full)[:, :2]
+
+
+def boxes_through(boxes: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """xyxy boxes, row i through the similarity `mats[i]`: the centre moves, the sides scale (as
+    the tracker's `warp_boxes`; boxes stay axis-aligned). NaN rows stay NaN."""
+    linear, shift = mats[:, :, :2], mats[:, :, 2]
+    scale = np.sqrt(np.abs(np.linalg.det(linear)))[:, None]
+    centres = np.einsum("nij,nj->ni", linear, (boxes[:, :2] + boxes[:, 2:]) / 2.0) + shift
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2.0 * scale
+    return np.concatenate([centres - half, centres + half], axis=1)
+
+
+def visible_fraction(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Per xyxy box, the fraction of its area inside a `size` (width, height) image."""
+    width, height = size
+    inside_w = np.clip(np.minimum(boxes[:, 2], width) - np.maximum(boxes[:, 0], 0.0), 0.0, None)
+    inside_h = np.clip(np.minimum(boxes[:, 3], height) - np.maximum(boxes[:, 1], 0.0), 0.0, None)
+    area = np.clip(boxes[:, 2] - boxes[:, 0], 0.0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0.0, None)
+    return np.where(area > 0, inside_w * inside_h / np.maximum(area, 1e-12), 0.0)
 
 
 def _seconds_per_frame(frames: np.ndarray, times: np.ndarray) -> float:
@@ -744,7 +835,9 @@ def _seconds_per_frame(frames: np.ndarray, times: np.ndarray) -> float:
 def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarray, box: np.ndarray,
                          processed_frames: np.ndarray, processed_times: np.ndarray, limit_s: float,
                          min_run: int = 0, frame_size: tuple[int, int] | None = None,
-                         det: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+                         det: np.ndarray | None = None,
+                         to_image: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
     """New rows (frames, times, boxes, the row before each gap) for every entity's short gaps, or None.
 
     Interpolation claims the object was there all along. A gap earns that claim when the entity
@@ -773,8 +866,11 @@ def interpolate_entities(frame: np.ndarray, time_s: np.ndarray, entity: np.ndarr
             judge[:] = True
         elif frame_size is not None:
             seen = box[rows] if det is None else np.where(np.isnan(det[rows]), box[rows], det[rows])
+            moved = box[rows]
+            if to_image is not None:  # leaving the view is about the image's borders, not the scene's
+                seen, moved = to_image(frame[rows], seen), to_image(frame[rows], moved)
             for gap in np.unique(prev):
-                if left_and_came_back(time_s[rows], box[rows], seen, int(gap), frame_size):
+                if left_and_came_back(time_s[rows], moved, seen, int(gap), frame_size):
                     judge[prev == gap] = True
         if judge.any():
             hidden = others.cover(f, bx, int(entity[rows[0]])) >= HIDDEN_IOA
