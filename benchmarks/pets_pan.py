@@ -62,6 +62,13 @@ class CameraPath:
     still: int = 0  # frames before the camera starts to move
     view: float = WINDOW  # window side at zoom 1, as a fraction of the frame's
     scale: float = 1.0  # output pixels per source pixel at zoom 1 (a sensor of another resolution)
+    shake: float = 0.0  # std of a handheld camera's jitter, source pixels, independent each frame
+
+    def _jitter(self, t: int) -> tuple[float, float]:
+        if self.shake <= 0 or t < self.still:
+            return 0.0, 0.0
+        dx, dy = np.random.default_rng(t).normal(0.0, self.shake, 2)  # the same jitter for frame t every time
+        return float(dx), float(dy)
 
     @property
     def output_size(self) -> tuple[int, int]:
@@ -72,8 +79,9 @@ class CameraPath:
         s = max(0, t - self.still)
         z = 1.0 + (self.zoom - 1.0) * 0.5 * (1.0 - math.cos(2.0 * math.pi * s / (2.0 * self.period)))
         win_w, win_h = self.width * self.view / z, self.height * self.view / z
-        cx = self.width / 2.0 + self.pan * math.sin(2.0 * math.pi * s / self.period)
-        cy = self.height / 2.0 + self.tilt * math.sin(2.0 * math.pi * s / (1.5 * self.period))
+        dx, dy = self._jitter(t)
+        cx = self.width / 2.0 + self.pan * math.sin(2.0 * math.pi * s / self.period) + dx
+        cy = self.height / 2.0 + self.tilt * math.sin(2.0 * math.pi * s / (1.5 * self.period)) + dy
         left = min(max(cx - win_w / 2.0, 0.0), self.width - win_w)
         top = min(max(cy - win_h / 2.0, 0.0), self.height - win_h)
         return left, top, z * self.scale
@@ -201,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--view", type=float, default=WINDOW,
                         help=f"Window side at zoom 1 as a fraction of the frame's (default {WINDOW}; 1 with no pan, "
                              "tilt or zoom: the whole frame, still)")
+    parser.add_argument("--shake", type=float, default=0.0,
+                        help="Std of a handheld jitter added to the path each frame, pixels (default 0)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="Output pixels per source pixel (default 1; 0.5: a half-resolution camera)")
     parser.add_argument("--modes", default="off,auto", help="tracking.cmc values to compare (default off,auto)")
@@ -217,8 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     first, last = parse_frame_range(args.frames)
     if last > 400:
         parser.error("--frames: ground truth ends at frame 400")
-    if args.zoom < 1.0 or args.period <= 0 or args.still < 0 or not 0 < args.view <= 1 or args.scale <= 0:
-        parser.error("--zoom must be >= 1, --period > 0, --still >= 0, --view in (0, 1] and --scale > 0")
+    if args.zoom < 1.0 or args.period <= 0 or args.still < 0 or not 0 < args.view <= 1 or args.scale <= 0 or args.shake < 0:
+        parser.error("--zoom must be >= 1, --period > 0, --still >= 0, --view in (0, 1], --scale > 0 and --shake >= 0")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(item.split("=", 1)[0].strip() in ("cmc", "tracking.cmc") for item in args.set):
         parser.error("--set cmc: use --modes (each row names its mode)")
@@ -228,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"{args.data_dir / name} not found; DATA_DIR must hold {pets.VIDEO}, {pets.DETECTIONS} and {pets.GROUND_TRUTH}")
 
     width, height = source_size(args.data_dir / pets.VIDEO)
-    path = CameraPath(width, height, args.pan, args.tilt, args.zoom, args.period, args.still, args.view, args.scale)
+    path = CameraPath(width, height, args.pan, args.tilt, args.zoom, args.period, args.still, args.view, args.scale,
+                      args.shake)
     folder = make_panned(pets, args.data_dir, path, last, args.out / "video")
     rows = []
     for k, mode in enumerate(modes):
@@ -243,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nPETS09-S2L1 frames {first}-{last} filmed by a virtual camera ({out_w}x{out_h} output, view {args.view:g} of "
           f"{width}x{height} at zoom 1, scale {args.scale:g}, "
           f"pan +-{args.pan:g} px, tilt +-{args.tilt:g} px, zoom 1-{args.zoom:g}, period {args.period:g} frames, "
-          f"still {args.still}); TrackEval, percent; pHOTA, pIDF1: person-level ground truth; applied: frames Orion "
+          f"still {args.still}, shake {args.shake:g} px); TrackEval, percent; pHOTA, pIDF1: person-level ground truth; applied: frames Orion "
           f"warped its tracks")
     print((markdown_table if args.markdown else format_table)(rows, COLUMNS))
     if args.check_estimate:

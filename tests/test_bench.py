@@ -525,6 +525,9 @@ def test_pets_pan_films_the_video_through_a_moving_window_and_moves_every_box_wi
         assert 0 <= left and left + 576 / z <= 768 + 1e-9 and 0 <= top and top + 432 / z <= 576 + 1e-9
     still = pan.CameraPath(768, 576, still=10)
     assert still.window(0) == still.window(10) != still.window(11)
+    shaky, steady = pan.CameraPath(768, 576, pan=0, tilt=0, zoom=1, shake=4), pan.CameraPath(768, 576, pan=0, tilt=0, zoom=1)
+    jitter = np.array([np.subtract(shaky.window(t)[:2], steady.window(t)[:2]) for t in range(200)])
+    assert shaky.window(7) == shaky.window(7) and 3 < jitter.std() < 5  # a fixed handheld jitter, ~4 px
 
     # a box maps through the same matrix as the pixels; mostly-outside boxes go, partly-outside ones are clipped
     left, top, z = path.window(14)
