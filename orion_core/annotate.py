@@ -53,8 +53,16 @@ class Annotator:
         self.centres: dict[int, deque] = {}
         self._yuv: dict[tuple[int, int, int], tuple[int, int, int]] = {}
 
-    def marks(self, objects: list[TrackedObject]) -> list[Mark]:
-        """This frame's marks; advances the trails (call once per frame)."""
+    def marks(self, objects: list[TrackedObject], warp: np.ndarray | None = None) -> list[Mark]:
+        """This frame's marks; advances the trails (call once per frame). `warp`: the camera's 2x3
+        motion since the previous frame drawn; the trails move with it, so they show where the
+        object went in the scene, not how the camera swung."""
+        if warp is not None and self.centres:
+            linear, shift = np.asarray(warp, np.float64)[:, :2], np.asarray(warp, np.float64)[:, 2]
+            for trail in self.centres.values():
+                moved = np.asarray(trail, np.float64) @ linear.T + shift
+                trail.clear()
+                trail.extend((int(round(x)), int(round(y))) for x, y in moved)
         seen, marks = set(), []
         for obj in objects:
             seen.add(obj.entity_id)
@@ -69,22 +77,23 @@ class Annotator:
                 del self.centres[entity_id]
         return marks
 
-    def draw(self, image: np.ndarray, objects: list[TrackedObject], frame_index: int) -> np.ndarray:
-        """A copy of the RGB `image` with the objects drawn."""
+    def draw(self, image: np.ndarray, objects: list[TrackedObject], frame_index: int, warp: np.ndarray | None = None) -> np.ndarray:
+        """A copy of the RGB `image` with the objects drawn (`warp`: see `marks`)."""
         canvas = np.ascontiguousarray(image.copy())
-        for mark in self.marks(objects):
+        for mark in self.marks(objects, warp):
             _paint(canvas, mark, mark.colour, scale=1, text=(0, 0, 0))
         _counter(canvas, frame_index, (255, 255, 255))
         return canvas
 
-    def draw_yuv420(self, planes: np.ndarray, objects: list[TrackedObject], frame_index: int) -> np.ndarray:
-        """A copy of the I420 `planes` ((H*3/2)xW, H and W even) with the objects drawn."""
+    def draw_yuv420(self, planes: np.ndarray, objects: list[TrackedObject], frame_index: int,
+                    warp: np.ndarray | None = None) -> np.ndarray:
+        """A copy of the I420 `planes` ((H*3/2)xW, H and W even) with the objects drawn (`warp`: see `marks`)."""
         canvas = np.array(planes, copy=True, order="C")
         height, width = canvas.shape[0] * 2 // 3, canvas.shape[1]
         luma = canvas[:height]
         chroma = [canvas[height + k * height // 4: height + (k + 1) * height // 4].reshape(height // 2, width // 2)
                   for k in (0, 1)]  # views: drawing on them draws on the frame
-        for mark in self.marks(objects):
+        for mark in self.marks(objects, warp):
             y, u, v = self._yuv.get(mark.colour) or self._yuv.setdefault(mark.colour, rgb_to_yuv(mark.colour))
             _paint(luma, mark, y, scale=1, text=BLACK_Y)
             for plane, value in zip(chroma, (u, v)):

@@ -447,7 +447,7 @@ class PerceptionEngine:
                 # drawn after the pass, from the final rows, so the video shows the final ids and boxes;
                 # it costs a second decode of the video (run.json timings_s.annotate)
                 render_annotated(video, cfg.video, writer.staging / "tracks.jsonl", writer.staging / "annotated.mp4",
-                                 source.info.fps, writer)
+                                 source.info.fps, writer, camera_warps=_moved_frames(processed_frames, camera_warps))
                 timer.add("annotate", t)
             t = time.perf_counter()
             run = self._run_record(video, source, embedder, threshold, started_at, complete=True)
@@ -665,8 +665,20 @@ def _summaries(rows, had_embedding: np.ndarray, thumbnails: _Thumbnails, with_th
     return out, list(tracks.values())
 
 
-def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, source_fps: float, writer: EpisodeWriter) -> None:
+def _moved_frames(frames, warps) -> dict[int, np.ndarray]:
+    """{frame number: the camera warp the tracker applied there}, for the frames where it applied one."""
+    if not warps:
+        return {}
+    mats = np.frombuffer(warps, np.float64).reshape(-1, 2, 3)
+    moved = np.flatnonzero((mats != np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).any(axis=(1, 2)))
+    numbers = np.frombuffer(frames, np.int64)
+    return {int(numbers[i]): mats[i] for i in moved}
+
+
+def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, source_fps: float, writer: EpisodeWriter,
+                     camera_warps: dict[int, np.ndarray] | None = None) -> None:
     """annotated.mp4 from the final tracks.jsonl, re-decoding the video (same sampling, same frames).
+    `camera_warps` ({frame number: warp}): trails follow the camera, as the tracker did.
 
     Decoding runs ahead in one thread and encoding behind in another, so the three overlap where
     cores are free; both queues are bounded. Frames stay in the decoder's I420 planes from decode
@@ -708,7 +720,7 @@ def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, so
                                                      pending["conf"], pending["class"], -1))
                     pending = None
                 draw = annotator.draw_yuv420 if frame.image.ndim == 2 else annotator.draw
-                encoder.submit(draw(frame.image, objects, frame.index))
+                encoder.submit(draw(frame.image, objects, frame.index, (camera_warps or {}).get(number)))
             encoder.close()
             frames.close()
         with writer.writing():

@@ -265,6 +265,24 @@ def test_annotator_draws_the_same_marks_on_planes_as_on_rgb():
     assert np.abs(back[untouched].astype(int) - image[untouched].astype(int)).mean() < 3.0
 
 
+def test_trails_move_with_the_camera():
+    """Under a pan, a person standing still in the scene moves across the image; with the camera's
+    warps the trail stays where the person stood (one point), without them it draws the pan."""
+    from orion_core.annotate import Annotator
+    from orion_core.types import TrackedObject
+
+    def trail(warps: bool) -> np.ndarray:
+        annotator = Annotator()
+        for k in range(5):  # the camera pans 10 px a frame: the person's box moves -10 px a frame
+            box = np.array([100.0 - 10 * k, 50.0, 140.0 - 10 * k, 150.0])
+            warp = np.array([[1.0, 0.0, -10.0], [0.0, 1.0, 0.0]]) if warps and k else None
+            marks = annotator.marks([TrackedObject(1, 7, box, 0.9, "person", -1)], warp)
+        return marks[0].trail
+
+    assert {tuple(p) for p in trail(True)} == {(80, 150)}  # every point where the person is now
+    assert [tuple(p) for p in trail(False)] == [(120, 150), (110, 150), (100, 150), (90, 150), (80, 150)]
+
+
 CLOSE_RACE = """
 import sys, threading
 import numpy as np
