@@ -14,9 +14,8 @@ import math
 import types
 import typing
 from dataclasses import InitVar, dataclass, field
-from typing import ClassVar
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from .errors import ConfigError, OrionError, PluginError, UnknownBackendError, clip, quote
 

@@ -43,7 +43,6 @@ THUMBNAIL_SIDE = 128
 READ_AHEAD_BYTES = 256 * 2**20
 DECODE_AHEAD = 4  # frames decoded ahead of detection (decoding is fast; this only hides its jitter)
 WRITE_BEHIND = 8  # annotated frames waiting for the video encoder (render_annotated)
-_IDENTITY_WARP = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # a frame whose tracks the camera did not move
 Progress = Callable[[dict], None]
 
 
@@ -296,7 +295,7 @@ class PerceptionEngine:
 
         from .tracking import EntityMemory, Tracker
         from .tracking.clips import ClipBank
-        from .tracking.cmc import CameraMotion
+        from .tracking.cmc import IDENTITY, CameraMotion
         from .tracking.offline import max_ioa
         from .video import open_video
 
@@ -391,7 +390,7 @@ class PerceptionEngine:
                         counts["not_embedded"] += int(len(valid) - valid.sum())
                     processed_frames.append(frame.index + 1)
                     processed_times.append(frame.time_s)
-                    camera_warps.extend(_IDENTITY_WARP if warp is None else warp.reshape(-1).tolist())
+                    camera_warps.extend((IDENTITY if warp is None else warp).reshape(-1).tolist())
                     covered = max_ioa(dets.boxes.astype(np.float64)) if objects else None
                     for obj in objects:
                         vector = rows[obj.det_index] if rows is not None and valid[obj.det_index] else None
@@ -669,10 +668,11 @@ def _moved_frames(frames, warps) -> dict[int, np.ndarray]:
     """{frame number: the camera warp the tracker applied there}, for the frames where it applied one."""
     if not warps:
         return {}
+    from .tracking.cmc import moved
+
     mats = np.frombuffer(warps, np.float64).reshape(-1, 2, 3)
-    moved = np.flatnonzero((mats != np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).any(axis=(1, 2)))
     numbers = np.frombuffer(frames, np.int64)
-    return {int(numbers[i]): mats[i] for i in moved}
+    return {int(numbers[i]): mats[i] for i in np.flatnonzero(moved(mats))}
 
 
 def render_annotated(video, video_config, tracks_jsonl: Path, out_path: Path, source_fps: float, writer: EpisodeWriter,

@@ -178,6 +178,14 @@ def _estimate(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None) -> tu
     return warp.astype(np.float64), False
 
 
+IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # "the camera did not move", as a 2x3 warp
+
+
+def moved(warps: np.ndarray) -> np.ndarray:
+    """Per (2, 3) warp of a stack: not the identity (the tracker applied a camera motion there)."""
+    return (np.asarray(warps).reshape(-1, 2, 3) != IDENTITY).any(axis=(1, 2))
+
+
 def is_significant(warp: np.ndarray) -> bool:
     scale = float(np.sqrt(abs(np.linalg.det(warp[:, :2]))))
     return bool(np.hypot(warp[0, 2], warp[1, 2]) > MIN_SHIFT_PX or abs(scale - 1.0) > MIN_SCALE)

@@ -58,7 +58,7 @@ from typing import Callable
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import kalman
+from . import cmc, kalman
 from .tracker import covered_fraction as max_ioa  # per box: the most of it one other box covers
 from .tracker import ioa_matrix
 
@@ -790,7 +790,7 @@ def camera_to_reference(warps: np.ndarray | None) -> np.ndarray | None:
     if warps is None or len(warps) == 0:
         return None
     warps = np.asarray(warps, np.float64).reshape(-1, 2, 3)
-    if not (warps != np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).any():
+    if not cmc.moved(warps).any():
         return None
     out = np.empty_like(warps)
     total = np.eye(3)
