@@ -25,7 +25,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from orion_core.bench import format_table, load_script, markdown_table
+from orion_core.bench import format_table, load_script, markdown_table, rewrite_video
 from orion_core.evaluate import parse_frame_range
 
 METRICS = ("HOTA", "IDF1", "person_HOTA", "person_IDF1")
@@ -53,24 +53,7 @@ def cut_rows(text: str, first: int, last: int) -> str:
 
 def cut_video(source: Path, first: int, last: int, out: Path) -> None:
     """Frames first..last (1-based) of `source` into `out`, lossless (FFV1), at the source's declared rate."""
-    import av
-
-    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
-    with av.open(str(source)) as src, av.open(str(tmp), "w", format="avi") as dst:
-        stream_in = src.streams.video[0]
-        stream_out = dst.add_stream("ffv1", rate=stream_in.average_rate)
-        stream_out.width, stream_out.height, stream_out.pix_fmt = stream_in.width, stream_in.height, "yuv420p"
-        for index, frame in enumerate(src.decode(stream_in)):
-            if index + 1 > last:
-                break
-            if index + 1 >= first:
-                copy = av.VideoFrame.from_ndarray(frame.to_ndarray(format="yuv420p"), format="yuv420p")
-                copy.pts = index + 1 - first
-                for packet in stream_out.encode(copy):
-                    dst.mux(packet)
-        for packet in stream_out.encode(None):
-            dst.mux(packet)
-    tmp.replace(out)
+    rewrite_video(source, out, range(first - 1, last), lambda index, frame: frame.to_ndarray(format="yuv420p"))
 
 
 def make_clip(pets, data: Path, first: int, last: int, out: Path) -> Path:

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orion_core.bench import format_table, load_script, markdown_table
+from orion_core.bench import format_table, load_script, markdown_table, rewrite_video
 from orion_core.evaluate import parse_frame_range
 
 WINDOW = 0.75  # window side at zoom 1, as a fraction of the frame's (576 x 432 of PETS's 768 x 576)
@@ -116,29 +116,15 @@ def move_rows(text: str, path: CameraPath, frames: int | None = None) -> list[st
 
 def reshoot_video(source: Path, out: Path, path: CameraPath, frames: int) -> None:
     """The first `frames` frames of `source` through the virtual camera, lossless (FFV1), at the declared rate."""
-    import av
     import cv2
 
-    size = path.output_size
-    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
-    with av.open(str(source)) as src, av.open(str(tmp), "w", format="avi") as dst:
-        stream_in = src.streams.video[0]
-        stream_out = dst.add_stream("ffv1", rate=stream_in.average_rate)
-        stream_out.width, stream_out.height, stream_out.pix_fmt = size[0], size[1], "yuv420p"
-        for index, frame in enumerate(src.decode(stream_in)):
-            if index >= frames:
-                break
-            image = frame.to_ndarray(format="rgb24")
-            if path.scale < 1.0:  # warpAffine samples; a coarser sensor averages: blur away what it cannot hold
-                image = cv2.GaussianBlur(image, (0, 0), (1.0 / path.scale - 1.0) / 2.0)
-            image = cv2.warpAffine(image, path.matrix(index), size, flags=cv2.INTER_LINEAR)
-            moved = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
-            moved.pts = index
-            for packet in stream_out.encode(moved):
-                dst.mux(packet)
-        for packet in stream_out.encode(None):
-            dst.mux(packet)
-    tmp.replace(out)
+    def film(index: int, frame) -> np.ndarray:
+        image = frame.to_ndarray(format="rgb24")
+        if path.scale < 1.0:  # warpAffine samples; a coarser sensor averages: blur away what it cannot hold
+            image = cv2.GaussianBlur(image, (0, 0), (1.0 / path.scale - 1.0) / 2.0)
+        return cv2.warpAffine(image, path.matrix(index), path.output_size, flags=cv2.INTER_LINEAR)
+
+    rewrite_video(source, out, range(frames), film, path.output_size)
 
 
 def make_panned(pets, data: Path, path: CameraPath, frames: int, out: Path) -> Path:

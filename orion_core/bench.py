@@ -607,6 +607,39 @@ def parse_settings(items: Sequence[str]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def rewrite_video(source: str | Path, out: str | Path, frames: range, convert: Callable[[int, Any], np.ndarray],
+                  size: tuple[int, int] | None = None) -> None:
+    """Decoded frames `frames` (0-based) of `source`, each as `convert(index, av_frame)` gives it (an
+    (H, W, 3) RGB or an I420 planes array, `size` (W, H) or the source's), written losslessly (FFV1 in
+    AVI) at the source's declared rate and renumbered from 0: the same pixels a benchmark's cut or
+    re-shot video is scored on. Written whole or not at all (temp file, then rename)."""
+    import av
+
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
+    with av.open(str(source)) as src, av.open(str(tmp), "w", format="avi") as dst:
+        stream_in = src.streams.video[0]
+        stream_out = dst.add_stream("ffv1", rate=stream_in.average_rate)
+        width, height = size or (stream_in.width, stream_in.height)
+        stream_out.width, stream_out.height, stream_out.pix_fmt = width, height, "yuv420p"
+        for index, frame in enumerate(src.decode(stream_in)):
+            if index >= frames.stop:
+                break
+            if index not in frames:
+                continue
+            image = convert(index, frame)
+            if image.ndim == 3:
+                written = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(format="yuv420p")
+            else:
+                written = av.VideoFrame.from_ndarray(image, format="yuv420p")
+            written.pts = index - frames.start
+            for packet in stream_out.encode(written):
+                dst.mux(packet)
+        for packet in stream_out.encode(None):
+            dst.mux(packet)
+    tmp.replace(out)
+
+
 def write_mot(path: str | Path, rows: Iterable[tuple[int, int, float, float, float, float, float]]) -> Path:
     """Write `frame,id,left,top,w,h,conf,-1,-1,-1` lines atomically (for peer trackers' outputs)."""
     import os

@@ -466,18 +466,10 @@ def test_ablation_scores_pets_also_on_the_person_level_ground_truth(tmp_path, ca
     assert people[0]["MOTA"] == pytest.approx(published[0]["MOTA"])
 
 
-def test_pets_clips_cuts_same_pixels_and_renumbered_rows_and_runs_each_clip_alone(tmp_path, capsys):
-    """`benchmarks/pets_clips.py`: a clip holds exactly frames A..B of the video (lossless, same
-    declared rate) with det.txt and ground truth cut to them and renumbered from 1, and every clip
-    is tracked as its own video, so short clips end on the backend's prior."""
-    import av
-
+def pets_like(tmp_path: Path):
+    """A 30-frame synthetic scene laid out as a PETS folder (vtest.avi, det.txt, ground truth), for
+    the scripts that cut or re-shoot PETS."""
     from orion_core.synthetic import make_scene
-
-    clips = load_script("pets_clips")
-    assert clips.windows(1, 30, 10) == [(1, 10), (11, 20), (21, 30)]
-    assert clips.windows(1, 25, 10) == [(1, 10), (11, 20)]
-    assert clips.cut_rows("9,1,a\n11,2,b\n20,3,c\n21,4,d\n", 11, 20) == "1,2,b\n10,3,c\n"
 
     scene = make_scene(tmp_path / "scene", frames=30, n_objects=2, reentry=False, crossing=False)
     data = tmp_path / "data"
@@ -485,6 +477,21 @@ def test_pets_clips_cuts_same_pixels_and_renumbered_rows_and_runs_each_clip_alon
     (data / "vtest.avi").symlink_to(scene.video_path)
     (data / "det.txt").symlink_to(scene.det_path)
     (data / "gt-frames-001-400.txt").symlink_to(scene.gt_path)
+    return scene, data
+
+
+def test_pets_clips_cuts_same_pixels_and_renumbered_rows_and_runs_each_clip_alone(tmp_path, capsys):
+    """`benchmarks/pets_clips.py`: a clip holds exactly frames A..B of the video (lossless, same
+    declared rate) with det.txt and ground truth cut to them and renumbered from 1, and every clip
+    is tracked as its own video, so short clips end on the backend's prior."""
+    import av
+
+    clips = load_script("pets_clips")
+    assert clips.windows(1, 30, 10) == [(1, 10), (11, 20), (21, 30)]
+    assert clips.windows(1, 25, 10) == [(1, 10), (11, 20)]
+    assert clips.cut_rows("9,1,a\n11,2,b\n20,3,c\n21,4,d\n", 11, 20) == "1,2,b\n10,3,c\n"
+
+    scene, data = pets_like(tmp_path)
 
     assert clips.main([str(data), "--frames", "1-30", "--length", "10", "--backends", "histogram,motion", "--peers", "",
                        "--out", str(tmp_path / "out")]) == 0
@@ -511,8 +518,6 @@ def test_pets_pan_films_the_video_through_a_moving_window_and_moves_every_box_wi
     and Orion runs once per cmc mode on the re-shot video."""
     import av
     import cv2
-
-    from orion_core.synthetic import make_scene
 
     pan = load_script("pets_pan")
     path = pan.CameraPath(768, 576, pan=96, tilt=48, zoom=1.25, period=60)
@@ -547,12 +552,7 @@ def test_pets_pan_films_the_video_through_a_moving_window_and_moves_every_box_wi
     assert len(partly) == 1 and float(partly[0].split(",")[2]) == 0.0
     assert float(partly[0].split(",")[4]) == pytest.approx(30 * z, abs=0.01)
 
-    scene = make_scene(tmp_path / "scene", frames=30, n_objects=2, reentry=False, crossing=False)
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "vtest.avi").symlink_to(scene.video_path)
-    (data / "det.txt").symlink_to(scene.det_path)
-    (data / "gt-frames-001-400.txt").symlink_to(scene.gt_path)
+    scene, data = pets_like(tmp_path)
     assert pan.main([str(data), "--frames", "1-30", "--pan", "20", "--tilt", "10", "--zoom", "1.1", "--period", "20",
                      "--backends", "histogram,motion", "--peers", "", "--out", str(tmp_path / "out"), "--check-estimate"]) == 0
     width, height = pan.source_size(scene.video_path)
