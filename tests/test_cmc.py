@@ -244,3 +244,31 @@ def test_a_run_hands_the_warps_its_tracker_applied_to_the_offline_pass(tmp_path,
     assert warps.shape == (40, 2, 3) and applied >= 30
     moved = (warps != np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])).any(axis=(1, 2))
     assert moved.sum() == applied and not moved[0]
+
+
+def test_a_panning_camera_follows_its_corners_on_instead_of_finding_new_ones_each_frame(monkeypatch):
+    """Corner finding is half an estimate's cost: the inliers of one estimate are followed into the
+    next, and new corners are found only when too few are left. The estimates stay exact."""
+    from orion_core.tracking import cmc
+
+    found = []
+    real = cv2.goodFeaturesToTrack
+
+    def counting(*args, **kwargs):
+        found.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cv2, "goodFeaturesToTrack", counting)
+    world = texture(640 + 400, 480, seed=5)
+    camera = CameraMotion("on")
+    warps = []
+    for f in range(20):  # a steady pan, 6 px a frame
+        warps.append(camera.update(cv2.warpAffine(world, np.float32([[1, 0, -6 * f], [0, 1, 0]]), (640, 480))))
+    assert len(found) <= 3  # the first frame's corners, and a refresh or two as they leave the view
+    assert all(w is not None and w[0, 2] == pytest.approx(-6.0, abs=0.3) for w in warps[1:])
+    found.clear()
+    monkeypatch.setattr(cmc, "KEEP_CORNERS", False)
+    camera = CameraMotion("on")
+    for f in range(20):
+        camera.update(cv2.warpAffine(world, np.float32([[1, 0, -6 * f], [0, 1, 0]]), (640, 480)))
+    assert len(found) == 19  # without: every estimate searches

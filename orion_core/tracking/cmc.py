@@ -7,8 +7,11 @@ its states through this frame-to-frame affine before associating (`Tracker.updat
 Estimation: corners (`cv2.goodFeaturesToTrack`) on the previous grey frame, downscaled to
 `WIDTH` pixels wide, followed by pyramidal Lucas-Kanade (`cv2.calcOpticalFlowPyrLK`) and a
 RANSAC 4-DoF similarity (`cv2.estimateAffinePartial2D`: rotation, uniform scale, shift), which
-moving objects, a minority of the corners, do not drag along. About 3 ms of CPU per 768x576 frame
-(PETS09), most of it corners and LK; decoding the same frame costs ~1.6 ms.
+moving objects, a minority of the corners, do not drag along. Finding corners was half the cost
+(~1.4 of ~3.3 ms a PETS09 frame), so the inliers of one estimate are followed on into the next
+(`KEEP_CORNERS`, as a KLT tracker does), less those an object now covers, and new corners are found
+only when fewer than `REFRESH_CORNERS` are left: ~1.5 ms a frame on a panning camera, as accurate
+(`benchmarks/pets_pan.py --check-estimate`: 0.04-0.06 px off the true motion either way).
 
 Corners are searched outside the previous frame's detection boxes (`update(image, boxes)`), as
 BoT-SORT's GMC masks its detections: objects are not the scene. Without the mask, a static camera
@@ -43,6 +46,8 @@ import numpy as np
 WIDTH = 320  # estimation width in pixels
 MAX_CORNERS = 200
 MIN_POINTS = 10  # tracked corners needed for an estimate; fewer: no compensation this frame
+KEEP_CORNERS = True  # follow the last estimate's inlier corners on (finding corners is half an estimate's cost) ...
+REFRESH_CORNERS = 100  # ... until fewer than this are left, then find new ones
 MIN_SHIFT_PX = 1.0  # auto: apply when the shift (full-resolution pixels) exceeds this ...
 MIN_SCALE = 0.005  # ... or the zoom exceeds 0.5 %
 STILL_S = 2.0  # auto: still this long -> follow sentinels instead of estimating every frame
@@ -65,6 +70,7 @@ class CameraMotion:
         self._still = 0  # frames in a row without visible motion
         self._since_renewal = 0
         self._reference: tuple[np.ndarray, np.ndarray] | None = None  # (grey frame, its sentinel corners)
+        self._corners: np.ndarray | None = None  # the last estimate's inlier corners, in `_prev`
         self.counts = {"frames": 0, "estimated": 0, "applied": 0, "failed": 0, "sentinel_renewals": 0, "view_lost": 0}
         self.view_lost = False  # the last update could not follow the scene (a cut?): see `_estimate`
 
@@ -84,14 +90,16 @@ class CameraMotion:
         prev, prev_mask = self._prev, self._prev_mask
         self._prev, self._scale, self._prev_mask = grey, scale, background_mask(grey.shape, boxes, scale)
         if prev is None or prev.shape != grey.shape:
-            self._reference = None
+            self._reference = self._corners = None
             return None
         still = self.mode == "auto" and self._still >= self._still_after
         if still and not self._sentinels_moved(prev, prev_mask, grey, scale):
             self._still += 1
+            self._corners = None  # they were in an older frame
             return None
         self._reference = None  # renewed after every full estimate
-        warp, self.view_lost = _estimate(prev, grey, prev_mask)
+        carried = self._corners if KEEP_CORNERS else None
+        warp, self.view_lost, self._corners = _estimate(prev, grey, prev_mask, carried)
         if self.view_lost:
             self.counts["view_lost"] += 1
         if warp is None:
@@ -159,23 +167,34 @@ def estimate_affine(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None 
     return _estimate(prev, curr, mask)[0]
 
 
-def _estimate(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray | None, bool]:
-    """(warp or None, view lost): lost when `prev` had corners but they cannot be followed into
-    `curr` by one motion (a cut, a jump): positions before and after are not comparable."""
+def _estimate(prev: np.ndarray, curr: np.ndarray, mask: np.ndarray | None,
+              points: np.ndarray | None = None) -> tuple[np.ndarray | None, bool, np.ndarray | None]:
+    """(warp or None, view lost, the inlier corners where they are in `curr`): lost when `prev` had
+    corners but they cannot be followed into `curr` by one motion (a cut, a jump): positions before
+    and after are not comparable. `points`: corners of `prev` to follow (the last estimate's inliers,
+    `KEEP_CORNERS`); those on the mask's objects are dropped, and fewer than `REFRESH_CORNERS` left
+    means new ones are found."""
     import cv2
 
-    points = cv2.goodFeaturesToTrack(prev, maxCorners=MAX_CORNERS, qualityLevel=0.01, minDistance=8, blockSize=3,
-                                     mask=mask)
+    if points is not None and mask is not None and len(points):
+        xy = np.clip(points.reshape(-1, 2).round().astype(int), 0, [mask.shape[1] - 1, mask.shape[0] - 1])
+        points = points[mask[xy[:, 1], xy[:, 0]] > 0]  # an object walked over it since: not the scene
+    if points is None or len(points) < REFRESH_CORNERS:
+        points = cv2.goodFeaturesToTrack(prev, maxCorners=MAX_CORNERS, qualityLevel=0.01, minDistance=8, blockSize=3,
+                                         mask=mask)
     if points is None or len(points) < MIN_POINTS:
-        return None, False  # nothing to go by (a blank wall, a crowd covering the ground)
+        return None, False, None  # nothing to go by (a blank wall, a crowd covering the ground)
     moved, status, _ = cv2.calcOpticalFlowPyrLK(prev, curr, points, None, winSize=(15, 15), maxLevel=2)  # 4x15 px at 320 wide: pans up to ~60 px/frame
     ok = status.reshape(-1) == 1
     if ok.sum() < MIN_POINTS:
-        return None, True
+        return None, True, None
     warp, inliers = cv2.estimateAffinePartial2D(points[ok], moved[ok], method=cv2.RANSAC, ransacReprojThreshold=1.0)
     if warp is None or inliers is None or inliers.sum() < MIN_POINTS:
-        return None, True
-    return warp.astype(np.float64), False
+        return None, True, None
+    kept = moved[ok][inliers.reshape(-1) == 1]
+    height, width = curr.shape[:2]
+    inside = (kept[..., 0] >= 0) & (kept[..., 0] < width) & (kept[..., 1] >= 0) & (kept[..., 1] < height)
+    return warp.astype(np.float64), False, kept[inside.reshape(-1)]
 
 
 IDENTITY = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])  # "the camera did not move", as a 2x3 warp
