@@ -270,6 +270,24 @@ def test_a_moving_camera_is_undone_before_smoothing_and_filling():
     assert ref[12] @ np.array([300 + s[12], 150, 1.0]) == pytest.approx([300 + s[0], 150])
 
 
+def test_a_degenerate_camera_warp_leaves_the_pass_in_image_coordinates():
+    """A warp that cannot be inverted (a zero scale) must not end the run at commit: the pass then
+    works in the image's coordinates, as it did before it knew the camera."""
+    from orion_core.config import TrackingConfig
+    from orion_core.tracking.offline import camera_to_reference
+
+    processed = np.arange(1, 31)
+    times = (processed - 1) / FPS
+    warps = np.tile(np.eye(3)[:2], (30, 1, 1))
+    warps[5] = 0.0
+    assert camera_to_reference(warps) is None
+    obs = observations([(int(t), 1, 1, [100.0 + t, 50.0, 140.0 + t, 150.0]) for t in processed if t != 12])
+    settings = OfflineSettings.from_config(TrackingConfig(), 0.75)
+    broken = run_pass(obs, None, settings, processed, times, (640, 480), warps)
+    plain = run_pass(obs, None, settings, processed, times, (640, 480))
+    assert np.array_equal(broken.rows.box, plain.rows.box) and broken.rows.interpolated.sum() == 1
+
+
 @pytest.mark.parametrize("exits", [False, True])
 def test_a_camera_that_swings_away_from_a_person_draws_nothing_while_they_are_out_of_view(exits):
     """The camera pans 100 px right and back; a person standing near the right border leaves the

@@ -794,10 +794,17 @@ def camera_to_reference(warps: np.ndarray | None) -> np.ndarray | None:
         return None
     out = np.empty_like(warps)
     total = np.eye(3)
-    for i, warp in enumerate(warps):
-        if i:
-            total = total @ np.linalg.inv(np.vstack([warp, [0.0, 0.0, 1.0]]))
-        out[i] = total[:2]
+    try:
+        for i, warp in enumerate(warps):
+            if i:
+                total = total @ np.linalg.inv(np.vstack([warp, [0.0, 0.0, 1.0]]))
+            out[i] = total[:2]
+        invert_affines(out)  # every frame must come back from the reference too
+    except np.linalg.LinAlgError:
+        out[:] = np.nan
+    if not np.isfinite(out).all():  # a degenerate estimate: stay in the image's coordinates, as online
+        log.warning("offline pass: the camera's motion cannot be undone (a degenerate warp); working in image coordinates")
+        return None
     return out
 
 
