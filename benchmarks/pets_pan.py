@@ -63,6 +63,10 @@ class CameraPath:
     view: float = WINDOW  # window side at zoom 1, as a fraction of the frame's
     scale: float = 1.0  # output pixels per source pixel at zoom 1 (a sensor of another resolution)
     shake: float = 0.0  # std of a handheld camera's jitter, source pixels, independent each frame
+    exposure: float = 0.0  # auto-exposure swing: the frame's brightness times 1 +- this, over 3 periods
+
+    def gain(self, t: int) -> float:
+        return 1.0 + self.exposure * math.sin(2.0 * math.pi * t / (3.0 * self.period))
 
     def _jitter(self, t: int) -> tuple[float, float]:
         if self.shake <= 0 or t < self.still:
@@ -122,6 +126,8 @@ def reshoot_video(source: Path, out: Path, path: CameraPath, frames: int) -> Non
         image = frame.to_ndarray(format="rgb24")
         if path.scale < 1.0:  # warpAffine samples; a coarser sensor averages: blur away what it cannot hold
             image = cv2.GaussianBlur(image, (0, 0), (1.0 / path.scale - 1.0) / 2.0)
+        if path.exposure:
+            image = np.clip(image.astype(np.float32) * path.gain(index), 0, 255).astype(np.uint8)
         return cv2.warpAffine(image, path.matrix(index), path.output_size, flags=cv2.INTER_LINEAR)
 
     rewrite_video(source, out, range(frames), film, path.output_size)
@@ -197,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
                              "tilt or zoom: the whole frame, still)")
     parser.add_argument("--shake", type=float, default=0.0,
                         help="Std of a handheld jitter added to the path each frame, pixels (default 0)")
+    parser.add_argument("--exposure", type=float, default=0.0,
+                        help="Brightness swing, a fraction: frames are brightened and darkened by up to this, "
+                             "over 3 periods (default 0)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="Output pixels per source pixel (default 1; 0.5: a half-resolution camera)")
     parser.add_argument("--modes", default="off,auto", help="tracking.cmc values to compare (default off,auto)")
@@ -213,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     first, last = parse_frame_range(args.frames)
     if last > 400:
         parser.error("--frames: ground truth ends at frame 400")
-    if args.zoom < 1.0 or args.period <= 0 or args.still < 0 or not 0 < args.view <= 1 or args.scale <= 0 or args.shake < 0:
-        parser.error("--zoom must be >= 1, --period > 0, --still >= 0, --view in (0, 1], --scale > 0 and --shake >= 0")
+    if args.zoom < 1.0 or args.period <= 0 or args.still < 0 or not 0 < args.view <= 1 or args.scale <= 0 or args.shake < 0 \
+            or not 0 <= args.exposure < 1:
+        parser.error("--zoom must be >= 1, --period > 0, --still >= 0, --view in (0, 1], --scale > 0, --shake >= 0 and --exposure in [0, 1)")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if any(item.split("=", 1)[0].strip() in ("cmc", "tracking.cmc") for item in args.set):
         parser.error("--set cmc: use --modes (each row names its mode)")
@@ -225,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
 
     width, height = source_size(args.data_dir / pets.VIDEO)
     path = CameraPath(width, height, args.pan, args.tilt, args.zoom, args.period, args.still, args.view, args.scale,
-                      args.shake)
+                      args.shake, args.exposure)
     folder = make_panned(pets, args.data_dir, path, last, args.out / "video")
     rows = []
     for k, mode in enumerate(modes):
@@ -240,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nPETS09-S2L1 frames {first}-{last} filmed by a virtual camera ({out_w}x{out_h} output, view {args.view:g} of "
           f"{width}x{height} at zoom 1, scale {args.scale:g}, "
           f"pan +-{args.pan:g} px, tilt +-{args.tilt:g} px, zoom 1-{args.zoom:g}, period {args.period:g} frames, "
-          f"still {args.still}, shake {args.shake:g} px); TrackEval, percent; pHOTA, pIDF1: person-level ground truth; applied: frames Orion "
+          f"still {args.still}, shake {args.shake:g} px, exposure +-{args.exposure:g}); TrackEval, percent; pHOTA, pIDF1: person-level ground truth; applied: frames Orion "
           f"warped its tracks")
     print((markdown_table if args.markdown else format_table)(rows, COLUMNS))
     if args.check_estimate:

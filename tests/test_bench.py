@@ -533,6 +533,8 @@ def test_pets_pan_films_the_video_through_a_moving_window_and_moves_every_box_wi
     shaky, steady = pan.CameraPath(768, 576, pan=0, tilt=0, zoom=1, shake=4), pan.CameraPath(768, 576, pan=0, tilt=0, zoom=1)
     jitter = np.array([np.subtract(shaky.window(t)[:2], steady.window(t)[:2]) for t in range(200)])
     assert shaky.window(7) == shaky.window(7) and 3 < jitter.std() < 5  # a fixed handheld jitter, ~4 px
+    exposed = pan.CameraPath(768, 576, exposure=0.3, period=60)
+    assert exposed.gain(0) == 1.0 and exposed.gain(45) == pytest.approx(1.3) and exposed.gain(135) == pytest.approx(0.7)
 
     # a box maps through the same matrix as the pixels; mostly-outside boxes go, partly-outside ones are clipped
     left, top, z = path.window(14)
