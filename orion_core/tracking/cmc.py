@@ -93,7 +93,7 @@ class CameraMotion:
             self._reference = self._corners = None
             return None
         still = self.mode == "auto" and self._still >= self._still_after
-        if still and not self._sentinels_moved(prev, prev_mask, grey, scale):
+        if still and not self._sentinels_moved(prev, prev_mask, grey, self._prev_mask, scale):
             self._still += 1
             self._corners = None  # they were in an older frame
             return None
@@ -115,8 +115,11 @@ class CameraMotion:
         self.counts["applied"] += 1
         return warp
 
-    def _sentinels_moved(self, prev: np.ndarray, prev_mask: np.ndarray | None, grey: np.ndarray, scale: float) -> bool:
-        """Still camera: have the reference frame's sentinel corners moved in `grey` (or been lost)?"""
+    def _sentinels_moved(self, prev: np.ndarray, prev_mask: np.ndarray | None, grey: np.ndarray, mask: np.ndarray | None,
+                         scale: float) -> bool:
+        """Still camera: have the reference frame's sentinel corners moved in `grey` (or been lost)?
+        Sentinels an object now covers (inside `mask`'s boxes) say nothing about the camera: they are
+        left out, and renewed when too few remain (a crowd walking over them is not a camera moving)."""
         import cv2
 
         self._since_renewal += 1
@@ -133,9 +136,14 @@ class CameraMotion:
         moved, status, _ = cv2.calcOpticalFlowPyrLK(reference, grey, points, None, winSize=(9, 9), maxLevel=2)
         ok = status.reshape(-1) == 1
         if ok.sum() < max(MIN_POINTS, len(points) // 2):
-            return True
+            return True  # most cannot be followed: a jump, a cut, or a fast start
+        if mask is not None:
+            xy = np.clip(moved.reshape(-1, 2).round().astype(int), 0, [mask.shape[1] - 1, mask.shape[0] - 1])
+            ok &= mask[xy[:, 1], xy[:, 0]] > 0
         if ok.sum() < KEEP_FOLLOWED * len(points):
             self._reference = None
+        if ok.sum() < MIN_POINTS:
+            return False  # too few in view of the scene to tell: new sentinels from the next frame
         shift = np.median(np.hypot(*(moved[ok] - points[ok]).reshape(-1, 2).T)) / scale
         return bool(shift > MIN_SHIFT_PX)
 
