@@ -26,7 +26,8 @@ still camera the estimate is noise, and identity is exact.
 `auto` on a still camera: once no frame has moved for `STILL_S` seconds, the full estimate stops.
 Each frame then only follows `SENTINELS` background corners of a reference frame into the new one
 (Lucas-Kanade on those few points, ~0.2 ms against ~2 ms for the estimate). When their median
-displacement passes `MIN_SHIFT_PX`, or they cannot be followed, the full estimate runs on that
+displacement passes `MIN_SHIFT_PX` (those a detection now covers do not vote: a person walking
+over them is not the camera), or they cannot be followed, the full estimate runs on that
 same frame, and is applied if significant: a camera that starts moving is compensated from its
 first moving frame. The reference and its corners are renewed after every full estimate, when
 objects have covered a quarter of them (`KEEP_FOLLOWED`), and every `RENEW_S` seconds (light
