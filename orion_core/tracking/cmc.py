@@ -249,3 +249,19 @@ def warp_boxes(boxes: np.ndarray, warp: np.ndarray) -> np.ndarray:
     centres = (boxes[:, :2] + boxes[:, 2:]) / 2.0 @ linear.T + shift
     half = (boxes[:, 2:] - boxes[:, :2]) / 2.0 * scale
     return np.concatenate([centres - half, centres + half], axis=1)
+
+
+def invert_affines(mats: np.ndarray) -> np.ndarray:
+    """(n, 2, 3) affines -> their inverses."""
+    full = np.concatenate([mats, np.broadcast_to([[[0.0, 0.0, 1.0]]], (len(mats), 1, 3))], axis=1)
+    return np.linalg.inv(full)[:, :2]
+
+
+def boxes_through(boxes: np.ndarray, mats: np.ndarray) -> np.ndarray:
+    """xyxy boxes, row i through the similarity `mats[i]`: `warp_boxes` with one warp a row (the
+    offline pass moves each row by its own frame's). NaN rows stay NaN."""
+    linear, shift = mats[:, :, :2], mats[:, :, 2]
+    scale = np.sqrt(np.abs(np.linalg.det(linear)))[:, None]
+    centres = np.einsum("nij,nj->ni", linear, (boxes[:, :2] + boxes[:, 2:]) / 2.0) + shift
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2.0 * scale
+    return np.concatenate([centres - half, centres + half], axis=1)

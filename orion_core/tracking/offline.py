@@ -707,11 +707,11 @@ def run_pass(
     to_image = None
     if to_reference is not None:
         at = np.searchsorted(processed_frames, obs.frame)
-        obs = dataclasses.replace(obs, box=boxes_through(obs.box, to_reference[at]), det=boxes_through(obs.det, to_reference[at]))
-        back = invert_affines(to_reference)
+        obs = dataclasses.replace(obs, box=cmc.boxes_through(obs.box, to_reference[at]), det=cmc.boxes_through(obs.det, to_reference[at]))
+        back = cmc.invert_affines(to_reference)
 
         def to_image(frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-            return boxes_through(boxes, back[np.searchsorted(processed_frames, frames)])
+            return cmc.boxes_through(boxes, back[np.searchsorted(processed_frames, frames)])
     report: dict = {"smooth": settings.smooth, "interpolate_s": settings.interpolate_s,
                     "interpolate_min_run": settings.interpolate_min_run,
                     "interpolate_exits": settings.interpolate_exits, "link": settings.link,
@@ -799,29 +799,13 @@ def camera_to_reference(warps: np.ndarray | None) -> np.ndarray | None:
             if i:
                 total = total @ np.linalg.inv(np.vstack([warp, [0.0, 0.0, 1.0]]))
             out[i] = total[:2]
-        invert_affines(out)  # every frame must come back from the reference too
+        cmc.invert_affines(out)  # every frame must come back from the reference too
     except np.linalg.LinAlgError:
         out[:] = np.nan
     if not np.isfinite(out).all():  # a degenerate estimate: stay in the image's coordinates, as online
         log.warning("offline pass: the camera's motion cannot be undone (a degenerate warp); working in image coordinates")
         return None
     return out
-
-
-def invert_affines(mats: np.ndarray) -> np.ndarray:
-    """(n, 2, 3) affines -> their inverses."""
-    full = np.concatenate([mats, np.broadcast_to([[[0.0, 0.0, 1.0]]], (len(mats), 1, 3))], axis=1)
-    return np.linalg.inv(full)[:, :2]
-
-
-def boxes_through(boxes: np.ndarray, mats: np.ndarray) -> np.ndarray:
-    """xyxy boxes, row i through the similarity `mats[i]`: the centre moves, the sides scale (as
-    the tracker's `warp_boxes`; boxes stay axis-aligned). NaN rows stay NaN."""
-    linear, shift = mats[:, :, :2], mats[:, :, 2]
-    scale = np.sqrt(np.abs(np.linalg.det(linear)))[:, None]
-    centres = np.einsum("nij,nj->ni", linear, (boxes[:, :2] + boxes[:, 2:]) / 2.0) + shift
-    half = (boxes[:, 2:] - boxes[:, :2]) / 2.0 * scale
-    return np.concatenate([centres - half, centres + half], axis=1)
 
 
 def visible_fraction(boxes: np.ndarray, size: tuple[int, int]) -> np.ndarray:
