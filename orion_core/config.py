@@ -29,6 +29,7 @@ _MOTION_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("orion_motio
 # would make every (N, D) buffer (and embeddings.npy) absurd.
 MAX_EMBEDDING_DIM = 65536
 POLICIES = ("all", "on_demand")
+EXPOSURE_MODES = ("on", "off")  # orion_core/exposure.py: divide the camera's gains out of crops, or not
 
 
 @dataclass
@@ -59,6 +60,11 @@ class EmbeddingConfig:
     # on_demand: a sure motion match is re-embedded after this many video frames (the tracker's unit:
     # container frame rates lie, PETS09 says 10 fps and is 7; coarser --fps sampling then embeds more often)
     refresh_frames: int = 20
+    # on: divide the camera's exposure / white-balance gains (read from the background against the
+    # first frame, orion_core/exposure.py) out of every crop before embedding; off: embed raw pixels
+    exposure: str = "on"
+    # Text settings whose words YAML 1.1 reads as booleans when unquoted (`exposure: off` is False).
+    ON_OFF: ClassVar[tuple[str, ...]] = ("exposure",)
     threads: int | None = None  # torch CPU threads; None = all usable cores but one (orion_core.stages.default_threads)
     options: dict = field(default_factory=dict)  # backend-specific extras, passed through
     dinov3_weights_dir: InitVar[str | None] = None  # seed-API alias of weights_dir
@@ -87,6 +93,8 @@ class EmbeddingConfig:
             raise ConfigError(f"embedding.refresh_frames must be a positive integer, got {self.refresh_frames!r}")
         if self.threads is not None and (isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1):
             raise ConfigError(f"embedding.threads must be a positive integer (torch CPU threads), got {self.threads!r}")
+        if self.exposure not in EXPOSURE_MODES:
+            raise ConfigError(f"embedding.exposure: unknown mode {str(self.exposure)[:40]!r}; use one of {', '.join(EXPOSURE_MODES)}")
         if not isinstance(self.clip_frames, int) or self.clip_frames < 1:
             raise ConfigError(f"embedding.clip_frames must be a positive integer, got {self.clip_frames!r}")
         self.backend_choice: str | None = None  # why the backend was picked, when nobody named one

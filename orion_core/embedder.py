@@ -18,6 +18,7 @@ from .device import resolve_device, resolve_precision
 from .errors import ConfigError, OrionError, PluginError
 from .hf import RANDOM_WARNING, random_weights
 from .plugins import Backend, get_backend
+from .exposure import compensate, compensate_all
 from .vision import crop_box, l2_normalize, region_pool, usable_image
 
 log = logging.getLogger(__name__)
@@ -177,20 +178,24 @@ class VisualEmbedder:
             raise ConfigError(f"backend {self.name!r} does not encode clips; use a video backend such as vjepa2")
         return self._batched("encode_clips", "clips", list(clips))
 
-    def embed_boxes(self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def embed_boxes(
+        self, frames: Sequence[np.ndarray], boxes: Sequence[np.ndarray], gains: Sequence[np.ndarray | None] | None = None
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Embeddings for the boxes of several frames in as few backend calls as possible.
 
         Returns per frame `(rows (n, D), valid (n,) bool)`. Crop mode fills batches ACROSS frames
         (one call per frame starves a GPU); boxes too small to crop get valid=False, never a zero vector.
+        `gains`: per frame, the camera's exposure gains to divide out first (`orion_core.exposure`).
         """
         frames = list(frames)
+        gains = [None] * len(frames) if gains is None else list(gains)
         if self.pooling == "region":
-            rows = self.encode_regions(frames, boxes)
+            rows = self.encode_regions(compensate_all(frames, gains), boxes)
             return [(r, np.ones(len(r), dtype=bool)) for r in rows]
         crops: list[np.ndarray] = []
         owners: list[tuple[int, int]] = []
         results = []
-        for f, (frame, frame_boxes) in enumerate(zip(frames, boxes)):
+        for f, (frame, frame_boxes, gain) in enumerate(zip(frames, boxes, gains)):
             frame_boxes = np.asarray(frame_boxes, dtype=np.float32).reshape(-1, 4)
             results.append((np.zeros((len(frame_boxes), self.dim), np.float32), np.zeros(len(frame_boxes), bool)))
             for b, box in enumerate(frame_boxes):
@@ -198,7 +203,7 @@ class VisualEmbedder:
                 if crop is None:
                     self.stats["skipped"] += 1
                     continue
-                crops.append(np.ascontiguousarray(crop))
+                crops.append(compensate(np.ascontiguousarray(crop), gain))
                 owners.append((f, b))
         if crops:
             embedded = self.encode(crops)

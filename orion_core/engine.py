@@ -27,6 +27,7 @@ import numpy as np
 
 from .config import POLICIES, PerceptionConfig
 from .episodes import EpisodeLock, check_replaceable, recover
+from .exposure import ExposureGain, compensate
 from .outputs import EmbeddingRows, EpisodeWriter, episode_dir, make_output_folder
 from .signals import check_interrupted
 from .stages import Consumer, Prefetch, StageTimer, set_torch_threads, timed
@@ -235,22 +236,27 @@ class PerceptionEngine:
         if chunk:
             yield chunk
 
-    def _detect_ahead(self, frames: Iterator[Frame], detector, embedder, timer: StageTimer) -> Iterator[tuple]:
-        """(chunk, detections, per-frame (rows, valid)) in frame order; runs in its own thread.
+    def _detect_ahead(self, frames: Iterator[Frame], detector, embedder, exposure: ExposureGain,
+                      timer: StageTimer) -> Iterator[tuple]:
+        """(chunk, detections, per-frame (rows, valid), per-frame exposure gains) in frame order; runs in its own thread.
 
         With an `embedder` (policy `all`) every box is embedded here, the next chunk while the
         main thread tracks this one; without one the main thread embeds on demand (or not at all).
+        The exposure is read here, frame after frame, because the boxes it must not read are known here.
         """
         for chunk in self._chunks(frames):
             t = time.perf_counter()
             detections = detector.detect_batch(chunk)
             timer.add("detect", t)
+            t = time.perf_counter()
+            gains = [exposure.update(f.image, d.boxes) for f, d in zip(chunk, detections)]
+            timer.add("exposure", t)
             embedded = [(None, None)] * len(chunk)
             if embedder is not None:
                 t = time.perf_counter()
-                embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections])
+                embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections], gains)
                 timer.add("embed", t)
-            yield chunk, detections, embedded
+            yield chunk, detections, embedded, gains
 
     def _planner(self, embedder, fps: float) -> EmbedPlanner | None:
         """The on-demand planner, or None: embed every box (policy `all`) or none (motion only)."""
@@ -262,7 +268,7 @@ class PerceptionEngine:
         young = cfg.memory.late_reid(fps) if cfg.memory.enabled else 0  # memory's late re-ID window, in frames
         return EmbedPlanner(cfg.tracking, cfg.embedding.refresh_frames, young_frames=young)
 
-    def _embed_on_demand(self, frame: Frame, dets, planner: EmbedPlanner, tracker, embedder, timer: StageTimer) -> tuple:
+    def _embed_on_demand(self, frame: Frame, dets, gain, planner: EmbedPlanner, tracker, embedder, timer: StageTimer) -> tuple:
         """(rows, valid) for one frame, with only the boxes the planner asks for embedded."""
         t = time.perf_counter()
         want = planner.select(frame.index, tracker.association_view(frame.index), dets)
@@ -271,7 +277,7 @@ class PerceptionEngine:
         valid = np.zeros(len(dets), bool)
         if want.any():
             t = time.perf_counter()
-            ((sub_rows, sub_valid),) = embedder.embed_boxes([frame.image], [dets.boxes[want]])
+            ((sub_rows, sub_valid),) = embedder.embed_boxes([frame.image], [dets.boxes[want]], [gain])
             timer.add("embed", t)
             chosen = np.flatnonzero(want)
             rows[chosen], valid[chosen] = sub_rows, sub_valid
@@ -332,6 +338,7 @@ class PerceptionEngine:
         if memory is not None and cfg.memory.clips and embedder.backend.has("encode_clips"):
             clips = ClipBank(embedder.encode_clips, cfg.embedding.clip_frames, memory.clip_calibration)
         tracker = Tracker(cfg.tracking, memory=memory, fps=fps, reid_threshold=threshold, clips=clips)
+        exposure = ExposureGain(cfg.embedding.exposure if embedder is not None else "off")
         camera = CameraMotion(cfg.tracking.cmc, fps=min(fps, cfg.video.fps) if cfg.video.fps and fps > 0 else fps)  # calls per second
         dim = embedder.dim if embedder is not None else 0
 
@@ -362,21 +369,22 @@ class PerceptionEngine:
             frames = Prefetch(lambda: timed(iter(source), timer, "decode"), DECODE_AHEAD, "orion-decode")
             stages.append(frames)
             planner = self._planner(embedder, fps)
-            work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, timer),
+            work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, exposure, timer),
                             1, "orion-detect", timer)  # "idle" = the main thread waiting for it
             stages.append(work)
-            for chunk, detections, embedded in work:
+            for chunk, detections, embedded, gains in work:
                 for i, (frame, dets) in enumerate(zip(chunk, detections)):
                     check_interrupted()  # a Ctrl-C a library swallowed still stops the run here
                     if planner is not None:
-                        rows, valid = self._embed_on_demand(frame, dets, planner, tracker, embedder, timer)
+                        rows, valid = self._embed_on_demand(frame, dets, gains[i], planner, tracker, embedder, timer)
                     else:
                         rows, valid = embedded[i]
                     t = time.perf_counter()
                     warp = camera.update(frame.image, dets.boxes)
                     timer.add("camera_motion", t)
                     t = time.perf_counter()
-                    objects = tracker.update(frame.index, dets, rows, valid, warp=warp, image=frame.image if clips else None,
+                    objects = tracker.update(frame.index, dets, rows, valid, warp=warp,
+                                             image=compensate(frame.image, gains[i]) if clips else None,
                                              view_changed=camera.view_lost)
                     timer.add("track", t)
                     if planner is not None:
@@ -459,6 +467,7 @@ class PerceptionEngine:
             if planner is not None:
                 run["embedding_plan"] = dict(planner.counts)
             run["tracker"]["camera_motion"] = camera.stats
+            run["exposure"] = exposure.stats
             if clips is not None:
                 run["tracker"]["clips"] = clips.stats
             timer.add("write", t)

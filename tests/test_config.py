@@ -26,6 +26,7 @@ def test_dinov3_weights_dir_is_an_alias_of_weights_dir(tmp_path):
         ({"precision": "fp8"}, "embedding.precision"),
         ({"pooling": "mean"}, "embedding.pooling"),
         ({"batch_size": 0}, "embedding.batch_size"),
+        ({"exposure": "auto"}, "embedding.exposure"),
     ],
 )
 def test_bad_embedding_values_name_the_key(kwargs, key):
@@ -87,6 +88,13 @@ def test_cmc_on_off_unquoted_in_yaml_is_the_mode_not_a_boolean(tmp_path, word, m
     assert build_config(yaml_path=path).tracking.cmc == mode
     with pytest.raises(ConfigError, match="perception.tracking.cmc"):  # other types still refused, naming the key
         build_config(overrides={"embedding": {"backend": "histogram"}, "tracking": {"cmc": 0}})
+
+
+@pytest.mark.parametrize("word, mode", [("off", "off"), ("on", "on"), ("false", "off"), ("'on'", "on")])
+def test_exposure_on_off_unquoted_in_yaml_is_the_mode(tmp_path, word, mode):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"perception:\n  embedding: {{backend: histogram, exposure: {word}}}\n")
+    assert build_config(yaml_path=path).embedding.exposure == mode
 
 
 def test_missing_yaml_file(tmp_path):
