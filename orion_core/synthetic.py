@@ -45,6 +45,7 @@ the detector (`det.txt`) only sees objects at least `det_min_visibility` visible
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import asdict, dataclass, field
 from dataclasses import replace as dataclasses_replace
@@ -74,6 +75,7 @@ PHOTOS: dict[str, tuple[float, float, float, float]] = {
 PATTERNS = ("stripes", "checker", "rings", "diagonal", "dots")
 MAX_OBJECTS = 24  # a crowd: 10+ objects is a case the benchmarks use
 CAMERAS = ("static", "pan", "zoom", "panzoom")
+EXPOSURE_PERIOD_S = 4.0  # one brightness cycle of `replay_scene(exposure=...)`: TUD-Campus (2.8 s) sees most of one
 PAN_ZOOM = 1.5  # camera scale while panning: the window is 1/1.5 of the world, so it has room to move
 
 
@@ -124,6 +126,7 @@ class SceneInfo:
     camera: str = "static"
     lookalike_ids: list[int] = field(default_factory=list)  # the two objects sharing one texture
     det_faults: dict[str, Any] | None = None  # `DetectorFaults` of det.txt (replays), None = the clean detector
+    exposure: float = 0.0  # the camera's brightness swing (replays): 1 +- this, one cycle per EXPOSURE_PERIOD_S
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -285,12 +288,14 @@ FrameBoxes = tuple[int, dict[int, "tuple[int, int, int, int] | None"], "tuple[fl
 
 
 def _render_frames(video_path: Path | None, fps: float, background: np.ndarray, textures: dict[int, np.ndarray],
-                   frames: Iterable[FrameBoxes]) -> tuple[list[tuple[int, int, int, int, int, int]],
+                   frames: Iterable[FrameBoxes], exposure: float = 0.0) -> tuple[list[tuple[int, int, int, int, int, int]],
                                                           dict[tuple[int, int], float], dict[tuple[int, int], float]]:
     """Render (and, with `video_path`, encode) each (MOT frame, boxes, camera) of `frames`.
 
     Returns the GT rows (frame, id, x, y, w, h) and each (frame, id)'s visible and in-frame
     fractions. The video appears only when every frame was written (discarded otherwise).
+    `exposure` scales each frame's pixels by 1 + exposure * sin(2 pi t / EXPOSURE_PERIOD_S), as
+    auto-exposure or passing clouds do (the boxes, and so the detections, are unchanged).
     """
     gt_rows: list[tuple[int, int, int, int, int, int]] = []
     visibility: dict[tuple[int, int], float] = {}
@@ -305,6 +310,9 @@ def _render_frames(video_path: Path | None, fps: float, background: np.ndarray, 
                 visibility[(number, object_id)] = visible
                 in_frame[(number, object_id)] = inside
             if writer is not None:
+                if exposure:
+                    gain = 1.0 + exposure * math.sin(2.0 * math.pi * (number - 1) / (fps * EXPOSURE_PERIOD_S))
+                    image = np.clip(np.rint(image * gain), 0, 255).astype(np.uint8)
                 writer.write(image)
         complete = True
     finally:
@@ -879,6 +887,7 @@ def replay_scene(
     textures: str = "auto",
     video: bool = True,
     det_faults: DetectorFaults | None = None,
+    exposure: float = 0.0,
 ) -> SceneInfo:
     """Render recorded tracks (e.g. a MOT ground truth) as a scene: same files as `make_scene`.
 
@@ -891,8 +900,11 @@ def replay_scene(
     the recording. `seed` picks textures, background and detection noise; the tracks are fixed.
     gt.txt holds the rendered boxes (clipped to the frame, rows at least `MIN_IN_FRAME` inside).
     `det_faults` adds a real detector's faults (`DetectorFaults`, e.g. `REALISTIC_FAULTS`) from
-    their own random stream; without it det.txt is exactly the clean detector's.
+    their own random stream; without it det.txt is exactly the clean detector's. `exposure` in
+    [0, 1) swings the frames' brightness by up to that fraction (`_render_frames`).
     """
+    if not (isinstance(exposure, (int, float)) and 0.0 <= exposure < 1.0):
+        raise ConfigError(f"replay_scene: exposure must be in [0, 1), got {exposure!r}.")
     width, height = _check_render_args("replay_scene", size, det_jitter, det_dropout, det_false_positives,
                                        det_min_visibility, fps, textures)
     kept = subsample_tracks(tracks, step)
@@ -912,6 +924,7 @@ def replay_scene(
     gt_rows, visibility, _ = _render_frames(
         out / "video.mp4" if video else None, fps / step, background, images,
         ((frame, {o.object_id: o.boxes.get(frame) for o in objects}, None) for frame in range(1, frames + 1)),
+        exposure=exposure,
     )
 
     if det_faults is not None and det_faults.active():
@@ -926,5 +939,6 @@ def replay_scene(
         size=(width, height), seed=seed, textures=names, reentries=_reentries(gt_rows, width, height),
         crossings=[], visibility=visibility, lookalike_ids=[o.object_id for o in objects if o.role == "lookalike"],
         det_faults=det_faults.to_dict() if det_faults is not None and det_faults.active() else None,
+        exposure=float(exposure),
     )
     return _write_scene(info, gt_rows, det_lines)
