@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
 
 import numpy as np
 
@@ -34,6 +34,7 @@ from .stages import Consumer, Prefetch, StageTimer, set_torch_threads, timed
 from .types import Frame, TrackedObject
 
 if TYPE_CHECKING:
+    from .tracking.cmc import CameraMotion
     from .tracking.ondemand import EmbedPlanner
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,15 @@ READ_AHEAD_BYTES = 256 * 2**20
 DECODE_AHEAD = 4  # frames decoded ahead of detection (decoding is fast; this only hides its jitter)
 WRITE_BEHIND = 8  # annotated frames waiting for the video encoder (render_annotated)
 Progress = Callable[[dict], None]
+
+
+class _CameraFrame(NamedTuple):
+    """What the camera did in one frame: its motion since the previous one (None: still), whether
+    that could not be followed (a cut), and the exposure gains to divide out (None: none)."""
+
+    warp: np.ndarray | None
+    lost: bool
+    gain: np.ndarray | None
 
 
 @dataclass
@@ -236,27 +246,35 @@ class PerceptionEngine:
         if chunk:
             yield chunk
 
-    def _detect_ahead(self, frames: Iterator[Frame], detector, embedder, exposure: ExposureGain,
+    def _detect_ahead(self, frames: Iterator[Frame], detector, embedder, camera: CameraMotion, exposure: ExposureGain,
                       timer: StageTimer) -> Iterator[tuple]:
-        """(chunk, detections, per-frame (rows, valid), per-frame exposure gains) in frame order; runs in its own thread.
+        """(chunk, detections, per-frame (rows, valid), per-frame `_CameraFrame`s) in frame order; runs in its own thread.
 
         With an `embedder` (policy `all`) every box is embedded here, the next chunk while the
         main thread tracks this one; without one the main thread embeds on demand (or not at all).
-        The exposure is read here, frame after frame, because the boxes it must not read are known here.
+        The camera's motion and exposure are read here, frame after frame, before any crop is
+        embedded: both need only the frame and its boxes, and the exposure follows the motion.
         """
         for chunk in self._chunks(frames):
             t = time.perf_counter()
             detections = detector.detect_batch(chunk)
             timer.add("detect", t)
-            t = time.perf_counter()
-            gains = [exposure.update(f.image, d.boxes) for f, d in zip(chunk, detections)]
-            timer.add("exposure", t)
+            views = []
+            for frame, dets in zip(chunk, detections):
+                t = time.perf_counter()
+                warp = camera.update(frame.image, dets.boxes)
+                lost = camera.view_lost
+                timer.add("camera_motion", t)
+                t = time.perf_counter()
+                views.append(_CameraFrame(warp, lost, exposure.update(frame.image, dets.boxes, warp, lost)))
+                timer.add("exposure", t)
             embedded = [(None, None)] * len(chunk)
             if embedder is not None:
                 t = time.perf_counter()
-                embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections], gains)
+                embedded = embedder.embed_boxes([f.image for f in chunk], [d.boxes for d in detections],
+                                                [v.gain for v in views])
                 timer.add("embed", t)
-            yield chunk, detections, embedded, gains
+            yield chunk, detections, embedded, views
 
     def _planner(self, embedder, fps: float) -> EmbedPlanner | None:
         """The on-demand planner, or None: embed every box (policy `all`) or none (motion only)."""
@@ -369,23 +387,23 @@ class PerceptionEngine:
             frames = Prefetch(lambda: timed(iter(source), timer, "decode"), DECODE_AHEAD, "orion-decode")
             stages.append(frames)
             planner = self._planner(embedder, fps)
-            work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, exposure, timer),
+            work = Prefetch(lambda: self._detect_ahead(frames, detector, embedder if planner is None else None, camera, exposure,
+                                                       timer),
                             1, "orion-detect", timer)  # "idle" = the main thread waiting for it
             stages.append(work)
-            for chunk, detections, embedded, gains in work:
+            for chunk, detections, embedded, views in work:
                 for i, (frame, dets) in enumerate(zip(chunk, detections)):
                     check_interrupted()  # a Ctrl-C a library swallowed still stops the run here
+                    view = views[i]
                     if planner is not None:
-                        rows, valid = self._embed_on_demand(frame, dets, gains[i], planner, tracker, embedder, timer)
+                        rows, valid = self._embed_on_demand(frame, dets, view.gain, planner, tracker, embedder, timer)
                     else:
                         rows, valid = embedded[i]
-                    t = time.perf_counter()
-                    warp = camera.update(frame.image, dets.boxes)
-                    timer.add("camera_motion", t)
+                    warp = view.warp
                     t = time.perf_counter()
                     objects = tracker.update(frame.index, dets, rows, valid, warp=warp,
-                                             image=compensate(frame.image, gains[i]) if clips else None,
-                                             view_changed=camera.view_lost)
+                                             image=compensate(frame.image, view.gain) if clips else None,
+                                             view_changed=view.lost)
                     timer.add("track", t)
                     if planner is not None:
                         planner.observe(frame.index, objects, valid)

@@ -9,10 +9,11 @@ that agree on one ratio. Crops are then divided by it, so every crop looks as if
 the first frame's exposure. The crop itself is never normalised: a dark coat must stay darker
 than a light shirt. A steady camera's gains round to 1 and its crops are left untouched.
 
-A still camera keeps its first frame as reference for the whole video, so nothing drifts. A
-moving one is compared with the reference view found again by a shift; once that fails (the
-view has moved on), the estimate is chained through the previous frame, which becomes the
-reference. A view that no shift explains (a cut) keeps the last gain.
+A still camera keeps its first frame as reference for the whole video, so nothing drifts. For a
+moving one the reference is moved by the camera motion estimated for the tracker
+(`tracking.cmc`), so it is compared for as long as it stays in view; once it has left (or the
+light changed unevenly), the estimate is chained through the previous frame, which becomes the
+reference. A cut keeps the last gain.
 """
 
 from __future__ import annotations
@@ -24,18 +25,16 @@ import numpy as np
 
 from .config import EXPOSURE_MODES as MODES
 
-GRID_WIDTH = 64  # columns of the small copy: 12 px cells at 768 wide, so a few pixels of motion barely matter
-ROWS_PER_CELL = 3  # image rows averaged into a cell's height (of its 12 at 768x576): the background is smooth
+GRID_WIDTH = 32  # columns of the small copy: 24 px cells at 768 wide (64: 0.75 -> 0.4 ms a frame, the same accuracy on PETS)
+ROWS_PER_CELL = 3  # image rows averaged into a cell's height (of its 24 at 768x576): the background is smooth
 AGREE_LOG = 0.05  # a cell agrees with the frame's gain when its ratio is within ~5% of it, in every channel
-# ... or ~15% once the view was re-found by a shift: resampling a moving view at 12 px cells leaves half of
-# the cells 5-8% off on real pixels (PETS filmed by a panning camera); further off is something else than
-# the background (an undetected passer-by) and is left out of the gain
+# ... or ~15% once moved with the camera: a cell re-sampled from moved cells is not the average of the same
+# pixels (PETS filmed by a panning camera: 46% of cells within 5%, 84% within 15%); further off is something
+# else than the background (an undetected passer-by) and is left out of the gain
 OUTLIER_LOG = 0.15
 AGREE_SHARE = 0.5  # fewer agreeing cells than this: the reference no longer shows this view
 MIN_CELLS = 32  # fewer usable cells (a crowd covers the view): keep the last gain
 DARK, BRIGHT = 8.0, 247.0  # clipped pixels carry no gain
-SEARCH = 8  # the view may move an eighth of its width or height between frames (96 px at 768)
-ALIGNED = 0.5  # a weaker correlation than this between consecutive views: a cut, not a pan
 LIMIT = 4.0  # gains outside [1/4, 4] are a cut or a black frame, not an exposure
 
 
@@ -46,42 +45,54 @@ class ExposureGain:
         if mode not in MODES:
             raise ValueError(f"exposure mode {mode!r}; use one of {', '.join(MODES)}")
         self.enabled = mode == "on"
-        self._ref: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # (cells, usable, gain)
-        self._prev: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._ref: _View | None = None
+        self._prev: _View | None = None
+        self._ref_to_now: np.ndarray | None = None  # the camera's motion since the reference frame (None: none), pixels
         self.stats = {"mode": mode, "frames": 0, "compensated": 0, "reanchors": 0, "held": 0,
                       "gain_min": 1.0, "gain_max": 1.0}
 
-    def update(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray | None:
-        """The gains (3,) by which this frame's crops are divided, or None when they change no pixel."""
+    def update(self, image: np.ndarray, boxes: np.ndarray, warp: np.ndarray | None = None,
+               view_lost: bool = False) -> np.ndarray | None:
+        """The gains (3,) by which this frame's crops are divided, or None when they change no pixel.
+
+        `warp` is the camera's motion from the previous frame (2x3, `tracking.cmc`; None: still) and
+        `view_lost` says it could not be followed (a cut): the background is compared where it is now.
+        """
         if not self.enabled:
             return None
         self.stats["frames"] += 1
-        cells, usable = _cells(image, boxes)
+        view = _View(*_cells(image, boxes), gain=None)
+        scale = (view.cells.shape[2] / image.shape[1], view.cells.shape[1] / image.shape[0])
+        if warp is not None:
+            self._ref_to_now = _as3x3(warp) if self._ref_to_now is None else _as3x3(warp) @ self._ref_to_now
         if self._ref is None:
-            gain = np.ones(3)
-            self._ref = (cells, usable, gain)
-        elif int(usable.sum()) < MIN_CELLS:  # a crowd or a clipped frame hides the background: keep the last gain
+            return self._anchor(view, np.ones(3))
+        if int(view.usable.sum()) < MIN_CELLS:  # a crowd or a clipped frame hides the background: keep the last gain
             self.stats["held"] += 1
-            return self._report(self._prev[2])  # the previous frame stays the one to chain through
-        else:
-            shift = _agreed_shift(cells, usable, self._ref)  # a still camera: cell for cell, no drift
-            if shift is None:  # a moving one: the reference view, found again in this one
-                shift = _agreed_shift(cells, usable, _aligned(self._ref, cells), OUTLIER_LOG)
-            if shift is not None:
-                gain = self._ref[2] * np.exp(shift)
-            else:
-                same = self._prev[0] is self._ref[0]  # the reference is the previous frame: tried already
-                shift = None if same else _agreed_shift(cells, usable, _aligned(self._prev, cells), OUTLIER_LOG)
-                if shift is None:  # not even the previous frame agrees: a cut; keep the exposure
-                    self.stats["held"] += 1
-                    gain = self._prev[2]
-                else:
-                    gain = self._prev[2] * np.exp(shift)
-                self.stats["reanchors"] += 1
-                gain = np.clip(gain, 1.0 / LIMIT, LIMIT)
-                self._ref = (cells, usable, gain)
-        gain = np.clip(gain, 1.0 / LIMIT, LIMIT)
-        self._prev = (cells, usable, gain)
+            return self._report(self._prev.gain)  # the previous frame stays the one to chain through
+        if view_lost:  # a cut: nothing to compare with; the exposure is kept
+            self.stats["held"] += 1
+            return self._anchor(view, self._prev.gain, count=True)
+        shift = _agreed_shift(view, self._ref.seen_through(self._ref_to_now, scale))
+        if shift is not None:
+            view.gain = np.clip(self._ref.gain * np.exp(shift), 1.0 / LIMIT, LIMIT)
+            self._prev = view
+            return self._report(view.gain)
+        # the reference has left the view (or the light changed unevenly): chain through the
+        # previous frame, moved by this frame's camera motion, and start again from here
+        shift = None if self._prev is self._ref else _agreed_shift(
+            view, self._prev.seen_through(None if warp is None else _as3x3(warp), scale))
+        if shift is None:
+            self.stats["held"] += 1
+            return self._anchor(view, self._prev.gain, count=True)
+        return self._anchor(view, np.clip(self._prev.gain * np.exp(shift), 1.0 / LIMIT, LIMIT), count=True)
+
+    def _anchor(self, view: "_View", gain: np.ndarray, count: bool = False) -> np.ndarray | None:
+        """`view` (with `gain`) becomes the reference: the one later frames are compared with."""
+        self.stats["reanchors"] += int(count)
+        view.gain = gain
+        self._ref = self._prev = view
+        self._ref_to_now = None
         return self._report(gain)
 
     def _report(self, gain: np.ndarray) -> np.ndarray | None:
@@ -91,6 +102,39 @@ class ExposureGain:
         self.stats["gain_min"] = round(min(self.stats["gain_min"], float(gain.min())), 4)
         self.stats["gain_max"] = round(max(self.stats["gain_max"], float(gain.max())), 4)
         return gain
+
+
+class _View:
+    """One frame's cells (linear values and their logs), which of them are background, and its gain."""
+
+    def __init__(self, cells: np.ndarray, usable: np.ndarray, gain: np.ndarray | None) -> None:
+        self.cells, self.usable, self.gain = cells, usable, gain
+        self.logs = np.log(cells)
+
+    def seen_through(self, motion: np.ndarray | None, scale: tuple[float, float]) -> tuple[np.ndarray, np.ndarray, float]:
+        """(log cells, usable, tolerance) of this view where the camera now shows it.
+
+        `motion` (3x3, full-resolution pixels) is the camera's motion since this view; without
+        one (None) the cells compare one for one. Moved cells are interpolated as linear values: a cell
+        astride an edge is an average of pixels, and interpolating logs would read it darker than
+        it is (Jensen's inequality: +0.3% a chained frame on PETS filmed panning).
+        """
+        import cv2
+
+        if motion is None:
+            return self.logs, self.usable, AGREE_LOG
+        rows, cols = self.cells.shape[1:]
+        sx, sy = scale
+        to_grid = np.array([[sx, 0.0, 0.5 * sx - 0.5], [0.0, sy, 0.5 * sy - 0.5], [0.0, 0.0, 1.0]])  # pixel -> cell centres
+        move = (to_grid @ motion @ np.linalg.inv(to_grid))[:2].astype(np.float32)
+        moved = np.stack([cv2.warpAffine(channel, move, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                          for channel in self.cells])
+        inside = cv2.warpAffine(self.usable.astype(np.float32), move, (cols, rows), flags=cv2.INTER_LINEAR, borderValue=0.0)
+        return np.log(moved), inside > 0.999, OUTLIER_LOG
+
+
+def _as3x3(warp: np.ndarray) -> np.ndarray:
+    return np.vstack([np.asarray(warp, np.float64).reshape(2, 3), [0.0, 0.0, 1.0]])
 
 
 def changes_pixels(gain: np.ndarray) -> bool:
@@ -132,57 +176,17 @@ def _cells(image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return np.maximum(small, 1).transpose(2, 0, 1).astype(np.float32), usable
 
 
-def _aligned(previous, cells: np.ndarray):
-    """`previous` (cells, usable, gain) moved onto `cells` by the view's shift between them, or
-    None when no shift explains the change (a cut).
-
-    The middle of the previous view is found in this one by normalised correlation, which ignores
-    the exposure, to a fraction of a cell (a parabola through the peak), so a panning camera's
-    consecutive frames still compare cell by cell. Cells are moved as linear values: a cell astride
-    an edge is an average of pixels, and interpolating logs would read it darker than it is (by
-    Jensen's inequality: +0.3% a chained frame on PETS filmed panning, +20% over 400 frames).
-    """
-    import cv2
-
-    if previous is None or previous[0].shape != cells.shape:
-        return None
-    rows, cols = cells.shape[1:]
-    my, mx = max(1, rows // SEARCH), max(1, cols // SEARCH)
-    before, now = previous[0].mean(axis=0), cells.mean(axis=0)
-    scores = cv2.matchTemplate(now, before[my : rows - my, mx : cols - mx], cv2.TM_CCOEFF_NORMED)
-    _, best, _, (px, py) = cv2.minMaxLoc(scores)
-    if not best >= ALIGNED:
-        return None
-    dx = px - mx + _vertex(scores[py, max(px - 1, 0) : px + 2], px)
-    dy = py - my + _vertex(scores[max(py - 1, 0) : py + 2, px], py)
-    move = np.float32([[1, 0, dx], [0, 1, dy]])
-    moved = np.stack([cv2.warpAffine(channel, move, (cols, rows), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-                      for channel in previous[0]])
-    inside = cv2.warpAffine(previous[1].astype(np.float32), move, (cols, rows), flags=cv2.INTER_LINEAR, borderValue=0.0)
-    return moved, inside > 0.999, previous[2]
-
-
-def _vertex(three: np.ndarray, at: int) -> float:
-    """Sub-cell offset of a peak from its two neighbours (0 at the border of the search)."""
-    if at == 0 or len(three) < 3:
-        return 0.0
-    left, mid, right = (float(v) for v in three)
-    curve = left - 2.0 * mid + right
-    return 0.0 if curve >= 0 else float(np.clip(0.5 * (left - right) / curve, -0.5, 0.5))
-
-
-def _agreed_shift(cells: np.ndarray, usable: np.ndarray, against, tolerance: float = AGREE_LOG) -> np.ndarray | None:
-    """The per-channel log gain from `against` to `cells`, or None when fewer than AGREE_SHARE of
-    the cells are within `tolerance` of one."""
-    if against is None:
-        return None
-    other, other_usable, _ = against
-    if other.shape != cells.shape:
+def _agreed_shift(view: _View, against: tuple[np.ndarray, np.ndarray, float]) -> np.ndarray | None:
+    """The per-channel log gain to `view` from `against` (log cells, usable, tolerance), or None
+    when fewer than AGREE_SHARE of the cells are within the tolerance of one."""
+    other, other_usable, tolerance = against
+    logs, usable = view.logs, view.usable
+    if other.shape != logs.shape:
         return None
     both = usable & other_usable
     if int(both.sum()) < MIN_CELLS:
         return None
-    ratios = np.log(cells[:, both]) - np.log(other[:, both])
+    ratios = logs[:, both] - other[:, both]
     shift = np.median(ratios, axis=1)
     off = np.abs(ratios - shift[:, None])
     off = np.maximum(np.maximum(off[0], off[1]), off[2])  # the worst channel

@@ -65,18 +65,39 @@ def test_what_the_boxes_cover_does_not_count():
     assert gains.update(lit, big) is None
 
 
-def test_a_panning_camera_is_chained_through_its_previous_frame():
-    """The first frame leaves the view: the estimate re-anchors on the previous frame, and the
-    exposure change that happens during the pan is still found."""
+@pytest.mark.parametrize("step_px", [3, 12])
+def test_a_panning_camera_is_followed_with_the_camera_motion(step_px):
+    """The reference is moved by the tracker's camera motion and compared while it is in view;
+    once it has left, the estimate is chained through the previous frame. An exposure change
+    during the pan is found, and a steady one does not drift."""
+    scene = background(3 * W, H, seed=3)
+    pan = np.array([[1.0, 0.0, -step_px], [0.0, 1.0, 0.0]])  # the view moves right: the scene moves left
+    for ramp in (0.0, 0.01):
+        gains = ExposureGain("on")
+        found = None
+        for step in range(40):
+            x = step_px * step
+            found = gains.update(exposed(scene[:, x : x + W], 1.0 + ramp * step), np.zeros((0, 4)),
+                                 warp=pan if step else None)
+        assert gains.stats["held"] == 0
+        if ramp:
+            assert found is not None and np.allclose(found, 1.39, rtol=0.02)  # 1.0 -> 1.39 over the pan
+        else:
+            assert found is None or np.allclose(found, 1.0, atol=0.01)
+        assert gains.stats["reanchors"] == (0 if step_px == 3 else pytest.approx(4, abs=3))
+
+
+def test_without_the_camera_motion_a_pan_keeps_the_last_gain():
+    """`tracking.cmc: off`, or a cut: nothing says where the reference went, so nothing is guessed."""
     scene = background(3 * W, H, seed=3)
     gains = ExposureGain("on")
-    found = None
-    for step in range(40):
-        x = 12 * step
-        truth = 1.0 + 0.01 * step  # 1.0 -> 1.39 over the pan
-        found = gains.update(exposed(scene[:, x : x + W], truth), np.zeros((0, 4)))
-    assert gains.stats["reanchors"] >= 1
-    assert found is not None and np.allclose(found, 1.39, rtol=0.03)
+    gains.update(scene[:, :W], np.zeros((0, 4)))
+    assert gains.update(exposed(scene[:, 40 : 40 + W], 1.3), np.zeros((0, 4))) is None
+    assert gains.stats["held"] == 1
+    cut = ExposureGain("on")
+    cut.update(scene[:, :W], np.zeros((0, 4)))
+    assert cut.update(exposed(scene[:, :W], 1.3), np.zeros((0, 4)), view_lost=True) is None
+    np.testing.assert_allclose(cut.update(exposed(scene[:, :W], 1.56), np.zeros((0, 4))), 1.2, rtol=0.01)
 
 
 def test_a_cut_keeps_the_exposure_and_starts_a_new_reference():

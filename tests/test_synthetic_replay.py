@@ -211,3 +211,32 @@ def test_duplicates_are_upper_body_boxes_and_clutter_stays_put(tmp_path: Path):
 def test_bad_faults_are_one_line_config_errors(tmp_path: Path, bad: DetectorFaults):
     with pytest.raises(ConfigError, match="det_faults"):
         replay_scene(tmp_path, hand_made_tracks(), SIZE, fps=25.0, video=False, det_faults=bad)
+
+
+def test_exposure_swings_the_pixels_and_nothing_else(tmp_path: Path):
+    """`exposure` films the same scene under a changing brightness (auto-exposure, clouds): the
+    frames scale by 1 + exposure * sin(2 pi t / EXPOSURE_PERIOD_S); boxes and detections stay."""
+    from orion_core.synthetic import EXPOSURE_PERIOD_S
+    from orion_core.video import open_video
+
+    # one frame a quarter cycle: frames 1-4 at gains 1, 1.3, 1, 0.7
+    swung = replay_scene(tmp_path / "b", hand_made_tracks(), SIZE, fps=4.0 / EXPOSURE_PERIOD_S, seed=3, exposure=0.3,
+                         **clean())
+    steady = replay_scene(tmp_path / "a", hand_made_tracks(), SIZE, fps=4.0 / EXPOSURE_PERIOD_S, seed=3, **clean())
+    assert swung.gt_path.read_text() == steady.gt_path.read_text()
+    assert swung.det_path.read_text() == steady.det_path.read_text()
+    assert '"exposure": 0.3' in swung.scene_path.read_text()
+
+    def means(info):
+        source = open_video(info.video_path)
+        try:
+            return np.array([frame.image.astype(float).mean() for frame in source])
+        finally:
+            source.close()
+
+    ratio = means(swung) / means(steady)
+    assert ratio[0] == pytest.approx(1.0, abs=0.01) and ratio[2] == pytest.approx(1.0, abs=0.01)
+    assert ratio[3] == pytest.approx(0.7, abs=0.01)
+    assert ratio[1] == pytest.approx(1.3, abs=0.02)
+    with pytest.raises(ConfigError, match="exposure"):
+        replay_scene(tmp_path / "c", hand_made_tracks(), SIZE, fps=25.0, exposure=1.5)
