@@ -16,9 +16,9 @@ import numpy as np
 from .config import EmbeddingConfig, query_embedding_dim
 from .device import resolve_device, resolve_precision
 from .errors import ConfigError, OrionError, PluginError
+from .exposure import compensate, compensate_all
 from .hf import RANDOM_WARNING, random_weights
 from .plugins import Backend, get_backend
-from .exposure import compensate, compensate_all
 from .vision import crop_box, l2_normalize, region_pool, usable_image
 
 log = logging.getLogger(__name__)

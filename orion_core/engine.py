@@ -286,7 +286,8 @@ class PerceptionEngine:
         young = cfg.memory.late_reid(fps) if cfg.memory.enabled else 0  # memory's late re-ID window, in frames
         return EmbedPlanner(cfg.tracking, cfg.embedding.refresh_frames, young_frames=young)
 
-    def _embed_on_demand(self, frame: Frame, dets, gain, planner: EmbedPlanner, tracker, embedder, timer: StageTimer) -> tuple:
+    def _embed_on_demand(self, frame: Frame, dets, gain: np.ndarray | None, planner: EmbedPlanner, tracker, embedder,
+                         timer: StageTimer) -> tuple:
         """(rows, valid) for one frame, with only the boxes the planner asks for embedded."""
         t = time.perf_counter()
         want = planner.select(frame.index, tracker.association_view(frame.index), dets)

@@ -127,6 +127,25 @@ def test_region_mode_pools_feature_maps(fake):
     assert valid.tolist() == [True]
 
 
+def test_exposure_gains_reach_the_backend_divided_out(fake):
+    """Crops (crop mode) and whole frames (region mode) arrive with each frame's gain divided
+    out, so a plugin needs no brightness handling of its own; a None gain leaves pixels as they are."""
+    seen = []
+    fake(dim=2, result=lambda images: seen.extend(images) or np.ones((len(images), 2)))
+    embedder = VisualEmbedder(EmbeddingConfig(backend="fake"))
+    frame = np.full((30, 40, 3), 100, np.uint8)
+    embedder.embed_boxes([frame, frame], [np.array([[0, 0, 20, 20]])] * 2, [np.array([2.0, 1.0, 0.5]), None])
+    assert seen[0][0, 0].tolist() == [50, 100, 200] and seen[1][0, 0].tolist() == [100, 100, 100]
+
+
+def test_region_pooling_sees_whole_frames_with_the_exposure_divided_out(fake):
+    frame = np.full((30, 40, 3), 100, np.uint8)
+    frames = []
+    fake(dim=2, feature_maps=lambda given: frames.extend(given) or np.ones((len(given), 2, 3, 4), np.float32))
+    VisualEmbedder(EmbeddingConfig(backend="fake")).embed_boxes([frame], [np.array([[0, 0, 20, 20]])], [np.full(3, 1.25)])
+    assert frames[0].shape == frame.shape and frames[0][5, 5].tolist() == [80, 80, 80]
+
+
 def test_region_without_feature_maps_is_a_config_error(fake):
     fake(dim=8)
     with pytest.raises(ConfigError, match="use --pooling crop"):
