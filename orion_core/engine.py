@@ -357,9 +357,8 @@ class PerceptionEngine:
         if memory is not None and cfg.memory.clips and embedder.backend.has("encode_clips"):
             clips = ClipBank(embedder.encode_clips, cfg.embedding.clip_frames, memory.clip_calibration)
         tracker = Tracker(cfg.tracking, memory=memory, fps=fps, reid_threshold=threshold, clips=clips)
-        calls_per_s = min(fps, cfg.video.fps) if cfg.video.fps and fps > 0 else fps  # processed frames a second
-        exposure = ExposureGain(cfg.embedding.exposure if embedder is not None else "off", fps=calls_per_s)
-        camera = CameraMotion(cfg.tracking.cmc, fps=calls_per_s)
+        exposure = ExposureGain(cfg.embedding.exposure if embedder is not None else "off")
+        camera = CameraMotion(cfg.tracking.cmc, fps=min(fps, cfg.video.fps) if cfg.video.fps and fps > 0 else fps)  # calls per second
         dim = embedder.dim if embedder is not None else 0
 
         counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0}

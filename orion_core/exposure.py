@@ -5,11 +5,9 @@ Auto-exposure, white balance and passing clouds scale every pixel of a frame by 
 in another and colour and learned features drift with it (PETS with brightness swinging +-30%:
 mobilenetv2 HOTA -6.8). The background that the detections do not cover shows the gain: the
 ratio, per channel, of a small copy of this frame to one of a reference frame, over the cells
-that agree on one ratio. Crops are then divided by it, relative to the median gain of the first
-two seconds, so every crop looks as if filmed with that exposure (not the first frame's: a
-camera's auto-exposure may still be settling). The crop itself is never normalised: a dark
-coat must stay darker than a light shirt. A steady camera's gains round to 1 and its crops are
-left untouched.
+that agree on one ratio. Crops are then divided by it, so every crop looks as if filmed with
+the first frame's exposure. The crop itself is never normalised: a dark coat must stay darker
+than a light shirt. A steady camera's gains round to 1 and its crops are left untouched.
 
 A still camera keeps its first frame as reference for the whole video, so nothing drifts. For a
 moving one the reference is moved by the camera motion estimated for the tracker
@@ -38,22 +36,18 @@ AGREE_SHARE = 0.5  # fewer agreeing cells than this: the reference no longer sho
 MIN_CELLS = 32  # fewer usable cells (a crowd covers the view): keep the last gain
 DARK, BRIGHT = 8.0, 247.0  # clipped pixels carry no gain
 LIMIT = 4.0  # gains outside [1/4, 4] are a cut or a black frame, not an exposure
-SETTLE_S = 2.0  # the target exposure is the median of the first 2 s, then fixed: auto-exposure settles within ~1 s
 
 
 class ExposureGain:
     """Per-frame RGB gains of a video against its first frame, from the background."""
 
-    def __init__(self, mode: str = "on", fps: float = 0.0) -> None:
+    def __init__(self, mode: str = "on") -> None:
         if mode not in MODES:
             raise ValueError(f"exposure mode {mode!r}; use one of {', '.join(MODES)}")
         self.enabled = mode == "on"
         self._ref: _View | None = None
         self._prev: _View | None = None
         self._ref_to_now: np.ndarray | None = None  # the camera's motion since the reference frame (None: none), pixels
-        self._first: list[np.ndarray] = []  # the gains of the first SETTLE_S seconds
-        self._settle_frames = max(1, round(SETTLE_S * fps)) if fps > 0 else 1
-        self._target = np.ones(3)
         self.stats = {"mode": mode, "frames": 0, "compensated": 0, "reanchors": 0, "held": 0,
                       "gain_min": 1.0, "gain_max": 1.0}
 
@@ -102,13 +96,6 @@ class ExposureGain:
         return self._report(gain)
 
     def _report(self, gain: np.ndarray) -> np.ndarray | None:
-        """The gain to divide out, against the target exposure: the median of the first SETTLE_S
-        seconds, not the first frame's, which may be a camera still settling; fixed afterwards,
-        so that every later crop is brought to the same exposure."""
-        if len(self._first) < self._settle_frames:
-            self._first.append(gain)
-            self._target = np.median(self._first, axis=0)
-        gain = gain / self._target
         if not changes_pixels(gain):
             return None
         self.stats["compensated"] += 1

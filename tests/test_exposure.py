@@ -72,16 +72,16 @@ def test_a_panning_camera_is_followed_with_the_camera_motion(step_px):
     during the pan is found, and a steady one does not drift."""
     scene = background(3 * W, H, seed=3)
     pan = np.array([[1.0, 0.0, -step_px], [0.0, 1.0, 0.0]])  # the view moves right: the scene moves left
-    for ramp in (0.0, 0.03):
+    for ramp in (0.0, 0.01):
         gains = ExposureGain("on")
         found = None
         for step in range(40):
             x = step_px * step
-            truth = 1.0 + ramp * max(0, step - 29)  # steady, then brightening to 1.3 over the last 10 frames
-            found = gains.update(exposed(scene[:, x : x + W], truth), np.zeros((0, 4)), warp=pan if step else None)
+            found = gains.update(exposed(scene[:, x : x + W], 1.0 + ramp * step), np.zeros((0, 4)),
+                                 warp=pan if step else None)
         assert gains.stats["held"] == 0
         if ramp:
-            assert found is not None and np.allclose(found, 1.3, rtol=0.02)
+            assert found is not None and np.allclose(found, 1.39, rtol=0.02)  # 1.0 -> 1.39 over the pan
         else:
             assert found is None or np.allclose(found, 1.0, atol=0.01)
         assert gains.stats["reanchors"] == (0 if step_px == 3 else pytest.approx(4, abs=3))
@@ -102,8 +102,7 @@ def test_without_the_camera_motion_a_pan_keeps_the_last_gain():
 
 def test_a_cut_keeps_the_exposure_and_starts_a_new_reference():
     gains = ExposureGain("on")
-    for _ in range(5):  # the video's usual exposure
-        gains.update(background(seed=1), PERSON)
+    gains.update(background(seed=1), PERSON)
     dim = gains.update(exposed(background(seed=1), 0.8), PERSON)
     np.testing.assert_allclose(dim, 0.8, rtol=0.01)
     after_cut = gains.update(background(seed=5), PERSON)  # nothing in it agrees with before
@@ -115,8 +114,7 @@ def test_a_cut_keeps_the_exposure_and_starts_a_new_reference():
 def test_a_crowd_covering_the_view_keeps_the_last_gain():
     gains = ExposureGain("on")
     frame = background()
-    for _ in range(5):
-        gains.update(frame, np.zeros((0, 4)))
+    gains.update(frame, np.zeros((0, 4)))
     gain = gains.update(exposed(frame, 1.2), np.zeros((0, 4)))
     everywhere = np.array([[0.0, 0.0, W, H]])
     np.testing.assert_allclose(gains.update(exposed(frame, 2.0), everywhere), gain)
@@ -148,8 +146,8 @@ def test_the_embedder_divides_each_frames_gain_out_of_its_crops():
     assert float(same[0] @ fixed[0]) > 0.99 > float(same[0] @ raw[0]) + 0.05
 
 
-def swinging_video(tmp_path, frames: int = 56):
-    """A still camera, steady for 2 s, then its exposure swings +-30%; two standing people (a blue coat shading from
+def swinging_video(tmp_path, frames: int = 36):
+    """A still camera whose exposure swings +-30%, two standing people (a blue coat shading from
     dark to light, a beige one the other way: flat colours would stay in their histogram bins)."""
     from orion_core.video import VideoWriter
 
@@ -161,7 +159,7 @@ def swinging_video(tmp_path, frames: int = 56):
     scene[50:210, 220:270] = np.broadcast_to(shade[::-1] * np.array([1.0, 0.85, 0.55]), (160, 50, 3)).astype(np.uint8)
     rows = []
     for f in range(frames):
-        writer.write(exposed(scene, 1.0 + 0.3 * np.sin(2 * np.pi * max(0, f - 20) / 12)))
+        writer.write(exposed(scene, 1.0 + 0.3 * np.sin(2 * np.pi * f / 12)))
         rows += [f"{f + 1},-1,40,40,50,160,0.9,-1,-1,-1", f"{f + 1},-1,220,50,50,160,0.9,-1,-1,-1"]
     writer.close()
     det.write_text("\n".join(rows) + "\n")
@@ -189,24 +187,7 @@ def test_a_run_embeds_through_a_swinging_exposure_and_records_it(tmp_path):
     off = run_orion(video, det, tmp_path / "out", "off", backend="histogram",
                     overrides={"embedding": {"policy": "all", "exposure": "off"}})
     record = json.loads((on.tracks.parent / "run.json").read_text())["exposure"]
-    assert record["frames"] == 56 and record["compensated"] >= 30 and record["reanchors"] == 0
+    assert record["frames"] == 36 and record["compensated"] >= 30 and record["reanchors"] == 0
     assert record["gain_min"] == pytest.approx(0.7, abs=0.03) and record["gain_max"] == pytest.approx(1.3, abs=0.03)
     assert json.loads((off.tracks.parent / "run.json").read_text())["exposure"]["compensated"] == 0
     assert spread(on.tracks.parent) > 0.95 > 0.85 > spread(off.tracks.parent)  # measured 0.97 and 0.72
-
-
-def test_the_target_exposure_is_the_first_seconds_median_not_the_first_frames():
-    """A camera whose auto-exposure is still settling: the first frames are up to 1.8x too bright.
-    Taking the first frame as the target would brighten every later crop 1.8x and clip it; the
-    median of the first 2 s is the target, fixed from then on."""
-    frame = background()
-    gains = ExposureGain("on", fps=5.0)  # 10 frames to settle
-    for g in (1.8, 1.6, 1.4, 1.2):
-        gains.update(exposed(frame, g), PERSON)
-    steady = [gains.update(frame, PERSON) for _ in range(20)]
-    assert all(g is None for g in steady[6:])  # from frame 10 on: the usual exposure, crops untouched
-    bright = gains.update(exposed(frame, 1.3), PERSON)
-    np.testing.assert_allclose(bright, 1.3, rtol=0.02)  # a brighter frame later is divided back
-    first = ExposureGain("on")  # no frame rate: the first frame is the target
-    first.update(exposed(frame, 1.8), PERSON)
-    np.testing.assert_allclose(first.update(frame, PERSON), 1 / 1.8, rtol=0.02)
