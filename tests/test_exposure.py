@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from orion_core.exposure import ExposureGain, changes_pixels, compensate
+from orion_core.exposure import TINT_FLOOR, ExposureGain, changes_pixels, compensate, neutral_tint
 
 W, H = 320, 240
 
@@ -42,16 +42,46 @@ def test_a_steady_camera_is_left_alone():
 
 
 def test_a_per_channel_gain_is_recovered_and_divided_out():
-    """Auto-exposure and white balance scale every pixel alike; the background shows by how much."""
+    """Auto-exposure and white balance scale every pixel alike; the background shows by how much.
+    The common gain is divided out whole, each channel's tint (white balance) less TINT_FLOOR."""
     gains = ExposureGain("on")
     frame = background()
     gains.update(frame, PERSON)
     truth = np.array([1.3, 1.2, 1.1])
     gain = gains.update(exposed(frame, truth), PERSON)
-    np.testing.assert_allclose(gain, truth, rtol=0.01)
-    back = compensate(exposed(frame, truth), gain)
-    assert np.abs(back.astype(int) - frame.astype(int)).max() <= 2
-    assert gains.stats["gain_max"] == pytest.approx(1.3, abs=0.01)
+    logs = np.log(truth)
+    tint = logs - logs.mean()
+    expected = np.exp(logs.mean() + np.sign(tint) * np.maximum(np.abs(tint) - TINT_FLOOR, 0.0))
+    np.testing.assert_allclose(gain, expected, rtol=0.01)
+    assert np.exp(np.log(gain).mean()) == pytest.approx(np.exp(logs.mean()), rel=0.01)
+    back = compensate(exposed(frame, truth), gain).astype(float)
+    # brightness restored; what remains of the white-balance change is at most the floor, per channel
+    ratio = back.reshape(-1, 3).mean(axis=0) / frame.reshape(-1, 3).mean(axis=0)
+    assert np.abs(np.log(ratio)).max() <= TINT_FLOOR + 0.01
+    assert abs(np.log(ratio).mean()) <= 0.005
+    assert gains.stats["gain_max"] == pytest.approx(expected.max(), abs=0.01)
+
+
+def test_a_tint_within_the_floor_is_left_out():
+    """A sub-percent difference between channels is the estimate's error, not white balance: turning
+    it into a tint would re-hue every grey pixel from frame to frame. Only the common gain is applied."""
+    gains = ExposureGain("on")
+    frame = background()
+    gains.update(frame, PERSON)
+    truth = 1.2 * np.array([1.008, 1.0, 1 / 1.008])
+    gain = gains.update(exposed(frame, truth), PERSON)
+    assert gain[0] == gain[1] == gain[2]
+    assert gain[0] == pytest.approx(1.2, rel=0.005)
+
+
+def test_the_tint_is_shrunk_continuously():
+    """No step at the floor: a tint just over it is applied as the small excess, so an estimate
+    hovering around the floor does not flip crops between two colourings."""
+    for excess in (0.0, 0.001, 0.05):
+        tint = TINT_FLOOR + excess
+        out = np.log(neutral_tint(np.exp(np.array([tint, 0.0, -tint]))))
+        np.testing.assert_allclose(out, [excess, 0.0, -excess], atol=1e-12)
+    np.testing.assert_allclose(neutral_tint(np.array([1.5, 1.5, 1.5])), 1.5)
 
 
 def test_what_the_boxes_cover_does_not_count():
