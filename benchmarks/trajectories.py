@@ -204,6 +204,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--exposure", type=float, default=0.0,
                         help="Brightness swing of the rendered frames, a fraction in [0, 1): 1 +- this, one cycle "
                              "per orion_core.synthetic.EXPOSURE_PERIOD_S (default 0: steady)")
+    parser.add_argument("--white-balance", type=float, default=0.0,
+                        help="Colour swing of the rendered frames, a fraction in [0, 1): red 1 +- this and blue 1 -+ "
+                             "this, over the same cycle (default 0: steady)")
     parser.add_argument("--set", action="append", default=[], metavar="[SECTION.]KEY=VALUE",
                         help="Override an Orion setting for every Orion run (an ablation): a tracking setting, or "
                              "memory.KEY / embedding.KEY, e.g. --set offline_interpolate_min_run=0 --set "
@@ -218,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     from orion_core.synthetic import REALISTIC_FAULTS, read_track_boxes, replay_scene
 
     faults = REALISTIC_FAULTS if args.detector == "realistic" else None
-    if not 0.0 <= args.exposure < 1.0:
-        parser.error("--exposure must be in [0, 1)")
+    if not 0.0 <= args.exposure < 1.0 or not 0.0 <= args.white_balance < 1.0:
+        parser.error("--exposure and --white-balance must be in [0, 1)")
 
     pets = load_pets()
     try:
@@ -246,13 +249,14 @@ def main(argv: list[str] | None = None) -> int:
             for seed in parse_seeds(args.seeds):
                 where = args.out / f"{sequence}-step{step}-seed{seed}"
                 scene = replay_scene(where / "scene", tracks, size, fps, seed=seed, step=step, lookalikes=args.lookalikes,
-                                     det_faults=faults, exposure=args.exposure)
+                                     det_faults=faults, exposure=args.exposure,
+                                     white_balance=args.white_balance)
                 for result in run_scene(scene, methods, peers, where, pets, settings):
                     runs.append({"sequence": sequence, "fps": round(fps / step, 2), "step": step, "seed": seed, **result})
                 print(f"{sequence} step {step} seed {seed} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     rows = mean_over_seeds(runs)
     checks = verdicts(rows, peers)
-    summary = json.dumps({"detector": args.detector, "exposure": args.exposure, "tracking_overrides": settings.get("tracking", {}), "overrides": settings, "runs": runs,
+    summary = json.dumps({"detector": args.detector, "exposure": args.exposure, "white_balance": args.white_balance, "tracking_overrides": settings.get("tracking", {}), "overrides": settings, "runs": runs,
                           "mean_over_seeds": rows, "verdicts": checks}, indent=1) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(summary, encoding="utf-8")  # always kept, for per-run diagnosis
@@ -260,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summary, end="")
         return 0
     table = markdown_table if args.markdown else format_table
-    print(f"Real trajectories, simulated pixels, {args.detector} detector{f', exposure +-{args.exposure:g}' if args.exposure else ''}; mean over seeds {args.seeds} (TrackEval, percent)")
+    print(f"Real trajectories, simulated pixels, {args.detector} detector{f', exposure +-{args.exposure:g}' if args.exposure else ''}{f', white balance +-{args.white_balance:g}' if args.white_balance else ''}; mean over seeds {args.seeds} (TrackEval, percent)")
     print(table(rows, COLUMNS))
     print()
     print("Orion appearance modes: IDF1 minus motion-only's (online against online), and HOTA/IDF1 minus the best peer's "

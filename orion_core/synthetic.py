@@ -127,6 +127,7 @@ class SceneInfo:
     lookalike_ids: list[int] = field(default_factory=list)  # the two objects sharing one texture
     det_faults: dict[str, Any] | None = None  # `DetectorFaults` of det.txt (replays), None = the clean detector
     exposure: float = 0.0  # the camera's brightness swing (replays): 1 +- this, one cycle per EXPOSURE_PERIOD_S
+    white_balance: float = 0.0  # the camera's colour swing (replays): red 1 +- this, blue 1 -+ this, same cycle
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -288,7 +289,8 @@ FrameBoxes = tuple[int, dict[int, "tuple[int, int, int, int] | None"], "tuple[fl
 
 
 def _render_frames(video_path: Path | None, fps: float, background: np.ndarray, textures: dict[int, np.ndarray],
-                   frames: Iterable[FrameBoxes], exposure: float = 0.0) -> tuple[list[tuple[int, int, int, int, int, int]],
+                   frames: Iterable[FrameBoxes], exposure: float = 0.0,
+                   white_balance: float = 0.0) -> tuple[list[tuple[int, int, int, int, int, int]],
                                                           dict[tuple[int, int], float], dict[tuple[int, int], float]]:
     """Render (and, with `video_path`, encode) each (MOT frame, boxes, camera) of `frames`.
 
@@ -296,6 +298,8 @@ def _render_frames(video_path: Path | None, fps: float, background: np.ndarray, 
     fractions. The video appears only when every frame was written (discarded otherwise).
     `exposure` scales each frame's pixels by 1 + exposure * sin(2 pi t / EXPOSURE_PERIOD_S), as
     auto-exposure or passing clouds do (the boxes, and so the detections, are unchanged).
+    `white_balance` also scales red by 1 + white_balance * sin and blue by 1 - white_balance * sin
+    over the same cycle, as a camera's auto white balance drifting warmer and cooler does.
     """
     gt_rows: list[tuple[int, int, int, int, int, int]] = []
     visibility: dict[tuple[int, int], float] = {}
@@ -310,8 +314,9 @@ def _render_frames(video_path: Path | None, fps: float, background: np.ndarray, 
                 visibility[(number, object_id)] = visible
                 in_frame[(number, object_id)] = inside
             if writer is not None:
-                if exposure:
-                    gain = 1.0 + exposure * math.sin(2.0 * math.pi * (number - 1) / (fps * EXPOSURE_PERIOD_S))
+                if exposure or white_balance:
+                    swing = math.sin(2.0 * math.pi * (number - 1) / (fps * EXPOSURE_PERIOD_S))
+                    gain = (1.0 + exposure * swing) * np.array([1.0 + white_balance * swing, 1.0, 1.0 - white_balance * swing])
                     image = np.clip(np.rint(image * gain), 0, 255).astype(np.uint8)
                 writer.write(image)
         complete = True
@@ -888,6 +893,7 @@ def replay_scene(
     video: bool = True,
     det_faults: DetectorFaults | None = None,
     exposure: float = 0.0,
+    white_balance: float = 0.0,
 ) -> SceneInfo:
     """Render recorded tracks (e.g. a MOT ground truth) as a scene: same files as `make_scene`.
 
@@ -901,10 +907,12 @@ def replay_scene(
     gt.txt holds the rendered boxes (clipped to the frame, rows at least `MIN_IN_FRAME` inside).
     `det_faults` adds a real detector's faults (`DetectorFaults`, e.g. `REALISTIC_FAULTS`) from
     their own random stream; without it det.txt is exactly the clean detector's. `exposure` in
-    [0, 1) swings the frames' brightness by up to that fraction (`_render_frames`).
+    [0, 1) swings the frames' brightness by up to that fraction, `white_balance` in [0, 1) their
+    red against their blue (`_render_frames`).
     """
-    if not (isinstance(exposure, (int, float)) and 0.0 <= exposure < 1.0):
-        raise ConfigError(f"replay_scene: exposure must be in [0, 1), got {exposure!r}.")
+    for name, value in (("exposure", exposure), ("white_balance", white_balance)):
+        if not (isinstance(value, (int, float)) and 0.0 <= value < 1.0):
+            raise ConfigError(f"replay_scene: {name} must be in [0, 1), got {value!r}.")
     width, height = _check_render_args("replay_scene", size, det_jitter, det_dropout, det_false_positives,
                                        det_min_visibility, fps, textures)
     kept = subsample_tracks(tracks, step)
@@ -924,7 +932,7 @@ def replay_scene(
     gt_rows, visibility, _ = _render_frames(
         out / "video.mp4" if video else None, fps / step, background, images,
         ((frame, {o.object_id: o.boxes.get(frame) for o in objects}, None) for frame in range(1, frames + 1)),
-        exposure=exposure,
+        exposure=exposure, white_balance=white_balance,
     )
 
     if det_faults is not None and det_faults.active():
@@ -939,6 +947,6 @@ def replay_scene(
         size=(width, height), seed=seed, textures=names, reentries=_reentries(gt_rows, width, height),
         crossings=[], visibility=visibility, lookalike_ids=[o.object_id for o in objects if o.role == "lookalike"],
         det_faults=det_faults.to_dict() if det_faults is not None and det_faults.active() else None,
-        exposure=float(exposure),
+        exposure=float(exposure), white_balance=float(white_balance),
     )
     return _write_scene(info, gt_rows, det_lines)

@@ -240,3 +240,30 @@ def test_exposure_swings_the_pixels_and_nothing_else(tmp_path: Path):
     assert ratio[1] == pytest.approx(1.3, abs=0.02)
     with pytest.raises(ConfigError, match="exposure"):
         replay_scene(tmp_path / "c", hand_made_tracks(), SIZE, fps=25.0, exposure=1.5)
+
+
+def test_white_balance_swings_red_against_blue(tmp_path: Path):
+    """`white_balance` films the scene under a drifting white balance: red scales by 1 + wb * sin,
+    blue by 1 - wb * sin, green stays; boxes and detections stay."""
+    from orion_core.synthetic import EXPOSURE_PERIOD_S
+    from orion_core.video import open_video
+
+    swung = replay_scene(tmp_path / "b", hand_made_tracks(), SIZE, fps=4.0 / EXPOSURE_PERIOD_S, seed=3,
+                         white_balance=0.1, **clean())
+    steady = replay_scene(tmp_path / "a", hand_made_tracks(), SIZE, fps=4.0 / EXPOSURE_PERIOD_S, seed=3, **clean())
+    assert swung.det_path.read_text() == steady.det_path.read_text()
+    assert '"white_balance": 0.1' in swung.scene_path.read_text()
+
+    def channel_means(info):
+        source = open_video(info.video_path)
+        try:
+            return np.array([frame.image.reshape(-1, 3).astype(float).mean(axis=0) for frame in source])
+        finally:
+            source.close()
+
+    ratio = channel_means(swung) / channel_means(steady)  # frames 1-4: sin 0, 1, 0, -1
+    np.testing.assert_allclose(ratio[0], 1.0, atol=0.01)
+    np.testing.assert_allclose(ratio[1], [1.1, 1.0, 0.9], atol=0.02)
+    np.testing.assert_allclose(ratio[3], [0.9, 1.0, 1.1], atol=0.02)
+    with pytest.raises(ConfigError, match="white_balance"):
+        replay_scene(tmp_path / "c", hand_made_tracks(), SIZE, fps=25.0, white_balance=-0.1)
