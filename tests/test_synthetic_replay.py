@@ -213,11 +213,21 @@ def test_bad_faults_are_one_line_config_errors(tmp_path: Path, bad: DetectorFaul
         replay_scene(tmp_path, hand_made_tracks(), SIZE, fps=25.0, video=False, det_faults=bad)
 
 
+def channel_means(info) -> np.ndarray:
+    """(frames, 3) mean R, G, B of each frame of a rendered scene's video."""
+    from orion_core.video import open_video
+
+    source = open_video(info.video_path)
+    try:
+        return np.array([frame.image.reshape(-1, 3).astype(float).mean(axis=0) for frame in source])
+    finally:
+        source.close()
+
+
 def test_exposure_swings_the_pixels_and_nothing_else(tmp_path: Path):
     """`exposure` films the same scene under a changing brightness (auto-exposure, clouds): the
     frames scale by 1 + exposure * sin(2 pi t / EXPOSURE_PERIOD_S); boxes and detections stay."""
     from orion_core.synthetic import EXPOSURE_PERIOD_S
-    from orion_core.video import open_video
 
     # one frame a quarter cycle: frames 1-4 at gains 1, 1.3, 1, 0.7
     swung = replay_scene(tmp_path / "b", hand_made_tracks(), SIZE, fps=4.0 / EXPOSURE_PERIOD_S, seed=3, exposure=0.3,
@@ -227,14 +237,7 @@ def test_exposure_swings_the_pixels_and_nothing_else(tmp_path: Path):
     assert swung.det_path.read_text() == steady.det_path.read_text()
     assert '"exposure": 0.3' in swung.scene_path.read_text()
 
-    def means(info):
-        source = open_video(info.video_path)
-        try:
-            return np.array([frame.image.astype(float).mean() for frame in source])
-        finally:
-            source.close()
-
-    ratio = means(swung) / means(steady)
+    ratio = channel_means(swung).mean(axis=1) / channel_means(steady).mean(axis=1)
     assert ratio[0] == pytest.approx(1.0, abs=0.01) and ratio[2] == pytest.approx(1.0, abs=0.01)
     assert ratio[3] == pytest.approx(0.7, abs=0.01)
     assert ratio[1] == pytest.approx(1.3, abs=0.02)
@@ -246,21 +249,12 @@ def test_white_balance_swings_red_against_blue(tmp_path: Path):
     """`white_balance` films the scene under a drifting white balance: red scales by 1 + wb * sin,
     blue by 1 - wb * sin, green stays; boxes and detections stay."""
     from orion_core.synthetic import EXPOSURE_PERIOD_S
-    from orion_core.video import open_video
 
     swung = replay_scene(tmp_path / "b", hand_made_tracks(), SIZE, fps=4.0 / EXPOSURE_PERIOD_S, seed=3,
                          white_balance=0.1, **clean())
     steady = replay_scene(tmp_path / "a", hand_made_tracks(), SIZE, fps=4.0 / EXPOSURE_PERIOD_S, seed=3, **clean())
     assert swung.det_path.read_text() == steady.det_path.read_text()
     assert '"white_balance": 0.1' in swung.scene_path.read_text()
-
-    def channel_means(info):
-        source = open_video(info.video_path)
-        try:
-            return np.array([frame.image.reshape(-1, 3).astype(float).mean(axis=0) for frame in source])
-        finally:
-            source.close()
-
     ratio = channel_means(swung) / channel_means(steady)  # frames 1-4: sin 0, 1, 0, -1
     np.testing.assert_allclose(ratio[0], 1.0, atol=0.01)
     np.testing.assert_allclose(ratio[1], [1.1, 1.0, 0.9], atol=0.02)
