@@ -2,7 +2,7 @@
 
     python benchmarks/trajectories.py [--sequences TUD-Campus,TUD-Stadtmitte] [--steps 1,2,3]
         [--seeds 0-5] [--methods histogram,mobilenetv2,motion,histogram-online,motion-online]
-        [--peers bytetrack,ocsort,sort,deepsort,boxmot-boosttrack,boxmot-botsort,...] [--detector clean|realistic]
+        [--peers bytetrack,ocsort,sort,deepsort,boxmot-boosttrack,boxmot-botsort,...] [--detector clean|realistic|fitted]
         [--set [SECTION.]KEY=VALUE ...] [--json] [--markdown]
 
 Issue 10 asks for identity quality on scenes we do not have: a crowded street and a campus
@@ -16,7 +16,10 @@ detections (misses below 50% visible, 2 px jitter, 5% dropout, 2% false positive
 keeps every n-th frame, so each sequence also plays at 12.5 and 8.3 fps. `--detector realistic`
 adds what public detections also do (`orion_core.synthetic.REALISTIC_FAULTS`: edges off by 5% of
 the box side, misses in 0.2 s streaks, one box around two overlapping people 30% of the time,
-upper-body duplicates, two background spots detected on 30% of the frames). `--set` overrides an
+upper-body duplicates, two background spots detected on 30% of the frames). `--detector fitted`
+takes a real detector's faults as measured instead (`orion_core.synthetic.FITTED_FAULTS`: SORT's
+public Faster R-CNN detections of PETS09 against its ground truth, `benchmarks/detector_faults.py`;
+MOT15's TUD sequences have detections from the same release). `--set` overrides an
 Orion setting for an ablation (peers are unaffected): `KEY=VALUE` is a tracking setting,
 `memory.KEY=VALUE` or `embedding.KEY=VALUE` one of those sections.
 
@@ -197,10 +200,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", default="bytetrack,ocsort,sort,deepsort,boxmot-boosttrack,boxmot-botsort",
                         help="Peer trackers ('' for none; missing packages are skipped with a note)")
     parser.add_argument("--lookalikes", type=int, default=1, help="Pairs of closest-approaching people sharing a texture")
-    parser.add_argument("--detector", choices=("clean", "realistic"), default="clean",
+    parser.add_argument("--detector", choices=("clean", "realistic", "fitted"), default="clean",
                         help="clean: the generator's detector; realistic: add orion_core.synthetic.REALISTIC_FAULTS "
                              "(size-proportional jitter, streaky misses, merged boxes on overlapping people, "
-                             "upper-body duplicates, persistent clutter)")
+                             "upper-body duplicates, persistent clutter); fitted: orion_core.synthetic.FITTED_FAULTS, "
+                             "a Faster R-CNN's faults measured on PETS09 (benchmarks/detector_faults.py)")
     parser.add_argument("--exposure", type=float, default=0.0,
                         help="Brightness swing of the rendered frames, a fraction in [0, 1): 1 +- this, one cycle "
                              "per orion_core.synthetic.EXPOSURE_PERIOD_S (default 0: steady)")
@@ -218,9 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from orion_core.bench import ensure_backend
-    from orion_core.synthetic import REALISTIC_FAULTS, read_track_boxes, replay_scene
+    from orion_core.synthetic import FITTED_FAULTS, REALISTIC_FAULTS, read_track_boxes, replay_scene
 
-    faults = REALISTIC_FAULTS if args.detector == "realistic" else None
+    faults = {"realistic": REALISTIC_FAULTS, "fitted": FITTED_FAULTS}.get(args.detector)
     if not 0.0 <= args.exposure < 1.0 or not 0.0 <= args.white_balance < 1.0:
         parser.error("--exposure and --white-balance must be in [0, 1)")
 

@@ -10,6 +10,7 @@ import pytest
 from orion_core.errors import ConfigError
 from orion_core.evaluate import read_mot_file
 from orion_core.synthetic import (
+    FITTED_FAULTS,
     REALISTIC_FAULTS,
     DetectorFaults,
     TrackBox,
@@ -206,8 +207,76 @@ def test_duplicates_are_upper_body_boxes_and_clutter_stays_put(tmp_path: Path):
     assert 0.3 * 2 * 200 * 0.6 < shown < 0.3 * 2 * 200 * 1.4
 
 
+def test_width_noise_and_height_noise_are_set_apart(tmp_path: Path):
+    info = replay_scene(tmp_path, walker(400), (400, 200), fps=25.0, video=False, det_jitter=0.0, lookalikes=0,
+                        det_dropout=0.0, det_false_positives=0.0,
+                        det_faults=DetectorFaults(scale_jitter=0.02, scale_jitter_x=0.2))
+    dets = np.loadtxt(info.det_path, delimiter=",", ndmin=2)
+    truth_left = 20 + 0.05 * dets[:, 0]
+    inside = dets[:, 2] > 0  # boxes the frame's left edge did not clip
+    left = (dets[inside, 2] - np.round(truth_left[inside])) / 40.0
+    top = (dets[:, 3] - 40.0) / 100.0
+    assert np.std(left) == pytest.approx(0.2, rel=0.2)
+    assert np.std(top) == pytest.approx(0.02, rel=0.2)
+
+
+def test_miss_fraction_overrides_the_scenes_dropout(tmp_path: Path):
+    info = replay_scene(tmp_path, walker(3000), (400, 200), fps=25.0, video=False, det_jitter=0.0, lookalikes=0,
+                        det_dropout=0.0, det_false_positives=0.0,
+                        det_faults=DetectorFaults(miss_fraction=0.3, miss_streak=0.2))
+    seen = np.zeros(3001, bool)
+    seen[list(rows_by_frame(info))] = True
+    assert (~seen[1:]).mean() == pytest.approx(0.3, abs=0.05)
+
+
+def test_a_partly_hidden_person_is_found_on_the_given_share_of_frames(tmp_path: Path):
+    # FAR is 37.5% visible behind NEAR; NEAR is fully visible; a third person is cut by the frame's
+    # right edge (half outside) and hidden by no one: occlusion, not the frame, decides
+    tracks = []
+    for f in range(1, 401):
+        tracks += [TrackBox(f, 1, *FAR), TrackBox(f, 2, *NEAR), TrackBox(f, 3, 300.0, 20.0, 40.0, 100.0)]
+    info = replay_scene(tmp_path, tracks, SIZE, fps=25.0, video=False, det_jitter=0.0, det_min_visibility=0.3,
+                        det_faults=DetectorFaults(occluded_detect=0.4), **clean())
+    frames = rows_by_frame(info)
+    far = sum(any(b[:4] == (100.0, 60.0, 60.0, 160.0) for b in boxes) for boxes in frames.values())
+    near = sum(any(b[:4] == (120.0, 70.0, 60.0, 165.0) for b in boxes) for boxes in frames.values())
+    cut = sum(any(b[0] == 300.0 for b in boxes) for boxes in frames.values())
+    assert far / 400 == pytest.approx(0.4, abs=0.07)
+    assert near == 400 and cut == 400
+
+
+def test_faster_rcnn_scores_sit_near_one_and_lower_for_hidden_people(tmp_path: Path):
+    tracks = [TrackBox(f, i, *box) for f in range(1, 401) for i, box in ((1, FAR), (2, NEAR))]
+    info = replay_scene(tmp_path, tracks, SIZE, fps=25.0, video=False, det_jitter=0.0, det_min_visibility=0.3,
+                        det_faults=DetectorFaults(faster_rcnn_scores=True), **clean())
+    dets = np.loadtxt(info.det_path, delimiter=",", ndmin=2)
+    near, far = dets[dets[:, 2] == 120.0, 6], dets[dets[:, 2] == 100.0, 6]
+    assert len(near) == len(far) == 400
+    assert dets[:, 6].min() >= 0.5
+    assert np.median(near) == pytest.approx(0.98, abs=0.01)
+    assert np.percentile(near, 10) > 0.9
+    assert np.percentile(far, 10) < np.percentile(near, 10) - 0.2  # 37.5% visible: a long low tail
+
+
+def test_wide_duplicates_sit_beside_the_person(tmp_path: Path):
+    info = replay_scene(tmp_path, walker(300), (400, 200), fps=25.0, video=False, det_jitter=0.0, lookalikes=0,
+                        det_dropout=0.0, det_false_positives=0.0,
+                        det_faults=DetectorFaults(duplicates=1.0, wide_duplicates=True))
+    widths = [sorted(b[2] for b in boxes) for boxes in rows_by_frame(info).values()]
+    assert all(len(w) == 2 for w in widths)
+    wider = np.array([w[1] for w in widths if w[0] == 40.0]) / 40.0
+    assert len(wider) > 250 and wider.min() >= 0.99 and np.median(wider) == pytest.approx(1.65, abs=0.2)
+
+
+def test_the_fitted_detector_is_recorded_in_the_scene(tmp_path: Path):
+    info = replay_scene(tmp_path, hand_made_tracks(), SIZE, fps=25.0, video=False, det_faults=FITTED_FAULTS)
+    assert info.det_faults == FITTED_FAULTS.to_dict() and info.det_faults["scale_jitter_x"] == 0.125
+
+
 @pytest.mark.parametrize("bad", [DetectorFaults(merges=1.5), DetectorFaults(scale_jitter=-1.0),
-                                 DetectorFaults(clutter=-1), DetectorFaults(duplicates=2.0)])
+                                 DetectorFaults(clutter=-1), DetectorFaults(duplicates=2.0),
+                                 DetectorFaults(occluded_detect=1.5), DetectorFaults(miss_fraction=-0.1),
+                                 DetectorFaults(scale_jitter_x=-0.1)])
 def test_bad_faults_are_one_line_config_errors(tmp_path: Path, bad: DetectorFaults):
     with pytest.raises(ConfigError, match="det_faults"):
         replay_scene(tmp_path, hand_made_tracks(), SIZE, fps=25.0, video=False, det_faults=bad)
