@@ -207,6 +207,9 @@ class TrackingConfig:
     gallery_size: int = 16  # recent embeddings kept per track
     min_hits: int = 3  # observations before a new track is reported
     max_age_s: float = 3.0  # seconds a lost track is kept for re-association
+    # The Kalman filter's process noise is per second, as per frame at this rate (tracking/kalman.py
+    # NOISE_FPS explains the value); 0 = per frame of any video, as before 2026-12-03
+    kalman_noise_fps: float = 10.0
     max_age: int | None = None  # the same in video frames (old key); wins over max_age_s when given
     per_class: bool = True  # never match across classes
     recovery_max_distance: float | None = None  # lost-track second chance; None = the calibrated re-ID bar
@@ -311,6 +314,9 @@ class TrackingConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
                 raise ConfigError(f"tracking.{name} must be a number of seconds >= 0, got {value!r}")
+        value = self.kalman_noise_fps
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+            raise ConfigError(f"tracking.kalman_noise_fps must be a frame rate >= 0 (0: noise per frame), got {value!r}")
         if self.cmc not in CMC_MODES:
             raise ConfigError(f"tracking.cmc: unknown mode {self.cmc!r}; use one of {', '.join(CMC_MODES)}")
 

@@ -96,6 +96,33 @@ def test_kalman_learns_constant_velocity_and_scales_with_frame_gap():
     assert kalman.state_to_xyxy(ahead)[0, 0] == pytest.approx(box_at(100 + 5 * 17, 200)[0], abs=1.5)
 
 
+def test_kalman_process_noise_is_the_same_per_second_at_every_frame_rate():
+    """A walker moves as erratically per second whatever the camera's rate: the noise a second of
+    frames adds (position in pixels, velocity in pixels per second) must not depend on the rate."""
+    scale = np.array([[40.0, 100.0, 40.0, 100.0]])
+    per_second = []
+    for fps in (7.0, kalman.NOISE_FPS, 25.0, 50.0):
+        var = kalman.process_std(scale, kalman.noise_rate(1.0 / fps)) ** 2
+        per_second.append(np.r_[var[0, :4] * fps, var[0, 4:] * fps**2 * fps])  # px/frame -> px/s: x fps^2
+    np.testing.assert_allclose(per_second, np.repeat(per_second[1][None], 4, axis=0), rtol=1e-12)
+    assert kalman.noise_rate(1.0 / kalman.NOISE_FPS) == 1.0  # the constants hold as written at NOISE_FPS
+    assert kalman.noise_rate(0.04, noise_fps=0) == kalman.noise_rate(None) == 1.0  # per frame, the old way
+    # and the prior on a new track's velocity is the same in pixels per second
+    _, slow = kalman.initiate(np.array([box_at(100, 200)]), kalman.noise_rate(1 / 10.0))
+    _, fast = kalman.initiate(np.array([box_at(100, 200)]), kalman.noise_rate(1 / 25.0))
+    assert np.sqrt(slow[0, 4, 4]) * 10.0 == pytest.approx(np.sqrt(fast[0, 4, 4]) * 25.0)
+
+
+def test_a_tracker_and_its_offline_smoother_use_the_videos_noise_rate():
+    from orion_core.tracking.offline import OfflineSettings
+
+    assert Tracker(TrackingConfig(), fps=25.0)._noise_rate == pytest.approx(0.4)
+    assert Tracker(TrackingConfig(kalman_noise_fps=0), fps=25.0)._noise_rate == 1.0
+    assert OfflineSettings.from_config(TrackingConfig(kalman_noise_fps=7.0), 0.8).noise_fps == 7.0
+    with pytest.raises(ConfigError, match="kalman_noise_fps"):
+        TrackingConfig(kalman_noise_fps=-1)
+
+
 def test_kalman_update_equals_the_textbook_gain_with_and_without_a_camera_warp():
     """The update divides by S's diagonal while the axes are independent, and solves once a warp
     (rotation) couples them: both must equal K = P H^T S^-1 computed the long way."""
@@ -376,8 +403,9 @@ def test_crops_covered_by_another_track_do_not_feed_galleries():
     a, b = run(on, scene(), range(20))
     assert all(a.seen[f][1] == a.seen[0][1] for f in range(20)) and b.seen[19][1] == b.seen[0][1]
     # b's predicted box is 40% of the merged box's area: those 5 crops stay out of a's gallery; so
-    # does b's first crop back (frame 15), which a's state, still as wide as the merged box, covers
-    assert on.stats["track_covered_crops_not_learned"] == 6 and on.stats["covered_crops_not_learned"] == 0
+    # do b's first two crops back (frames 15-16), which a's state, still nearly as wide as the
+    # merged box, covers (at DEFAULT_FPS the filter takes two frames to shrink back)
+    assert on.stats["track_covered_crops_not_learned"] == 7 and on.stats["covered_crops_not_learned"] == 0
     assert gallery_count(on, a) == 15
     off = Tracker(TrackingConfig(cover_by_tracks=False, gallery_size=32))
     a, _ = run(off, scene(), range(20))
@@ -470,19 +498,20 @@ def side_by_side_pick(ties: bool, apart: float) -> dict[str, str]:
     """Two objects walk side by side 2 px apart; motion clearly says who is who (IoU 1.0 with its
     own prediction, 0.9 with the other's). Then their track embeddings are set `apart` (cosine
     distance) and each detection is given the *other* track's embedding. Returns track -> detection."""
+    FRAMES = 25  # 1 s at the default 25 fps: the filter has learnt the walk's speed
     config = TrackingConfig(appearance_ties=ties, max_appearance_distance=0.6)
     tracker = Tracker(config)
     walk_a, walk_b = (lambda f: box_at(200 + 5 * f, 200)), (lambda f: box_at(202 + 5 * f, 200))
-    run(tracker, [Obj("a", walk_a, unit(1)), Obj("b", walk_b, unit(2))], range(10), noise=0.0)
+    run(tracker, [Obj("a", walk_a, unit(1)), Obj("b", walk_b, unit(2))], range(FRAMES), noise=0.0)
     assert tracker.calibration.tie_margin() == 0.02  # the prior: no evidence yet
-    row_a = int(np.argmin(np.abs(tracker._last_box[:, 0] - walk_a(9)[0])))
+    row_a = int(np.argmin(np.abs(tracker._last_box[:, 0] - walk_a(FRAMES - 1)[0])))
     row_b = 1 - row_a
     ema_a = unit(3)
     ema_b = near(ema_a, apart, 4)
     tracker._ema[row_a], tracker._ema[row_b] = ema_a, ema_b
-    dets = Detections(np.array([walk_a(10), walk_b(10)], np.float32), np.full(2, 0.9, np.float32), ["person"] * 2)
+    dets = Detections(np.array([walk_a(FRAMES), walk_b(FRAMES)], np.float32), np.full(2, 0.9, np.float32), ["person"] * 2)
     emb = np.stack([ema_b, ema_a]).astype(np.float32)  # detection "a" looks like track b, and vice versa
-    picked = {o.track_id: "ab"[o.det_index] for o in tracker.update(10, dets, emb, np.ones(2, bool))}
+    picked = {o.track_id: "ab"[o.det_index] for o in tracker.update(FRAMES, dets, emb, np.ones(2, bool))}
     ids_ = {tracker._tracks[row_a].track_id: "a", tracker._tracks[row_b].track_id: "b"}
     return {ids_[t]: d for t, d in picked.items()}
 

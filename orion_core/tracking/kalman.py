@@ -5,6 +5,14 @@ height evolve separately (as in BoT-SORT) rather than SORT's area/aspect pair, s
 turning sideways does not drag its height along. Noise is proportional to the box size (the
 ByteTrack convention): a 300 px box jitters more pixels than a 30 px one.
 
+The process noise is a rate per second, not per frame: how erratically a walker moves does not
+depend on how often the camera samples them. Its constants are per frame at `NOISE_FPS`; a video
+at another rate passes `rate` = `NOISE_FPS` x seconds per frame (`noise_rate`), and a frame of it
+adds the noise of `rate` such frames (position random walk x sqrt(rate), velocity x rate^1.5 in
+pixels per frame of this video). A per-frame constant instead made a 25 fps video's filter believe
+in 2.8x the acceleration per second of a 12.5 fps one's (benchmarks/README.md, "Kalman noise per
+second"). The measurement noise is per observation and does not scale.
+
 Every function works on a stack of tracks in one numpy call. A per-track filter costs ~25 us
 per predict+update in Python, which alone would spend the 1 ms frame budget at 50 objects.
 """
@@ -16,6 +24,13 @@ import numpy as np
 POSITION_NOISE = 1.0 / 20.0  # std of position, as a fraction of the box side
 VELOCITY_NOISE = 1.0 / 160.0  # std of velocity per frame, as a fraction of the box side
 MIN_SIDE = 1.0  # boxes never shrink below one pixel, whatever the velocity says
+# The frame rate at which POSITION_NOISE and VELOCITY_NOISE are per frame. 10 fps: the rate
+# PETS09's video declares, where every other tracking default was measured with these constants
+# (they are ByteTrack's, set per frame on MOT17's 25-30 fps videos), so a 10 fps video tracks as
+# before and others get the same noise per second. Measured against per frame and against 7, 12.5
+# and 25 in benchmarks/README.md, "Kalman noise per second". `TrackingConfig.kalman_noise_fps`
+# overrides it; 0 keeps the constants per frame at any rate.
+NOISE_FPS = 10.0
 
 _H_DIM = 4  # measured part of the state: cx, cy, w, h
 _DIAG4 = np.arange(_H_DIM)
@@ -50,26 +65,40 @@ def _diag(std: np.ndarray) -> np.ndarray:
     return out
 
 
-def initiate(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """New tracks at rest on `boxes` (xyxy); velocity is unknown, hence its wide prior."""
+def noise_rate(seconds_per_frame: float | None, noise_fps: float = NOISE_FPS) -> float:
+    """`NOISE_FPS`-frames per frame of a video with this frame period (1 when either is unknown
+    or `noise_fps` is 0: the constants per frame, as before they were per second)."""
+    if not noise_fps or not seconds_per_frame or seconds_per_frame <= 0:
+        return 1.0
+    return float(noise_fps * seconds_per_frame)
+
+
+def process_std(scale: np.ndarray, rate: float) -> np.ndarray:
+    """(n, 8) standard deviations of one frame's process noise, for boxes of `scale` sides."""
+    return np.concatenate([POSITION_NOISE * np.sqrt(rate) * scale, VELOCITY_NOISE * rate**1.5 * scale], axis=1)
+
+
+def initiate(boxes: np.ndarray, rate: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """New tracks at rest on `boxes` (xyxy); velocity is unknown, hence its wide prior (in
+    pixels per frame of this video, so `rate` times the per-`NOISE_FPS`-frame prior)."""
     z = xyxy_to_cxcywh(boxes)
     mean = np.concatenate([z, np.zeros_like(z)], axis=1)
     scale = _side_scale(z)
-    std = np.concatenate([2.0 * POSITION_NOISE * scale, 10.0 * VELOCITY_NOISE * scale], axis=1)
+    std = np.concatenate([2.0 * POSITION_NOISE * scale, 10.0 * VELOCITY_NOISE * rate * scale], axis=1)
     return mean, _diag(std)
 
 
-def predict(mean: np.ndarray, cov: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
+def predict(mean: np.ndarray, cov: np.ndarray, dt: float, rate: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """Advance all states by `dt` video frames (frame sampling can skip indices).
 
-    Process noise grows linearly with `dt`, a random walk on position and velocity.
+    Process noise grows linearly with `dt`, a random walk on position and velocity; `rate`
+    (`noise_rate`) makes it the same per second at any frame rate.
     """
     if len(mean) == 0:
         return mean, cov
     transition = np.eye(8)
     transition[:_H_DIM, _H_DIM:] = dt * np.eye(_H_DIM)
-    scale = _side_scale(mean)
-    std = np.concatenate([POSITION_NOISE * scale, VELOCITY_NOISE * scale], axis=1) * np.sqrt(dt)
+    std = process_std(_side_scale(mean), rate) * np.sqrt(dt)
     mean = mean @ transition.T
     cov = transition @ cov @ transition.T
     cov[:, _DIAG8, _DIAG8] += std * std  # + diag(std^2), without building the (n, 8, 8) matrix

@@ -122,6 +122,7 @@ class OfflineSettings:
     link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
     drop_unsupported: bool = True  # leave out entities the video does not support (`unsupported_entities`)
     trim_unsupported: bool = True  # ... and a steady entity's unsupported start or end (`unsupported_ends`)
+    noise_fps: float = kalman.NOISE_FPS  # the smoother's process noise, as the online filter's (0: per frame)
     reid_prior: float = 0.75  # backend's reid_threshold: the bar until the video has evidence
     high_score: float = 0.5  # views below it came from the low-score pass: likely occluded
 
@@ -139,6 +140,7 @@ class OfflineSettings:
             link_motion_s=float(tracking.offline_link_motion_s),
             drop_unsupported=on and tracking.offline_drop_unsupported,
             trim_unsupported=on and tracking.offline_trim_unsupported,
+            noise_fps=float(tracking.kalman_noise_fps),
             reid_prior=reid_prior,
             high_score=tracking.high_score,
         )
@@ -194,7 +196,7 @@ def read_observations(path: Path) -> Observations:
 # ---- 1. smoothing ----------------------------------------------------------------------------
 
 
-def _predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """kalman.predict with one dt per row; also returns the transition matrices (m, 8, 8)."""
     n = len(mean)
     transition = np.repeat(np.eye(8)[None], n, axis=0)
@@ -202,7 +204,7 @@ def _predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndar
     w = np.maximum(mean[:, 2], kalman.MIN_SIDE)
     h = np.maximum(mean[:, 3], kalman.MIN_SIDE)
     side = np.stack([w, h, w, h], axis=1)
-    std = np.concatenate([kalman.POSITION_NOISE * side, kalman.VELOCITY_NOISE * side], axis=1) * np.sqrt(dt)[:, None]
+    std = kalman.process_std(side, rate) * np.sqrt(dt)[:, None]
     noise = np.zeros((n, 8, 8))
     noise[:, np.arange(8), np.arange(8)] = std * std
     mean = np.einsum("nij,nj->ni", transition, mean)
@@ -210,8 +212,9 @@ def _predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray) -> tuple[np.ndar
     return mean, cov, transition
 
 
-def rts_smooth(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Smoothed (n, 8) states for rows grouped into tracks (`groups`), frames increasing in each.
+def rts_smooth(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray, rate: float = 1.0) -> np.ndarray:
+    """Smoothed (n, 8) states for rows grouped into tracks (`groups`), frames increasing in each;
+    `rate` is the online filter's (`kalman.noise_rate`), so both assume the same motion.
 
     Tracks are independent, so they are smoothed in chunks of whole tracks of about
     `SMOOTH_CHUNK_ROWS` rows: the pass's memory then follows the chunk, not the length of the
@@ -231,11 +234,11 @@ def rts_smooth(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) -> np.
     bounds.append(n)
     for a, b in zip(bounds[:-1], bounds[1:]):
         rows = order[a:b]
-        states[rows] = _smooth_tracks(frames[rows], boxes[rows], g[a:b])
+        states[rows] = _smooth_tracks(frames[rows], boxes[rows], g[a:b], rate)
     return states
 
 
-def _smooth_tracks(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) -> np.ndarray:
+def _smooth_tracks(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray, rate: float) -> np.ndarray:
     """`rts_smooth` on rows already sorted by (group, frame).
 
     All tracks advance together, one observation per step: the Python loop runs over the length of
@@ -252,7 +255,7 @@ def _smooth_tracks(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) ->
     gain = np.zeros((n, 8, 8))  # of the row's own step (unset on a track's last row)
     # at_step[k] = the rows at step k of every track that is that long
     at_step = [starts[lengths > k] + k for k in range(steps)]
-    m, P = kalman.initiate(boxes[at_step[0]])
+    m, P = kalman.initiate(boxes[at_step[0]], rate)
     filt_m[at_step[0]] = m
     for k in range(1, steps):
         rows = at_step[k]
@@ -260,7 +263,7 @@ def _smooth_tracks(frames: np.ndarray, boxes: np.ndarray, groups: np.ndarray) ->
         prev = at_step[k - 1][alive[lengths > k - 1]]
         P_prev = P[alive[lengths > k - 1]]
         dt = (frames[rows] - frames[prev]).astype(np.float64)
-        mp, Pp, F = _predict(filt_m[prev], P_prev, dt)
+        mp, Pp, F = _predict(filt_m[prev], P_prev, dt, rate)
         # C = P_k F^T (P_{k+1|k})^-1, via a solve: P_{k+1|k} is symmetric
         gain[prev] = np.linalg.solve(Pp, F @ P_prev).transpose(0, 2, 1)
         pred_m[rows] = mp
@@ -718,7 +721,8 @@ def run_pass(
                     "drop_unsupported": settings.drop_unsupported,
                     "trim_unsupported": settings.drop_unsupported and settings.trim_unsupported}  # trimming is part of dropping
     seconds_per_frame = _seconds_per_frame(processed_frames, processed_times)
-    states = rts_smooth(obs.frame, obs.det, obs.track) if n else np.zeros((0, 8))
+    rate = kalman.noise_rate(seconds_per_frame, settings.noise_fps)
+    states = rts_smooth(obs.frame, obs.det, obs.track, rate) if n else np.zeros((0, 8))
     box = kalman.state_to_xyxy(states) if settings.smooth and n else obs.box.copy()
     entity = obs.entity.copy()
     aliases: dict[int, int] = {}

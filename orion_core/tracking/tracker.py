@@ -198,6 +198,7 @@ class Tracker:
         self.memory = memory
         self.fps = fps if fps is not None and fps > 0 else DEFAULT_FPS
         self.max_age = self.config.max_age_frames(self.fps)
+        self._noise_rate = kalman.noise_rate(1.0 / self.fps, self.config.kalman_noise_fps)
         self.duplicate_frames = max(3, round(self.config.duplicate_s * self.fps)) if self.config.duplicate_s > 0 else 0
         if reid_threshold is None:
             reid_threshold = memory.reid_threshold if memory is not None else DEFAULT_REID_THRESHOLD
@@ -368,7 +369,7 @@ class Tracker:
         if self._prev_frame is not None:
             mean[self._last_seen < self._prev_frame, 6:8] = 0.0  # as _predict does for lost tracks
         dt = 1 if self._prev_frame is None else int(frame_index) - self._prev_frame
-        predicted, _ = kalman.predict(mean, self._cov, float(dt))
+        predicted, _ = kalman.predict(mean, self._cov, float(dt), self._noise_rate)
         return AssociationView(
             boxes=kalman.state_to_xyxy(predicted),
             labels=[t.label for t in self._tracks],
@@ -541,7 +542,7 @@ class Tracker:
             # Lost boxes keep moving but stop resizing, else they shrink or balloon while unseen.
             lost = self._last_seen < self._prev_frame
             self._mean[lost, 6:8] = 0.0
-        self._mean, self._cov = kalman.predict(self._mean, self._cov, float(dt))
+        self._mean, self._cov = kalman.predict(self._mean, self._cov, float(dt), self._noise_rate)
 
     def _apply_matches(self, frame_index, boxes, track_det, via, det_emb, det_has, det_learn) -> None:
         matched = _where(track_det >= 0)
@@ -553,7 +554,7 @@ class Tracker:
         upd = matched[~restart]
         self._mean[upd], self._cov[upd] = kalman.update(self._mean[upd], self._cov[upd], measured[~restart])
         if restart.any():
-            self._mean[matched[restart]], self._cov[matched[restart]] = kalman.initiate(measured[restart])
+            self._mean[matched[restart]], self._cov[matched[restart]] = kalman.initiate(measured[restart], self._noise_rate)
         self._last_box[matched] = measured
         self._last_seen[matched] = frame_index
         self._hits[matched] += 1
@@ -658,7 +659,7 @@ class Tracker:
         n = len(dets)
         if n == 0:
             return
-        mean, cov = kalman.initiate(boxes[dets])
+        mean, cov = kalman.initiate(boxes[dets], self._noise_rate)
         self._mean = np.concatenate([self._mean, mean])
         self._cov = np.concatenate([self._cov, cov])
         self._label = np.concatenate([self._label, det_label[dets]])
