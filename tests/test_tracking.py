@@ -116,7 +116,7 @@ def test_kalman_process_noise_is_the_same_per_second_at_every_frame_rate():
 def test_a_tracker_and_its_offline_smoother_use_the_videos_noise_rate():
     from orion_core.tracking.offline import OfflineSettings
 
-    assert Tracker(TrackingConfig(), fps=25.0)._noise_rate == pytest.approx(0.4)
+    assert Tracker(TrackingConfig(), fps=25.0).stats["kalman_noise_rate"] == pytest.approx(0.4)  # run.json shows it
     assert Tracker(TrackingConfig(kalman_noise_fps=0), fps=25.0)._noise_rate == 1.0
     assert OfflineSettings.from_config(TrackingConfig(kalman_noise_fps=7.0), 0.8).noise_fps == 7.0
     with pytest.raises(ConfigError, match="kalman_noise_fps"):

@@ -252,6 +252,7 @@ class Tracker:
         stats["tentative_tracks"] = int(len(self._tracks) - self._confirmed.sum())
         stats["max_age_frames"] = self.max_age
         stats["fps"] = self.fps
+        stats["kalman_noise_rate"] = self._noise_rate  # noise per frame, in frames at tracking.kalman_noise_fps
         stats["calibration"] = self.calibration.stats
         if not self.config.appearance_ties:  # not used, and not fitted (no samples): do not show the prior
             stats["calibration"]["tie_margin"] = None
