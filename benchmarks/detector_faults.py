@@ -41,22 +41,16 @@ from typing import Any
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from orion_core.tracking.tracker import iou_matrix
+
+sys.path.insert(0, str(Path(__file__).parent))  # trajectories.py: the replays' sequences and seed lists
+
 
 MATCH_IOU = 0.4
 FULLY_VISIBLE = 0.95
 PARTLY_VISIBLE = 0.5
 EXTRA_IOU = 0.2
 LAGS = (1, 7)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes."""
-    ix = np.clip(np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    iy = np.clip(np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = ix * iy
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
 
 
 def visible_fractions(boxes: np.ndarray) -> np.ndarray:
@@ -99,7 +93,7 @@ def measure(gt_path: Path, det_path: Path, fps: float, frames: range | None = No
         found = dets.get(f, [])
         dboxes = np.array([d[1] for d in found]).reshape(-1, 4)
         matched: dict[int, int] = {}
-        iou = _iou(gboxes, dboxes) if len(dboxes) else np.zeros((len(rows), 0))
+        iou = iou_matrix(gboxes, dboxes) if len(dboxes) else np.zeros((len(rows), 0))
         if len(dboxes):
             r, c = linear_sum_assignment(-iou)
             matched = {a: b for a, b in zip(r, c) if iou[a, b] >= MATCH_IOU}
@@ -182,7 +176,6 @@ ROWS = (
 
 def replay_numbers(faults, seeds: list[int], work: Path, step: int) -> dict[str, float]:
     """Mean of `measure` over TUD replays (both sequences at 25 / `step` fps) with these faults."""
-    sys.path.insert(0, str(Path(__file__).parent))
     import trajectories
 
     from orion_core.synthetic import read_track_boxes, replay_scene
@@ -200,15 +193,16 @@ def replay_numbers(faults, seeds: list[int], work: Path, step: int) -> dict[str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="A real detector's faults (PETS09) against the simulated ones.")
     parser.add_argument("data_dir", type=Path, help="Folder with det.txt and gt-frames-001-400.txt")
-    parser.add_argument("--seeds", default="0-2", help="Replay seeds for the simulated detectors, A-B")
+    parser.add_argument("--seeds", default="0-2", help="Replay seeds for the simulated detectors, A-B or a comma list")
     parser.add_argument("--step", type=int, default=3,
                         help="Replays keep every STEP-th frame (3: 8.3 fps, nearest PETS's 7, so that streaks compare)")
     parser.add_argument("--json", action="store_true", help="Print JSON instead of a table")
     args = parser.parse_args(argv)
+    from trajectories import parse_seeds
+
     from orion_core.synthetic import FITTED_FAULTS, REALISTIC_FAULTS
 
-    first, _, last = args.seeds.partition("-")
-    seeds = list(range(int(first), int(last or first) + 1))
+    seeds = parse_seeds(args.seeds)
     real = measure(args.data_dir / "gt-frames-001-400.txt", args.data_dir / "det.txt", fps=7.0, frames=range(1, 401))
     with tempfile.TemporaryDirectory() as work:
         fitted = replay_numbers(FITTED_FAULTS, seeds, Path(work) / "fitted", args.step)
