@@ -288,6 +288,10 @@ class TrackingConfig:
     # before finding its object. Realistic-detector TUD replays: no cell down, Stadtmitte up to
     # +2.4 HOTA; clean replays within -0.5 (benchmarks/README.md, "Unsupported starts and ends").
     offline_trim_unsupported: bool = True
+    # A new track is reported from its `min_hits`-th observation on; the pass adds the observations
+    # it made while tentative (real detections, reported late), so an object's first frames are not
+    # missed. Only with the pass: online output stays causal.
+    offline_backfill: bool = True
     offline_link: bool = True  # join entities that never overlap in time, by appearance or by motion
     offline_link_motion_s: float = 2.0  # longest gap a motion-only link may bridge, seconds
 

@@ -361,7 +361,9 @@ class PerceptionEngine:
         camera = CameraMotion(cfg.tracking.cmc, fps=min(fps, cfg.video.fps) if cfg.video.fps and fps > 0 else fps)  # calls per second
         dim = embedder.dim if embedder is not None else 0
 
-        counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0}
+        counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0,
+                  "backfilled": 0}
+        recent_times: dict[int, float] = {}  # frame index -> time, as far back as a tentative track reaches
         run = self._run_record(video, source, embedder, threshold, started_at, complete=False)
         thumbnails = _Thumbnails(save=cfg.output.thumbnails)
         seen_tracks: set[int] = set()
@@ -418,6 +420,13 @@ class PerceptionEngine:
                     processed_frames.append(frame.index + 1)
                     processed_times.append(frame.time_s)
                     camera_warps.extend((IDENTITY if warp is None else warp).reshape(-1).tolist())
+                    recent_times[frame.index] = frame.time_s
+                    if len(recent_times) > cfg.tracking.min_hits:
+                        del recent_times[next(iter(recent_times))]
+                    for index, obj in tracker.take_backfill():  # rows out of frame order: the offline pass sorts
+                        box = obj.state_box if cfg.tracking.report_state and obj.state_box is not None else obj.box
+                        writer.observe(index, recent_times[index], obj, None, box=box, backfilled=True)
+                        counts["backfilled"] += 1
                     covered = max_ioa(dets.boxes.astype(np.float64)) if objects else None
                     for obj in objects:
                         vector = rows[obj.det_index] if rows is not None and valid[obj.det_index] else None
@@ -465,7 +474,8 @@ class PerceptionEngine:
             merged = resolve_aliases({**aliases, **final.aliases})
             counts.update(entity_counts(entities, merged, tracks=len(tracks), dropped=final.report.get("dropped_entities", ())))
             counts.update(rows=len(final.rows), interpolated=int(final.rows.interpolated.sum()), offline_links=len(final.aliases),
-                          dropped_rows=final.report.get("dropped_rows", 0), trimmed_rows=final.report.get("trimmed_rows", 0))
+                          dropped_rows=final.report.get("dropped_rows", 0), trimmed_rows=final.report.get("trimmed_rows", 0),
+                          backfilled=final.report.get("backfilled_rows", 0), backfill_clashes=final.report.get("backfill_clashes", 0))
             counts["embedded_fraction"] = round(counts["embedded"] / counts["detections"], 4) if counts["detections"] else 0.0
             timer.add("write", t)
             if cfg.output.save_video:
@@ -602,7 +612,7 @@ class PerceptionEngine:
         from .tracking.offline import OfflineSettings, read_observations, run_pass
 
         tracking = self.config.tracking
-        obs = read_observations(writer.staging / "tracks.jsonl")
+        obs, file_row = read_observations(writer.staging / "tracks.jsonl").in_frame_order()
         if aliases:
             obs.entity = np.array([aliases.get(int(e), int(e)) for e in obs.entity], np.int64)
         settings = OfflineSettings.from_config(tracking, reid_prior=threshold)
@@ -614,8 +624,15 @@ class PerceptionEngine:
             result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size,
                               warps)
             result.report["enabled"] = tracking.offline
-            result.had_embedding = obs.emb_row >= 0
-            writer.replace_tracks(result.rows, embeddings, obs.emb_row >= 0)
+            result.report["backfill"] = bool(tracking.offline and tracking.offline_backfill)
+            had = obs.emb_row >= 0
+            if file_row is not None:  # back to rows of the staging files (embeddings, thumbnails)
+                source = result.rows.source
+                result.rows.source = np.where(source >= 0, file_row[np.maximum(source, 0)], -1)
+                had = np.empty_like(had)
+                had[file_row] = obs.emb_row >= 0
+            result.had_embedding = had
+            writer.replace_tracks(result.rows, embeddings, had)
         finally:
             if embeddings is not None:
                 embeddings.close()

@@ -195,23 +195,28 @@ class EpisodeWriter:
             write_json_atomic(self.staging / "run.json", run)
 
     def observe(
-        self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None, box: np.ndarray | None = None
+        self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None, box: np.ndarray | None = None,
+        backfilled: bool = False,
     ) -> int:
         """Append one observation to tracks.txt, tracks.jsonl and embeddings; returns its row.
 
         `box` is the box to report (the tracker's filtered state), default the detection's;
-        the detection itself is kept as `det_xyxy` for the offline pass.
+        the detection itself is kept as `det_xyxy` for the offline pass. `backfilled`: made while
+        its track was tentative, written late (`Tracker.take_backfill`), marked for the pass.
         """
         with self.writing():
-            return self._observe(frame_index, time_s, obj, embedding, obj.box if box is None else box)
+            return self._observe(frame_index, time_s, obj, embedding, obj.box if box is None else box, backfilled)
 
-    def _observe(self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None, box: np.ndarray) -> int:
+    def _observe(self, frame_index: int, time_s: float, obj: TrackedObject, embedding: np.ndarray | None, box: np.ndarray,
+                 backfilled: bool = False) -> int:
         frame = frame_index + 1  # MOTChallenge frames are 1-based
         row = self.rows
         has_embedding = embedding is not None and self.embedding_dim > 0
         self._txt.write(mot_line(frame, obj.entity_id, box, obj.score))
         record = track_record(frame, time_s, obj.entity_id, obj.track_id, obj.label, box, obj.score,
                               row if has_embedding else None, obj.box)
+        if backfilled:
+            record["backfilled"] = True
         self._jsonl.write(json.dumps(record) + "\n")
         if self.embedding_dim > 0:
             vector = embedding if has_embedding else np.full(self.embedding_dim, np.nan, np.float32)

@@ -14,6 +14,7 @@ from orion_core.tracking.offline import (
     fit_bar,
     gap_fill,
     interpolate_entities,
+    late_clashes,
     longest_run,
     link_entities,
     rts_smooth,
@@ -549,6 +550,44 @@ def test_pass_output_is_sorted_marked_and_keeps_its_sources():
     assert result.report["linking"]["links"][0]["from"] == 1
 
 
+def test_backfilled_rows_join_the_output_but_not_the_linking_decision():
+    """Track 2 continues track 1 (a short gap on its path); its two tentative rows, written late,
+    overlap track 1's last frame. Linking looks at the online rows, so the link is still made;
+    the backfilled row that lands on a frame the linked entity already has goes, the other stays."""
+    frames1, frames2 = list(range(1, 21)), list(range(23, 50))
+    rows = [(f, 1, 1, b) for f, b in zip(frames1, walker(frames1, 20, 50, 4.0))]
+    rows += [(f, 2, 2, b) for f, b in zip(frames2, walker(frames2, 20 + 4.0 * 22, 50, 4.0))]
+    obs = observations(rows)
+    tentative = list(range(20, 23))[:2]  # frames 20 and 21: written when track 2 confirmed at 23
+    extra = observations([(f, 2, 2, b) for f, b in zip(tentative, walker(tentative, 20 + 4.0 * 19, 50, 4.0))])
+    extra.late[:] = True
+    written = Observations(*(np.r_[getattr(obs, k), getattr(extra, k)] if k != "labels" else obs.labels
+                             for k in Observations.__dataclass_fields__))
+    assert written.late.sum() == 2
+    ordered, file_row = written.in_frame_order()
+    assert file_row is not None and np.all(np.diff(ordered.frame) >= 0)
+    np.testing.assert_array_equal(ordered.frame, written.frame[file_row])
+    processed = np.arange(1, 51)
+    result = run_pass(ordered, None, OfflineSettings(interpolate_s=0.5), processed, (processed - 1) / FPS, (640, 480))
+    assert result.aliases == {2: 1}
+    assert result.report["backfilled_rows"] == 1 and result.report["backfill_clashes"] == 1
+    rows = result.rows
+    keys = list(zip(rows.frame.tolist(), rows.entity.tolist()))
+    assert len(set(keys)) == len(keys)  # one row per entity per frame
+    assert sorted(rows.frame[rows.entity == 1].tolist()) == list(range(1, 50))  # 21 backfilled, 22 filled
+    assert rows.interpolated.sum() == 1
+    kept = file_row[rows.source[~rows.interpolated]]  # online rows and backfilled frame 21
+    assert sorted(written.frame[kept].tolist()) == sorted(frames1 + frames2 + [21])
+
+
+def test_late_clashes_keep_the_online_row():
+    frame = np.array([5, 5, 5, 6, 6])
+    entity = np.array([1, 1, 2, 1, 1])
+    late = np.array([True, False, True, True, True])
+    assert late_clashes(frame, entity, late).tolist() == [True, False, False, False, True]
+    assert not late_clashes(frame, entity, np.zeros(5, bool)).any()
+
+
 def test_pass_with_everything_off_is_the_online_result():
     obs, emb = two_people_scene(second_start=50)
     processed = np.arange(1, 71)
@@ -592,7 +631,8 @@ def test_every_output_file_agrees_after_the_pass(scene, tmp_path):
     filled = [r for r in jsonl if r.get("interpolated")]
     assert filled and result.counts["interpolated"] == len(filled)
     assert len(txt) == len(jsonl) == len(emb) == result.counts["rows"]
-    assert result.counts["rows"] == result.counts["observations"] - result.counts["dropped_rows"] + len(filled)
+    assert result.counts["rows"] == (result.counts["observations"] + result.counts["backfilled"] - result.counts["dropped_rows"]
+                                     + len(filled))
     for i, (line, record) in enumerate(zip(txt, jsonl)):
         frame, entity, x, y, w, h = (float(v) for v in line.split(",")[:6])
         assert (int(frame), int(entity)) == (record["frame"], record["entity_id"])
@@ -703,3 +743,33 @@ def test_gap_filling_uses_only_the_frames_a_sampled_run_processed(scene, tmp_pat
     processed = set(range(1, scene.frames + 1, 3))
     assert {r["frame"] for r in jsonl} <= processed
     assert any(r.get("interpolated") for r in jsonl)
+
+
+def test_the_pass_adds_each_tracks_tentative_detections_before_its_first_online_row(scene, tmp_path):
+    """min_hits = 3: a track confirmed after the video's first frames starts two frames earlier in
+    the output than online; the rows added are detections of det.txt at their frames."""
+    on = run_scene(scene, tmp_path / "on")
+    off = run_scene(scene, tmp_path / "off", tracking={"offline_backfill": False})
+    assert on.counts["backfilled"] > 0 and off.counts["backfilled"] == 0
+    assert json.loads((on.path / "run.json").read_text())["offline"]["backfill"] is True
+
+    def starts(result) -> dict[int, int]:
+        first: dict[int, int] = {}
+        for line in (result.path / "tracks.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            if not r.get("interpolated"):
+                first[r["track_id"]] = min(first.get(r["track_id"], r["frame"]), r["frame"])
+        return first
+
+    start_on, start_off = starts(on), starts(off)
+    earlier = [t for t in start_off if start_on.get(t) == start_off[t] - 2]
+    assert earlier and 2 * len(earlier) <= on.counts["backfilled"]
+    assert all(start_on.get(t, 0) <= start_off[t] for t in start_off)
+    dets: dict[int, set] = {}
+    for line in scene.det_path.read_text().splitlines():
+        f, _, x, y, w, h = (float(v) for v in line.split(",")[:6])
+        dets.setdefault(int(f), set()).add(tuple(round(v, 1) for v in (x, y, x + w, y + h)))
+    for line in (on.path / "tracks.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if not r.get("interpolated"):
+            assert tuple(round(v, 1) for v in r["det_xyxy"]) in dets[r["frame"]]

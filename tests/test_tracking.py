@@ -190,6 +190,36 @@ def test_new_track_is_reported_from_its_min_hits_th_observation():
     assert sorted(late.seen) == list(range(12, 20))
 
 
+def test_a_confirmed_tracks_tentative_observations_are_handed_to_the_offline_pass():
+    """The first min_hits - 1 observations of a track are not reported online; at confirmation
+    `take_backfill` returns them under the confirmed ids, once. A track that never confirms and
+    the tracks confirmed at once early in the video hand back nothing; without the pass, nothing."""
+    for offline in (True, False):
+        late = Obj("late", lambda f: box_at(300 + 2 * f, 300) if f >= 10 else None, unit(4))
+        blip = Obj("blip", lambda f: box_at(600, 100) if f in (5, 6) else None, unit(6))  # two frames: never confirmed
+        tracker = Tracker(TrackingConfig(min_hits=3, offline=offline))
+        handed = []
+        update = tracker.update
+
+        def update_and_take(frame, *args, **kwargs):
+            out = update(frame, *args, **kwargs)
+            handed.extend((frame, f, obj) for f, obj in tracker.take_backfill())
+            return out
+
+        tracker.update = update_and_take
+        run(tracker, [Obj("early", lambda f: box_at(50 + f, 50), unit(5)), late, blip], range(20))
+        assert min(late.seen) == 12
+        if not offline:
+            assert handed == []
+            continue
+        assert [(at, f) for at, f, _ in handed] == [(12, 10), (12, 11)]
+        for _, f, obj in handed:
+            assert (obj.entity_id, obj.track_id) == late.seen[12]
+            np.testing.assert_allclose(obj.box, box_at(300 + 2 * f, 300), atol=1e-3)  # the detection
+            assert obj.state_box is not None and np.abs(obj.state_box - obj.box).max() < 5.0  # the filter's state
+        assert tracker.take_backfill() == []
+
+
 def bouncing_pair() -> list[Obj]:
     """Two objects walk towards each other, meet (same box) at frame 15 and turn back."""
 

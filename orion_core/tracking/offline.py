@@ -148,7 +148,7 @@ class OfflineSettings:
 
 @dataclass
 class Observations:
-    """The online stage's rows as compact columns (file order = frame order)."""
+    """The online stage's rows as compact columns (in frame order: `in_frame_order`)."""
 
     frame: np.ndarray  # (n,) int64, 1-based
     time_s: np.ndarray  # (n,) float64
@@ -160,16 +160,35 @@ class Observations:
     det: np.ndarray  # (n, 4) float64 xyxy, the detection the row came from
     conf: np.ndarray  # (n,) float64
     emb_row: np.ndarray  # (n,) int64, -1 without an embedding
+    # (n,) bool: observed while the track was tentative, written when it confirmed (`Tracker.take_backfill`)
+    late: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.late is None:
+            self.late = np.zeros(len(self.frame), bool)
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def take(self, rows: np.ndarray) -> Observations:
+        return Observations(**{f.name: getattr(self, f.name) if f.name == "labels" else getattr(self, f.name)[rows]
+                               for f in dataclasses.fields(self)})
+
+    def in_frame_order(self) -> tuple[Observations, np.ndarray | None]:
+        """These rows sorted by frame (stable), and the file row of each sorted row (None when the
+        file was in order). Backfilled rows are written when their track confirms, after rows of
+        later frames."""
+        if len(self.frame) < 2 or bool(np.all(self.frame[1:] >= self.frame[:-1])):
+            return self, None
+        order = np.argsort(self.frame, kind="stable")
+        return self.take(order), order
 
 
 def read_observations(path: Path) -> Observations:
     """Stream tracks.jsonl into columns (typed arrays while reading: no Python object per value)."""
     from array import array
 
-    ints = {k: array("q") for k in ("frame", "entity", "track", "label", "emb_row")}
+    ints = {k: array("q") for k in ("frame", "entity", "track", "label", "emb_row", "late")}
     floats = {k: array("d") for k in ("time_s", "conf", "box", "det")}
     codes: dict[str, int] = {}
     with open(path, encoding="utf-8") as handle:
@@ -180,6 +199,7 @@ def read_observations(path: Path) -> Observations:
             ints["track"].append(r["track_id"])
             ints["label"].append(codes.setdefault(r["class"], len(codes)))
             ints["emb_row"].append(-1 if r.get("embedding_row") is None else r["embedding_row"])
+            ints["late"].append(1 if r.get("backfilled") else 0)
             floats["time_s"].append(r["time_s"])
             floats["conf"].append(r["conf"])
             floats["box"].extend(r["bbox_xyxy"])
@@ -189,7 +209,7 @@ def read_observations(path: Path) -> Observations:
     return Observations(
         frame=col["frame"], time_s=col["time_s"], entity=col["entity"], track=col["track"], label=col["label"],
         labels=list(codes), box=col["box"].reshape(-1, 4), det=col["det"].reshape(-1, 4), conf=col["conf"],
-        emb_row=col["emb_row"],
+        emb_row=col["emb_row"], late=col["late"].astype(bool),
     )
 
 
@@ -726,13 +746,26 @@ def run_pass(
     box = kalman.state_to_xyxy(states) if settings.smooth and n else obs.box.copy()
     entity = obs.entity.copy()
     aliases: dict[int, int] = {}
+    late = obs.late
     if settings.link and n:
-        aliases, link_report = link_entities(obs, states, embeddings, settings, frame_size, seconds_per_frame, image.det)
+        # Linking sees what the online tracker reported: a track's tentative start often overlaps the
+        # end of the track it continues (a new box beside a drifting one), which would forbid the link.
+        online = np.flatnonzero(~late) if late.any() else slice(None)
+        aliases, link_report = link_entities(obs.take(online) if late.any() else obs, states[online], embeddings, settings,
+                                             frame_size, seconds_per_frame, image.det[online])
         entity = np.array([aliases.get(int(e), int(e)) for e in entity], np.int64) if aliases else entity
         report["linking"] = link_report.to_dict()
     frame, time_s, track, label, conf, det = obs.frame, obs.time_s, obs.track, obs.label, obs.conf, obs.det
     source = np.arange(n, dtype=np.int64)
-    if settings.drop_unsupported and n:
+    if late.any():  # a backfilled row where its (linked) entity already has one in that frame goes
+        clash = late_clashes(frame, entity, late)
+        report["backfilled_rows"] = int((late & ~clash).sum())
+        report["backfill_clashes"] = int(clash.sum())
+        if clash.any():
+            keep = ~clash
+            frame, time_s, entity, track, label = frame[keep], time_s[keep], entity[keep], track[keep], label[keep]
+            conf, det, box, source = conf[keep], det[keep], box[keep], source[keep]
+    if settings.drop_unsupported and len(frame):
         dropped = unsupported_entities(frame, entity, track, box, processed_frames, settings.interpolate_min_run)
         report["dropped_entities"] = dropped.tolist()
         report["dropped_rows"] = 0
@@ -743,7 +776,7 @@ def run_pass(
             report["trimmed"] = _trimmed_spans(frame, entity, ends)
             keep &= ~ends
         if not keep.all():
-            report["dropped_rows"] = int(n - keep.sum())
+            report["dropped_rows"] = int(len(keep) - keep.sum())
             frame, time_s, entity, track, label = frame[keep], time_s[keep], entity[keep], track[keep], label[keep]
             conf, det, box, source = conf[keep], det[keep], box[keep], source[keep]
     if settings.interpolate_s > 0 and len(frame):
@@ -778,6 +811,19 @@ def run_pass(
     rows = FinalRows(frame[order], time_s[order], entity[order], track[order], label[order], obs.labels,
                      box[order], det[order], conf[order], source[order])
     return OfflineResult(rows=rows, aliases=aliases, report=report)
+
+
+def late_clashes(frame: np.ndarray, entity: np.ndarray, late: np.ndarray) -> np.ndarray:
+    """(n,) True for late (backfilled) rows whose (frame, entity) another row already holds: an
+    entity has one box a frame, and the online tracker's row wins."""
+    out = np.zeros(len(frame), bool)
+    if not late.any():
+        return out
+    order = np.lexsort((late, entity, frame))  # in each (frame, entity): online rows first
+    f, e = frame[order], entity[order]
+    repeat = np.r_[False, (f[1:] == f[:-1]) & (e[1:] == e[:-1])]
+    out[order[repeat]] = True
+    return out & late
 
 
 def camera_to_reference(warps: np.ndarray | None) -> np.ndarray | None:

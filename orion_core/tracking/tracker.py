@@ -173,6 +173,7 @@ class _Track:
     lost_entity: int = 0  # the entity it held before it was displaced
     origin: tuple[float, float] | None = None  # first box centre (pixels)
     travelled: bool = False  # has been a box height away from `origin`: a moving object
+    early: list[tuple[int, TrackedObject]] | None = None  # observations while tentative (`take_backfill`)
 
 
 class Tracker:
@@ -206,6 +207,10 @@ class Tracker:
         if memory is not None:
             memory.calibration = self.calibration
         self.clips = clips
+        # Tentative observations are kept only for the offline pass to add (`take_backfill`).
+        self._keep_early = bool(self.config.offline and self.config.offline_backfill)
+        self._backfill: list[tuple[int, TrackedObject]] = []
+        self._confirmed_now = np.zeros(0, np.int64)
         self._rng = np.random.default_rng(0)
         self._dim: int | None = None  # embedding size, fixed by the first embeddings seen
         self._reset_tracks()
@@ -353,11 +358,36 @@ class Tracker:
                                det_learn[track_det[seen]] if det_learn is not None else np.ones(len(seen), bool))
         self._confirm_ready(frame_index, remove)
         reported = self._report(frame_index, detections, track_det, via, det_emb, det_learn, remove)
+        if self._keep_early:
+            self._keep_tentative(frame_index, detections, track_det, remove)
         self._calibrate(frame_index, remove)
         self._sample_speeds(frame_index, remove)
         self._drop(remove)
         self._prev_frame = frame_index
         return reported
+
+    def take_backfill(self) -> list[tuple[int, TrackedObject]]:
+        """(frame_index, observation) pairs of tracks confirmed since the last call, made while
+        they were tentative (the first `min_hits - 1`), with the ids they were confirmed under.
+
+        The offline pass adds them: they are real detections the online output reported no
+        track for. Empty unless `tracking.offline` and `tracking.offline_backfill` are on."""
+        out, self._backfill = self._backfill, []
+        return out
+
+    def _keep_tentative(self, frame_index: int, detections: Detections, track_det: np.ndarray, remove: np.ndarray) -> None:
+        """Remember this frame's observation of every tentative track (dropped with the track if
+        it never confirms; a tentative track that misses a frame ends, so at most min_hits - 1)."""
+        rows = _where(~self._confirmed & (self._last_seen == frame_index) & ~remove)
+        if len(rows) == 0:
+            return
+        dets = track_det[rows]
+        states = kalman.state_to_xyxy(self._mean[rows])
+        for r, d, box, score, state in zip(rows.tolist(), dets.tolist(), detections.boxes[dets], detections.scores[dets].tolist(), states):
+            track = self._tracks[r]
+            if track.early is None:
+                track.early = []
+            track.early.append((frame_index, TrackedObject(0, 0, box, score, detections.labels[d], -1, state)))
 
     def association_view(self, frame_index: int):
         """Read-only: the live tracks as `update(frame_index, ...)` will see them (Kalman predictions).
@@ -690,6 +720,7 @@ class Tracker:
         seen_now = self._last_seen == frame_index
         ready = ~self._confirmed & seen_now & ((self._hits >= self.config.min_hits) | early)
         rows = _where(ready)
+        self._confirmed_now = rows
         back = np.zeros(0, np.int64)
         if self.counts["displaced_kept"]:  # rare: only scan when some track was ever displaced
             back = np.array([r for r in _where(self._confirmed & seen_now) if self._tracks[r].displaced], np.int64)
@@ -778,6 +809,9 @@ class Tracker:
         ]
         if self.memory is not None and len(rows):
             self._late_claims(frame_index, rows, objects, remove)
+        if self._keep_early:
+            self._release_early()
+        if self.memory is not None and len(rows):
             use = None if det_emb is None else det_learn[dets] & (via[rows] != _LOW)
             self.memory.observe(
                 frame_index,
@@ -788,6 +822,17 @@ class Tracker:
                 use,
             )
         return objects
+
+    def _release_early(self) -> None:
+        """Tracks confirmed this frame hand their tentative observations to `take_backfill`, under
+        the ids their first reported row has (after any late claim)."""
+        for row in self._confirmed_now.tolist():
+            track = self._tracks[row]
+            for frame, obj in track.early or ():
+                obj.track_id, obj.entity_id = track.track_id, track.entity_id
+                self._backfill.append((frame, obj))
+            track.early = None
+        self._confirmed_now = np.zeros(0, np.int64)
 
     def _late_claims(self, frame_index: int, rows: np.ndarray, objects: list[TrackedObject], remove: np.ndarray) -> None:
         """Young tracks re-try memory for `late_reid` seconds after confirmation.
