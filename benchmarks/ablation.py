@@ -48,6 +48,7 @@ ROWS: list[tuple[str, dict]] = [
     ("offline without linking", {"tracking": {"offline_link": False}}),
     ("offline keeping unsupported entities", {"tracking": {"offline_drop_unsupported": False}}),
     ("offline keeping unsupported starts and ends", {"tracking": {"offline_trim_unsupported": False}}),
+    ("offline without tentative starts (backfill)", {"tracking": {"offline_backfill": False}}),
     ("gap filling through exits and returns at the border", {"tracking": {"offline_interpolate_exits": True}}),
     # issue 10's other items, one switch each from the default (item 5, clips, needs an encode_clips
     # backend; item 6, thumbnails, is not a tracking metric)
@@ -100,13 +101,19 @@ def pets_scene(data: Path, out: Path) -> dict:
             "reentries": [], "frames": 400, "label": "person"}
 
 
+# The run a replay starts from: the pass on, every part of it off, so its tracks.jsonl holds the
+# online rows plus the tentative starts the pass may add (marked "backfilled"), nothing changed.
+PASS_THROUGH = {"offline": True, "offline_smooth": False, "offline_interpolate_s": 0.0, "offline_link": False,
+                "offline_drop_unsupported": False, "offline_trim_unsupported": False}
+
+
 def offline_only(override: dict) -> bool:
-    """True when a row changes nothing but the offline pass: it can be replayed on an online run."""
+    """True when a row changes nothing but the offline pass: it can be replayed on a `PASS_THROUGH` run."""
     return set(override) <= {"tracking"} and all(key.startswith("offline") for key in override.get("tracking", {}))
 
 
 def replay_offline(online_episode: Path, override: dict, out: Path) -> Path:
-    """The offline pass with `override` on a finished `--online` episode; returns its tracks.txt.
+    """The offline pass with `override` on a finished `PASS_THROUGH` episode; returns its tracks.txt.
 
     The pass sees what it sees inside a run (the online rows with their detections, the
     embeddings, every processed frame), so the result is the same as a full run's, without
@@ -119,7 +126,7 @@ def replay_offline(online_episode: Path, override: dict, out: Path) -> Path:
     from orion_core.tracking.offline import OfflineSettings, read_observations, run_pass
 
     run = json.loads((online_episode / "run.json").read_text())
-    tracking = TrackingConfig(**{**{k: v for k, v in run["config"]["tracking"].items()}, "offline": True,
+    tracking = TrackingConfig(**{**{k: v for k, v in run["config"]["tracking"].items() if k not in PASS_THROUGH},
                                  **override.get("tracking", {})})
     obs = read_observations(online_episode / "tracks.jsonl")
     embeddings = np.load(online_episode / "embeddings.npy", mmap_mode="r") if tracking.appearance else None
@@ -139,7 +146,7 @@ def replay_offline(online_episode: Path, override: dict, out: Path) -> Path:
 
 
 def run_row(scene: dict, backend: str, row: str, override: dict, out: Path, online: Path | None = None) -> dict:
-    """One row on one scene; with `online` (an `--online` episode of this scene and backend) an
+    """One row on one scene; with `online` (a `PASS_THROUGH` episode of this scene and backend) an
     offline-only row is replayed on it instead of run again."""
     episode = f"{Path(scene['video']).parent.name}-{backend}-{ROW_IDS[row]}"
     started = time.perf_counter()
@@ -235,7 +242,7 @@ def main(argv: list[str] | None = None) -> int:
                 online = run_orion(scene["video"], scene["det"], args.out / "runs", base,
                                    backend=None if backend == MOTION else backend, appearance=backend != MOTION,
                                    max_frames=scene["frames"], label=scene["label"],
-                                   overrides={"tracking": {"offline": False}}).tracks.parent
+                                   overrides={"tracking": dict(PASS_THROUGH)}).tracks.parent
             for name, override in rows:
                 result = run_row(scene, backend, name, override, args.out / "runs", online)
                 results.append(result)

@@ -624,7 +624,6 @@ class PerceptionEngine:
             result = run_pass(obs, use, settings, np.frombuffer(frames, np.int64), np.frombuffer(times, np.float64), frame_size,
                               warps)
             result.report["enabled"] = tracking.offline
-            result.report["backfill"] = bool(tracking.offline and tracking.offline_backfill)
             had = obs.emb_row >= 0
             if file_row is not None:  # back to rows of the staging files (embeddings, thumbnails)
                 source = result.rows.source

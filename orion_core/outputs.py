@@ -266,6 +266,8 @@ class EpisodeWriter:
                                       None if interpolated else rows.det[i])
                 if interpolated:
                     record["interpolated"] = True
+                elif rows.backfilled is not None and rows.backfilled[i]:
+                    record["backfilled"] = True
                 jsonl.write(json.dumps(record) + "\n")
             for handle in (txt, jsonl):
                 handle.flush()

@@ -310,7 +310,7 @@ def test_random_checkpoint_loads_as_the_backend_says(tmp_path):
         make.make_checkpoint("vjepa2", "small", tmp_path / "v")
 
 
-def test_an_offline_row_replayed_on_an_online_run_equals_the_full_run(tmp_path):
+def test_an_offline_row_replayed_on_a_pass_through_run_equals_the_full_run(tmp_path):
     """benchmarks/ablation.py --replay redoes only the offline pass; every offline setting must
     reach it (the evidence rule's min_run once did not), so replay and full run write the same rows."""
     from orion_core.bench import run_orion
@@ -318,19 +318,22 @@ def test_an_offline_row_replayed_on_an_online_run_equals_the_full_run(tmp_path):
 
     ablation = load_script("ablation")
     tracks = [TrackBox(f, 1, 20 + 1.5 * f, 40.0, 40.0, 100.0) for f in range(1, 121)]
+    tracks += [TrackBox(f, 2, 330 - 1.5 * (f - 40), 120.0, 40.0, 100.0) for f in range(40, 121)]  # enters later
     info = replay_scene(tmp_path / "scene", tracks, (400, 240), fps=25.0, seed=1, lookalikes=0,
                         det_false_positives=0.0, det_faults=DetectorFaults(clutter=2))
     online = run_orion(info.video_path, info.det_path, tmp_path, "online", appearance=False,
-                       overrides={"tracking": {"offline": False}}).tracks.parent
+                       overrides={"tracking": dict(ablation.PASS_THROUGH)}).tracks.parent
+    assert '"backfilled": true' in (online / "tracks.jsonl").read_text()  # the later object's tentative start
     outputs = set()
     for name, override in [("default", {}), ("min_run 0", {"tracking": {"offline_interpolate_min_run": 0}}),
-                           ("keep", {"tracking": {"offline_drop_unsupported": False}})]:
+                           ("keep", {"tracking": {"offline_drop_unsupported": False}}),
+                           ("no backfill", {"tracking": {"offline_backfill": False}})]:
         full = run_orion(info.video_path, info.det_path, tmp_path, name.replace(" ", "-"), appearance=False,
                          overrides=override).tracks
         replayed = ablation.replay_offline(online, override, tmp_path / "replay" / f"{name}.txt")
         assert replayed.read_text() == full.read_text(), name
         outputs.add(full.read_text())
-    assert len(outputs) == 3  # each setting changed the result
+    assert len(outputs) == 4  # each setting changed the result
 
 
 def test_boxmot_peers_get_the_detections_and_report_mot_rows(tmp_path, monkeypatch):

@@ -122,6 +122,7 @@ class OfflineSettings:
     link_motion_s: float = 2.0  # longest gap a motion-only link may bridge
     drop_unsupported: bool = True  # leave out entities the video does not support (`unsupported_entities`)
     trim_unsupported: bool = True  # ... and a steady entity's unsupported start or end (`unsupported_ends`)
+    backfill: bool = True  # keep the rows of tracks' tentative starts (`Observations.late`); False: leave them out
     noise_fps: float = kalman.NOISE_FPS  # the smoother's process noise, as the online filter's (0: per frame)
     reid_prior: float = 0.75  # backend's reid_threshold: the bar until the video has evidence
     high_score: float = 0.5  # views below it came from the low-score pass: likely occluded
@@ -140,6 +141,7 @@ class OfflineSettings:
             link_motion_s=float(tracking.offline_link_motion_s),
             drop_unsupported=on and tracking.offline_drop_unsupported,
             trim_unsupported=on and tracking.offline_trim_unsupported,
+            backfill=on and tracking.offline_backfill,
             noise_fps=float(tracking.kalman_noise_fps),
             reid_prior=reid_prior,
             high_score=tracking.high_score,
@@ -692,6 +694,7 @@ class FinalRows:
     det: np.ndarray  # NaN for interpolated rows
     conf: np.ndarray
     source: np.ndarray  # online row (its embedding row), -1 = interpolated
+    backfilled: np.ndarray | None = None  # True: a tentative track's detection, added by the pass (`Observations.late`)
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -724,6 +727,12 @@ def run_pass(
     `camera_warps` (one 2x3 a processed frame, `camera_to_reference`): with a moving camera the
     pass works in the first frame's coordinates and returns every box to its own frame; the
     tests against the frame's borders still look at the image."""
+    if not settings.backfill and obs.late.any():  # rows `source` names stay those of `obs`
+        kept = np.flatnonzero(~obs.late)
+        result = run_pass(obs.take(kept), embeddings, settings, processed_frames, processed_times, frame_size, camera_warps)
+        result.rows.source = np.where(result.rows.source >= 0, kept[np.maximum(result.rows.source, 0)], -1)
+        result.report["backfill_left_out"] = int(len(obs) - len(kept))
+        return result
     n = len(obs)
     to_reference = camera_to_reference(camera_warps) if n else None
     image = obs
@@ -739,7 +748,8 @@ def run_pass(
                     "interpolate_min_run": settings.interpolate_min_run,
                     "interpolate_exits": settings.interpolate_exits, "link": settings.link,
                     "drop_unsupported": settings.drop_unsupported,
-                    "trim_unsupported": settings.drop_unsupported and settings.trim_unsupported}  # trimming is part of dropping
+                    "trim_unsupported": settings.drop_unsupported and settings.trim_unsupported,  # trimming is part of dropping
+                    "backfill": settings.backfill}
     seconds_per_frame = _seconds_per_frame(processed_frames, processed_times)
     rate = kalman.noise_rate(seconds_per_frame, settings.noise_fps)
     states = rts_smooth(obs.frame, obs.det, obs.track, rate) if n else np.zeros((0, 8))
@@ -808,8 +818,10 @@ def run_pass(
         det = np.full_like(det, np.nan)
         det[original] = image.det[source[original]]
     order = np.lexsort((entity, frame))
+    backfilled = np.zeros(len(source), bool)
+    backfilled[source >= 0] = obs.late[source[source >= 0]]
     rows = FinalRows(frame[order], time_s[order], entity[order], track[order], label[order], obs.labels,
-                     box[order], det[order], conf[order], source[order])
+                     box[order], det[order], conf[order], source[order], backfilled[order])
     return OfflineResult(rows=rows, aliases=aliases, report=report)
 
 
