@@ -218,6 +218,12 @@ def test_a_confirmed_tracks_tentative_observations_are_handed_to_the_offline_pas
             np.testing.assert_allclose(obj.box, box_at(300 + 2 * f, 300), atol=1e-3)  # the detection
             assert obj.state_box is not None and np.abs(obj.state_box - obj.box).max() < 5.0  # the filter's state
         assert tracker.take_backfill() == []
+        # not taken: the next update forgets them (a caller of update alone holds nothing)
+        quiet = Tracker(TrackingConfig(min_hits=3))
+        run(quiet, [Obj("early", lambda f: box_at(50 + f, 50), unit(5)), late], range(13))
+        assert [f for f, _ in quiet.take_backfill()] == [10, 11]
+        run(quiet, [late], range(13, 14))
+        assert quiet.take_backfill() == []
 
 
 def bouncing_pair() -> list[Obj]:

@@ -290,6 +290,7 @@ class Tracker:
         if self._prev_frame is not None and frame_index <= self._prev_frame:
             raise ValueError(f"Tracker.update: frame_index {frame_index} does not follow {self._prev_frame}")
         det_emb, det_has = self._detection_embeddings(detections, embeddings, has_embedding)
+        self._backfill = []  # what the last update handed over and nobody took: a library user of update alone
         self._frame = frame_index
         dt = 1 if self._prev_frame is None else frame_index - self._prev_frame
         self._frame_step = dt
@@ -367,7 +368,7 @@ class Tracker:
         return reported
 
     def take_backfill(self) -> list[tuple[int, TrackedObject]]:
-        """(frame_index, observation) pairs of tracks confirmed since the last call, made while
+        """(frame_index, observation) pairs of the tracks the last `update` confirmed, made while
         they were tentative (the first `min_hits - 1`), with the ids they were confirmed under.
 
         The offline pass adds them: they are real detections the online output reported no
