@@ -18,6 +18,7 @@ import logging
 import platform
 import sys
 import time
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -363,7 +364,6 @@ class PerceptionEngine:
 
         counts = {"frames": 0, "detections": 0, "dropped_boxes": 0, "embedded": 0, "not_embedded": 0, "observations": 0,
                   "backfilled": 0}
-        recent_times: dict[int, float] = {}  # frame index -> time, as far back as a tentative track reaches
         run = self._run_record(video, source, embedder, threshold, started_at, complete=False)
         thumbnails = _Thumbnails(save=cfg.output.thumbnails)
         seen_tracks: set[int] = set()
@@ -420,12 +420,10 @@ class PerceptionEngine:
                     processed_frames.append(frame.index + 1)
                     processed_times.append(frame.time_s)
                     camera_warps.extend((IDENTITY if warp is None else warp).reshape(-1).tolist())
-                    recent_times[frame.index] = frame.time_s
-                    if len(recent_times) > cfg.tracking.min_hits:
-                        del recent_times[next(iter(recent_times))]
                     for index, obj in tracker.take_backfill():  # rows out of frame order: the offline pass sorts
                         box = obj.state_box if cfg.tracking.report_state and obj.state_box is not None else obj.box
-                        writer.observe(index, recent_times[index], obj, None, box=box, backfilled=True)
+                        time_s = processed_times[bisect_left(processed_frames, index + 1)]  # a frame processed before
+                        writer.observe(index, time_s, obj, None, box=box, backfilled=True)
                         counts["backfilled"] += 1
                     covered = max_ioa(dets.boxes.astype(np.float64)) if objects else None
                     for obj in objects:

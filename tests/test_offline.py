@@ -743,6 +743,8 @@ def test_gap_filling_uses_only_the_frames_a_sampled_run_processed(scene, tmp_pat
     processed = set(range(1, scene.frames + 1, 3))
     assert {r["frame"] for r in jsonl} <= processed
     assert any(r.get("interpolated") for r in jsonl)
+    late = [r for r in jsonl if r.get("backfilled")]  # a tentative start: processed frames, their own times
+    assert late and all(abs(r["time_s"] - (r["frame"] - 1) / scene.fps) < 1e-3 for r in late)
 
 
 def test_the_pass_adds_each_tracks_tentative_detections_before_its_first_online_row(scene, tmp_path):
