@@ -420,10 +420,10 @@ class PerceptionEngine:
                     processed_frames.append(frame.index + 1)
                     processed_times.append(frame.time_s)
                     camera_warps.extend((IDENTITY if warp is None else warp).reshape(-1).tolist())
-                    for index, obj in tracker.take_backfill():  # rows out of frame order: the offline pass sorts
+                    for index, obj, vector in tracker.take_backfill():  # rows out of frame order: the offline pass sorts
                         box = obj.state_box if cfg.tracking.report_state and obj.state_box is not None else obj.box
                         time_s = processed_times[bisect_left(processed_frames, index + 1)]  # a frame processed before
-                        writer.observe(index, time_s, obj, None, box=box, backfilled=True)
+                        writer.observe(index, time_s, obj, vector, box=box, backfilled=True)
                         counts["backfilled"] += 1
                     covered = max_ioa(dets.boxes.astype(np.float64)) if objects else None
                     for obj in objects:

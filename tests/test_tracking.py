@@ -203,7 +203,7 @@ def test_a_confirmed_tracks_tentative_observations_are_handed_to_the_offline_pas
 
         def update_and_take(frame, *args, **kwargs):
             out = update(frame, *args, **kwargs)
-            handed.extend((frame, f, obj) for f, obj in tracker.take_backfill())
+            handed.extend((frame, f, obj, vector) for f, obj, vector in tracker.take_backfill())
             return out
 
         tracker.update = update_and_take
@@ -212,8 +212,9 @@ def test_a_confirmed_tracks_tentative_observations_are_handed_to_the_offline_pas
         if not offline:
             assert handed == []
             continue
-        assert [(at, f) for at, f, _ in handed] == [(12, 10), (12, 11)]
-        for _, f, obj in handed:
+        assert [(at, f) for at, f, _, _ in handed] == [(12, 10), (12, 11)]
+        for _, f, obj, vector in handed:
+            assert vector.shape == (DIM,) and abs(vector @ late.embedding) > 0.9  # the row update was given
             assert (obj.entity_id, obj.track_id) == late.seen[12]
             np.testing.assert_allclose(obj.box, box_at(300 + 2 * f, 300), atol=1e-3)  # the detection
             assert obj.state_box is not None and np.abs(obj.state_box - obj.box).max() < 5.0  # the filter's state
@@ -221,7 +222,7 @@ def test_a_confirmed_tracks_tentative_observations_are_handed_to_the_offline_pas
         # not taken: the next update forgets them (a caller of update alone holds nothing)
         quiet = Tracker(TrackingConfig(min_hits=3))
         run(quiet, [Obj("early", lambda f: box_at(50 + f, 50), unit(5)), late], range(13))
-        assert [f for f, _ in quiet.take_backfill()] == [10, 11]
+        assert [item.frame_index for item in quiet.take_backfill()] == [10, 11]
         run(quiet, [late], range(13, 14))
         assert quiet.take_backfill() == []
 

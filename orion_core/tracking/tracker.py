@@ -23,6 +23,7 @@ the cost matrices are single vectorised calls; Python loops only touch the match
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -157,6 +158,14 @@ def assign(cost: np.ndarray, allowed: np.ndarray, limit: float | None = None) ->
     return rows[lone_r], cols[lone_c]
 
 
+class Backfill(NamedTuple):
+    """An observation a track made while tentative, handed over when it confirms (`take_backfill`)."""
+
+    frame_index: int
+    obj: TrackedObject
+    embedding: np.ndarray | None
+
+
 @dataclass
 class _Track:
     """What a track keeps besides its numeric rows in the tracker's arrays."""
@@ -173,7 +182,7 @@ class _Track:
     lost_entity: int = 0  # the entity it held before it was displaced
     origin: tuple[float, float] | None = None  # first box centre (pixels)
     travelled: bool = False  # has been a box height away from `origin`: a moving object
-    early: list[tuple[int, TrackedObject]] | None = None  # observations while tentative (`take_backfill`)
+    early: list[Backfill] | None = None  # observations while tentative (`take_backfill`)
 
 
 class Tracker:
@@ -209,7 +218,7 @@ class Tracker:
         self.clips = clips
         # Tentative observations are kept only for the offline pass to add (`take_backfill`).
         self._keep_early = bool(self.config.offline and self.config.offline_backfill)
-        self._backfill: list[tuple[int, TrackedObject]] = []
+        self._backfill: list[Backfill] = []
         self._confirmed_now = np.zeros(0, np.int64)
         self._rng = np.random.default_rng(0)
         self._dim: int | None = None  # embedding size, fixed by the first embeddings seen
@@ -360,23 +369,25 @@ class Tracker:
         self._confirm_ready(frame_index, remove)
         reported = self._report(frame_index, detections, track_det, via, det_emb, det_learn, remove)
         if self._keep_early:
-            self._keep_tentative(frame_index, detections, track_det, remove)
+            self._keep_tentative(frame_index, detections, embeddings, has_embedding, track_det, remove)
         self._calibrate(frame_index, remove)
         self._sample_speeds(frame_index, remove)
         self._drop(remove)
         self._prev_frame = frame_index
         return reported
 
-    def take_backfill(self) -> list[tuple[int, TrackedObject]]:
-        """(frame_index, observation) pairs of the tracks the last `update` confirmed, made while
-        they were tentative (the first `min_hits - 1`), with the ids they were confirmed under.
+    def take_backfill(self) -> list[Backfill]:
+        """(frame_index, observation, embedding) of the tracks the last `update` confirmed, made
+        while they were tentative (the first `min_hits - 1`), with the ids they were confirmed
+        under; the embedding is the row `update` was given (None where it had none).
 
         The offline pass adds them: they are real detections the online output reported no
         track for. Empty unless `tracking.offline` and `tracking.offline_backfill` are on."""
         out, self._backfill = self._backfill, []
         return out
 
-    def _keep_tentative(self, frame_index: int, detections: Detections, track_det: np.ndarray, remove: np.ndarray) -> None:
+    def _keep_tentative(self, frame_index: int, detections: Detections, embeddings, has_embedding, track_det: np.ndarray,
+                        remove: np.ndarray) -> None:
         """Remember this frame's observation of every tentative track (dropped with the track if
         it never confirms; a tentative track that misses a frame ends, so at most min_hits - 1)."""
         rows = _where(~self._confirmed & (self._last_seen == frame_index) & ~remove)
@@ -388,7 +399,10 @@ class Tracker:
             track = self._tracks[r]
             if track.early is None:
                 track.early = []
-            track.early.append((frame_index, TrackedObject(0, 0, box, score, detections.labels[d], -1, state)))
+            vector = None
+            if embeddings is not None and (has_embedding is None or has_embedding[d]):
+                vector = np.array(embeddings[d], np.float32)  # a copy: the caller may reuse its buffer
+            track.early.append(Backfill(frame_index, TrackedObject(0, 0, box, score, detections.labels[d], -1, state), vector))
 
     def association_view(self, frame_index: int):
         """Read-only: the live tracks as `update(frame_index, ...)` will see them (Kalman predictions).
@@ -829,9 +843,9 @@ class Tracker:
         the ids their first reported row has (after any late claim)."""
         for row in self._confirmed_now.tolist():
             track = self._tracks[row]
-            for frame, obj in track.early or ():
-                obj.track_id, obj.entity_id = track.track_id, track.entity_id
-                self._backfill.append((frame, obj))
+            for item in track.early or ():
+                item.obj.track_id, item.obj.entity_id = track.track_id, track.entity_id
+                self._backfill.append(item)
             track.early = None
         self._confirmed_now = np.zeros(0, np.int64)
 
