@@ -112,6 +112,12 @@ def offline_only(override: dict) -> bool:
     return set(override) <= {"tracking"} and all(key.startswith("offline") for key in override.get("tracking", {}))
 
 
+def camera_moved(episode: Path) -> bool:
+    """The run compensated camera motion: its warps are not in the episode's files, and the pass
+    works in the scene's coordinates with them, so a replay could not match; run those in full."""
+    return bool(json.loads((episode / "run.json").read_text())["tracker"].get("camera_compensated_frames"))
+
+
 def replay_offline(online_episode: Path, override: dict, out: Path) -> Path:
     """The offline pass with `override` on a finished `PASS_THROUGH` episode; returns its tracks.txt.
 
@@ -150,7 +156,7 @@ def run_row(scene: dict, backend: str, row: str, override: dict, out: Path, onli
     offline-only row is replayed on it instead of run again."""
     episode = f"{Path(scene['video']).parent.name}-{backend}-{ROW_IDS[row]}"
     started = time.perf_counter()
-    if online is not None and offline_only(override):
+    if online is not None and offline_only(override) and not camera_moved(online):
         tracks = replay_offline(online, override, out / episode / "tracks.txt")
     else:
         tracks = run_orion(scene["video"], scene["det"], out, episode, backend=None if backend == MOTION else backend,

@@ -336,6 +336,26 @@ def test_an_offline_row_replayed_on_a_pass_through_run_equals_the_full_run(tmp_p
     assert len(outputs) == 4  # each setting changed the result
 
 
+def test_ablation_runs_offline_rows_in_full_where_the_camera_moved(tmp_path, monkeypatch):
+    """The camera warps a run applied are not in its files, and the pass needs them: a replay of
+    a panning scene would not be the full run's result (it was 0.6-0.9 HOTA off on the pan)."""
+    ablation = load_script("ablation")
+    ablation.ROW_IDS["r"] = "r"
+    calls = []
+    monkeypatch.setattr(ablation, "replay_offline", lambda *a: calls.append("replay") or tmp_path / "t.txt")
+    monkeypatch.setattr(ablation, "run_orion", lambda *a, **k: calls.append("full") or types.SimpleNamespace(tracks=tmp_path / "t.txt"))
+    monkeypatch.setattr(ablation, "evaluate_mot", lambda *a, **k: {"HOTA": 1.0, "IDF1": 1.0, "MOTA": 1.0, "IDSW": 0})
+    scene = {"scene": "s", "video": str(tmp_path / "s" / "video.mp4"), "det": "d", "gt": "g", "frames": 10,
+             "label": "person", "reentries": []}
+    for moved, expected in ((0, "replay"), (12, "full")):
+        episode = tmp_path / f"online{moved}"
+        episode.mkdir()
+        (episode / "run.json").write_text(json.dumps({"tracker": {"camera_compensated_frames": moved}}))
+        assert ablation.camera_moved(episode) is bool(moved)
+        ablation.run_row(scene, "histogram", "r", {}, tmp_path, episode)
+        assert calls[-1] == expected
+
+
 def test_boxmot_peers_get_the_detections_and_report_mot_rows(tmp_path, monkeypatch):
     """benchmarks/pets.py's BoxMOT runners (optional peers; BoxMOT is never installed in CI): the
     tracker is built from its registry name with the options issue 10's table used, gets (N, 6)
