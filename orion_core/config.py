@@ -315,11 +315,10 @@ class TrackingConfig:
             if isinstance(getattr(self, name), bool) or not getattr(self, name) >= 0:
                 raise ConfigError(f"tracking.{name} must be >= 0, got {getattr(self, name)!r}")
         for name in ("offline_interpolate_s", "offline_link_motion_s", "duplicate_s", "ema_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
-                raise ConfigError(f"tracking.{name} must be a number of seconds >= 0, got {value!r}")
+            if not _finite_nonnegative(getattr(self, name)):
+                raise ConfigError(f"tracking.{name} must be a number of seconds >= 0, got {getattr(self, name)!r}")
         value = self.kalman_noise_fps
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        if not _finite_nonnegative(value):
             raise ConfigError(f"tracking.kalman_noise_fps must be a frame rate >= 0 (0: noise per frame), got {value!r}")
         if self.cmc not in CMC_MODES:
             raise ConfigError(f"tracking.cmc: unknown mode {self.cmc!r}; use one of {', '.join(CMC_MODES)}")
@@ -401,6 +400,11 @@ def _check_positive_seconds(section: Any, where: str, names: tuple[str, ...]) ->
         value = getattr(section, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
             raise ConfigError(f"{where}.{name} must be a positive number of seconds, got {value!r}")
+
+
+def _finite_nonnegative(value: Any) -> bool:
+    """A number (not a bool) in [0, inf)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value < float("inf")
 
 
 def _check_range(section: Any, where: str, name: str, low: float, high: float) -> None:

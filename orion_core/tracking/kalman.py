@@ -50,7 +50,7 @@ def state_to_xyxy(mean: np.ndarray) -> np.ndarray:
     return np.concatenate([mean[:, :2] - wh / 2.0, mean[:, :2] + wh / 2.0], axis=1)
 
 
-def _side_scale(cxcywh: np.ndarray) -> np.ndarray:
+def side_scale(cxcywh: np.ndarray) -> np.ndarray:
     """(n, 4) sizes that scale the noise of (x, y, w, h): width for x/w, height for y/h."""
     w = np.maximum(cxcywh[:, 2], MIN_SIDE)
     h = np.maximum(cxcywh[:, 3], MIN_SIDE)
@@ -83,7 +83,7 @@ def initiate(boxes: np.ndarray, rate: float = 1.0) -> tuple[np.ndarray, np.ndarr
     pixels per frame of this video, so `rate` times the per-`NOISE_FPS`-frame prior)."""
     z = xyxy_to_cxcywh(boxes)
     mean = np.concatenate([z, np.zeros_like(z)], axis=1)
-    scale = _side_scale(z)
+    scale = side_scale(z)
     std = np.concatenate([2.0 * POSITION_NOISE * scale, 10.0 * VELOCITY_NOISE * rate * scale], axis=1)
     return mean, _diag(std)
 
@@ -98,7 +98,7 @@ def predict(mean: np.ndarray, cov: np.ndarray, dt: float, rate: float = 1.0) -> 
         return mean, cov
     transition = np.eye(8)
     transition[:_H_DIM, _H_DIM:] = dt * np.eye(_H_DIM)
-    std = process_std(_side_scale(mean), rate) * np.sqrt(dt)
+    std = process_std(side_scale(mean), rate) * np.sqrt(dt)
     mean = mean @ transition.T
     cov = transition @ cov @ transition.T
     cov[:, _DIAG8, _DIAG8] += std * std  # + diag(std^2), without building the (n, 8, 8) matrix
@@ -111,7 +111,7 @@ def update(mean: np.ndarray, cov: np.ndarray, boxes: np.ndarray) -> tuple[np.nda
         return mean, cov
     z = xyxy_to_cxcywh(boxes)
     innovation_cov = cov[:, :_H_DIM, :_H_DIM].copy()
-    innovation_cov[:, _DIAG4, _DIAG4] += np.square(POSITION_NOISE * _side_scale(mean))
+    innovation_cov[:, _DIAG4, _DIAG4] += np.square(POSITION_NOISE * side_scale(mean))
     measured_rows = cov[:, :_H_DIM, :]  # H @ P, shape (n, 4, 8)
     # Both S and P are symmetric, so K^T = S^-1 (H P). While no camera warp has mixed the axes,
     # each coordinate is independent of the others (diagonal noise, a per-axis transition), so S

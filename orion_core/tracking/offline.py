@@ -223,10 +223,7 @@ def _predict(mean: np.ndarray, cov: np.ndarray, dt: np.ndarray, rate: float) -> 
     n = len(mean)
     transition = np.repeat(np.eye(8)[None], n, axis=0)
     transition[:, np.arange(4), np.arange(4) + 4] = dt[:, None]
-    w = np.maximum(mean[:, 2], kalman.MIN_SIDE)
-    h = np.maximum(mean[:, 3], kalman.MIN_SIDE)
-    side = np.stack([w, h, w, h], axis=1)
-    std = kalman.process_std(side, rate) * np.sqrt(dt)[:, None]
+    std = kalman.process_std(kalman.side_scale(mean), rate) * np.sqrt(dt)[:, None]
     noise = np.zeros((n, 8, 8))
     noise[:, np.arange(8), np.arange(8)] = std * std
     mean = np.einsum("nij,nj->ni", transition, mean)
@@ -757,24 +754,25 @@ def run_pass(
     entity = obs.entity.copy()
     aliases: dict[int, int] = {}
     late = obs.late
+    has_late = bool(late.any())
     if settings.link and n:
         # Linking sees what the online tracker reported: a track's tentative start often overlaps the
         # end of the track it continues (a new box beside a drifting one), which would forbid the link.
-        online = np.flatnonzero(~late) if late.any() else slice(None)
-        aliases, link_report = link_entities(obs.take(online) if late.any() else obs, states[online], embeddings, settings,
+        online = np.flatnonzero(~late) if has_late else slice(None)
+        aliases, link_report = link_entities(obs.take(online) if has_late else obs, states[online], embeddings, settings,
                                              frame_size, seconds_per_frame, image.det[online])
         entity = np.array([aliases.get(int(e), int(e)) for e in entity], np.int64) if aliases else entity
         report["linking"] = link_report.to_dict()
     frame, time_s, track, label, conf, det = obs.frame, obs.time_s, obs.track, obs.label, obs.conf, obs.det
     source = np.arange(n, dtype=np.int64)
-    if late.any():  # a backfilled row where its (linked) entity already has one in that frame goes
+    columns = (frame, time_s, entity, track, label, conf, det, box, source)
+    if has_late:  # a backfilled row where its (linked) entity already has one in that frame goes
         clash = late_clashes(frame, entity, late)
         report["backfilled_rows"] = int((late & ~clash).sum())
         report["backfill_clashes"] = int(clash.sum())
         if clash.any():
-            keep = ~clash
-            frame, time_s, entity, track, label = frame[keep], time_s[keep], entity[keep], track[keep], label[keep]
-            conf, det, box, source = conf[keep], det[keep], box[keep], source[keep]
+            columns = tuple(c[~clash] for c in columns)
+            frame, time_s, entity, track, label, conf, det, box, source = columns
     if settings.drop_unsupported and len(frame):
         dropped = unsupported_entities(frame, entity, track, box, processed_frames, settings.interpolate_min_run)
         report["dropped_entities"] = dropped.tolist()
@@ -787,8 +785,7 @@ def run_pass(
             keep &= ~ends
         if not keep.all():
             report["dropped_rows"] = int(len(keep) - keep.sum())
-            frame, time_s, entity, track, label = frame[keep], time_s[keep], entity[keep], track[keep], label[keep]
-            conf, det, box, source = conf[keep], det[keep], box[keep], source[keep]
+            frame, time_s, entity, track, label, conf, det, box, source = (c[keep] for c in columns)
     if settings.interpolate_s > 0 and len(frame):
         add = interpolate_entities(frame, time_s, entity, box, processed_frames, processed_times,
                                    settings.interpolate_s, settings.interpolate_min_run,
