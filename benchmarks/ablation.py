@@ -58,6 +58,7 @@ ROWS: list[tuple[str, dict]] = [
                    "impute_missing_appearance": False}}),
     ("no camera motion compensation (item 4)", {"tracking": {"cmc": "off"}}),
     ("no memory speed limit", {"memory": {"speed_limit": False}}),
+    ("recovery without the track's confuser", {"tracking": {"recovery_confusers": False}}),
     ("Kalman noise per frame, not per second", {"tracking": {"kalman_noise_fps": 0}}),
     ("end duplicate tracks (off by default)", {"tracking": {"duplicate_s": 1.0}}),
     ("crops covered by other tracks' predictions kept out of galleries (off by default)",

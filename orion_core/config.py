@@ -222,6 +222,12 @@ class TrackingConfig:
     # the synthetic ablation scenes unchanged (their recoveries are all within a side).
     recovery_radius: float = 1.0
     recovery_growth: float = 1.0  # ... plus this many box sides per second lost (a walker covers ~1 height/s)
+    # ... and the crop must look more like the lost track than any other object seen beside it ever
+    # did (its "confuser", learned from the video: tracker._learn_confusers). The calibrated bar is
+    # pooled over all pairs; a track with a twin needs its own. Replays (fitted detector, 6 seeds):
+    # histogram +0.9 / +0.9, mobilenetv2 +0.7 / +0.8 mean HOTA / IDF1, no cell lower; PETS 7 fps
+    # unchanged, 3.5 / 2.3 fps lower (benchmarks/README.md, "A lost track's twin").
+    recovery_confusers: bool = True
     # Crops whose box is covered more than this fraction by another detection do not feed galleries
     # (they mostly show the occluder: 18% of PETS detections); 1.0 = learn from every crop.
     gallery_max_overlap: float = 0.25

@@ -484,6 +484,37 @@ def test_default_recovery_gate_does_not_jump_to_a_look_alike_after_a_short_loss(
     assert old.stats["recovered_by_appearance"] == 1  # what the old default did
 
 
+def test_a_lost_track_is_not_recovered_onto_an_object_seen_beside_it_that_looks_as_much_like_it():
+    """A lost track's recovery must beat the track's own confuser: the best match a crop of another
+    object, seen in the same frames, found in its gallery. The pooled bar (here the prior, 0.75)
+    lets a look-alike at ~0.8 through; the video already showed that twin beside the track."""
+    a_look = unit(5)
+    rest = unit(6) - (unit(6) @ a_look) * a_look
+    twin_look = 0.82 * a_look + np.sqrt(1 - 0.82**2) * rest / np.linalg.norm(rest)  # cosine 0.82 to A
+
+    def scene(back_look: np.ndarray) -> tuple[Obj, Obj, Obj]:
+        a = Obj("a", lambda f: box_at(100, 200) if f < 40 else None, a_look)  # stands still, hidden from 40
+        twin = Obj("twin", lambda f: box_at(300, 200) if f < 40 else None, twin_look)  # beside it until 40
+        # At frame 45 someone appears half a side from where A was lost (inside its recovery gate, out
+        # of the twin's): A itself, or the twin.
+        back = Obj("back", lambda f: box_at(140, 200) if f >= 45 else None, back_look)
+        return a, twin, back
+
+    def recovered(back_look: np.ndarray, confusers: bool) -> tuple[bool, Tracker]:
+        tracker = Tracker(TrackingConfig(recovery_confusers=confusers), fps=25)
+        a, _, back = run(tracker, list(scene(back_look)), range(60))
+        return back.seen[min(back.seen)][1] == a.seen[39][1], tracker
+
+    wrong, without = recovered(twin_look, confusers=False)
+    assert wrong and without.stats["recovered_by_appearance"] == 1  # the pooled bar alone takes the twin
+    refused, tracker = recovered(twin_look, confusers=True)
+    assert not refused and tracker.stats["recovered_by_appearance"] == 0
+    assert tracker.stats["recoveries_refused_by_confuser"] >= 1
+    assert 0.75 < max(t.confuser for t in tracker._tracks if t.uid == 1) < 0.9  # A's twin, as learned
+    itself, tracker = recovered(a_look, confusers=True)
+    assert itself and tracker.stats["recovered_by_appearance"] == 1  # A itself still comes back
+
+
 def test_pairs_without_embeddings_share_the_cost_scale():
     """Item 8: a detection without an embedding costs what a middling appearance match costs
     (half the gate), not plain 1 - IoU, which is on another scale than the fused cost."""

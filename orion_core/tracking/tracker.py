@@ -183,6 +183,7 @@ class _Track:
     origin: tuple[float, float] | None = None  # first box centre (pixels)
     travelled: bool = False  # has been a box height away from `origin`: a moving object
     early: list[Backfill] | None = None  # observations while tentative (`take_backfill`)
+    confuser: float = -np.inf  # best match another object's crop, seen beside it, found in its gallery
 
 
 class Tracker:
@@ -219,6 +220,7 @@ class Tracker:
         # Tentative observations are kept only for the offline pass to add (`take_backfill`).
         self._keep_early = bool(self.config.offline and self.config.offline_backfill)
         self._backfill: list[Backfill] = []
+        self._fresh = np.zeros(0, np.int64)
         self._confirmed_now = np.zeros(0, np.int64)
         self._rng = np.random.default_rng(0)
         self._dim: int | None = None  # embedding size, fixed by the first embeddings seen
@@ -234,6 +236,7 @@ class Tracker:
             "tracks_ended": 0,
             "second_pass_matches": 0,
             "recovered_by_appearance": 0,
+            "recoveries_refused_by_confuser": 0,
             "reidentified": 0,
             "covered_crops_not_learned": 0,
             "displaced_kept": 0,
@@ -300,6 +303,7 @@ class Tracker:
             raise ValueError(f"Tracker.update: frame_index {frame_index} does not follow {self._prev_frame}")
         det_emb, det_has = self._detection_embeddings(detections, embeddings, has_embedding)
         self._backfill = []  # what the last update handed over and nobody took: a library user of update alone
+        self._fresh = np.zeros(0, np.int64)  # rows whose gallery learned a crop this frame (`_learn_confusers`)
         self._frame = frame_index
         dt = 1 if self._prev_frame is None else frame_index - self._prev_frame
         self._frame_step = dt
@@ -371,6 +375,7 @@ class Tracker:
         if self._keep_early:
             self._keep_tentative(frame_index, detections, embeddings, has_embedding, track_det, remove)
         self._calibrate(frame_index, remove)
+        self._learn_confusers(frame_index, remove)
         self._sample_speeds(frame_index, remove)
         self._drop(remove)
         self._prev_frame = frame_index
@@ -547,7 +552,13 @@ class Tracker:
             if label not in limits:
                 limits[label] = self._recovery_limit(label)
         limit = np.array([limits[self._tracks[r].label] for r in rows])
-        allowed[pr, pc] = distance <= limit[pr]
+        passes = distance <= limit[pr]
+        # A crop must also beat every other object seen beside the track (`_learn_confusers`):
+        # below that, the video has shown a different object looking this much like it.
+        confuser = np.array([self._tracks[r].confuser for r in rows])  # -inf: none seen, or the rule is off
+        beats = distance < 1.0 - confuser[pr]
+        self.counts["recoveries_refused_by_confuser"] += int((passes & ~beats).sum())
+        allowed[pr, pc] = passes & beats
         cost = np.ones(allowed.shape)
         cost[pr, pc] = distance
         r, c = assign(cost, allowed)
@@ -618,6 +629,7 @@ class Tracker:
         self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self._has_ema[rows] = True
         keep = [True] * len(rows) if to_gallery is None else np.asarray(to_gallery, bool).tolist()
+        self._fresh = np.concatenate([self._fresh, rows[np.asarray(keep, bool)]])
         for k, row in enumerate(rows.tolist()):  # plain ints: numpy scalars cost more than the adds
             if not keep[k]:
                 continue
@@ -922,6 +934,45 @@ class Tracker:
             self.calibration.add_negative(
                 tracks[a].gallery.newest(cal.QUERY), tracks[b].gallery.filled(), entity_rows, (tracks[a].uid, tracks[b].uid)
             )
+
+    def _learn_confusers(self, frame_index: int, remove: np.ndarray) -> None:
+        """Each track's strongest impostor on this video: the best match a crop of another object,
+        seen in the same frame, found in the track's gallery (the recovery pass's statistic).
+
+        The calibrated recovery bar says how alike two objects of this video usually are; it
+        cannot know that this one has a twin, and a lost track's twin is exactly what comes
+        back near it. Only new evidence is looked at: a crop a gallery learned this frame, against
+        the gallery of the co-visible track nearest to it by short-term appearance (EMA); the one
+        product is a sample for both (the new crop vs the other's views, the other's crops vs the
+        new view). `tracking.recovery_confusers`.
+        """
+        if self._ema is None or not self.config.recovery_confusers:
+            return
+        rows = _where(self._confirmed & (self._last_seen == frame_index) & self._has_ema & ~remove)
+        rows = np.array([r for r in rows.tolist() if self._tracks[r].gallery is not None], np.int64)
+        fresh = self._fresh[np.isin(self._fresh, rows)]
+        if len(rows) < 2 or len(fresh) == 0:
+            return
+        alike = self._ema[fresh] @ self._ema[rows].T  # (fresh, rows)
+        alike[fresh[:, None] == rows[None, :]] = -np.inf
+        alike[self._label[fresh][:, None] != self._label[rows][None, :]] = -np.inf
+        nearest = alike.argmax(axis=1)
+        has = np.isfinite(alike[np.arange(len(fresh)), nearest])
+        if not has.any():
+            return
+        tracks = [self._tracks[r] for r in fresh[has].tolist()]
+        others = [self._tracks[r] for r in rows[nearest[has]].tolist()]
+        # The new crop against the other's gallery: one object's crop vs the other's views, and the
+        # other's crops vs a view the track just stored: a sample for both.
+        crops = np.stack([t.gallery.newest(1)[0] for t in tracks])
+        galleries = np.stack([o.gallery.rows for o in others])  # (k, G, D); rows past `count` unused
+        similarity = np.einsum("kgd,kd->kg", galleries, crops)
+        similarity[np.arange(galleries.shape[1])[None, :] >= np.array([o.gallery.count for o in others])[:, None]] = -np.inf
+        for track, other, value in zip(tracks, others, similarity.max(axis=1).tolist()):
+            if value > track.confuser:
+                track.confuser = value
+            if value > other.confuser:
+                other.confuser = value
 
     def _drop(self, remove: np.ndarray) -> None:
         if not remove.any():
