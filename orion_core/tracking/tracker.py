@@ -221,6 +221,7 @@ class Tracker:
         self._keep_early = bool(self.config.offline and self.config.offline_backfill)
         self._backfill: list[Backfill] = []
         self._fresh = np.zeros(0, np.int64)
+        self._fresh_crops: list[np.ndarray] = []
         self._confirmed_now = np.zeros(0, np.int64)
         self._rng = np.random.default_rng(0)
         self._dim: int | None = None  # embedding size, fixed by the first embeddings seen
@@ -304,6 +305,7 @@ class Tracker:
         det_emb, det_has = self._detection_embeddings(detections, embeddings, has_embedding)
         self._backfill = []  # what the last update handed over and nobody took: a library user of update alone
         self._fresh = np.zeros(0, np.int64)  # rows whose gallery learned a crop this frame (`_learn_confusers`)
+        self._fresh_crops: list[np.ndarray] = []  # ... and those crops, in that order
         self._frame = frame_index
         dt = 1 if self._prev_frame is None else frame_index - self._prev_frame
         self._frame_step = dt
@@ -629,7 +631,9 @@ class Tracker:
         self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self._has_ema[rows] = True
         keep = [True] * len(rows) if to_gallery is None else np.asarray(to_gallery, bool).tolist()
-        self._fresh = np.concatenate([self._fresh, rows[np.asarray(keep, bool)]])
+        learned = np.asarray(keep, bool)
+        self._fresh = np.concatenate([self._fresh, rows[learned]])
+        self._fresh_crops.append(emb[learned])
         for k, row in enumerate(rows.tolist()):  # plain ints: numpy scalars cost more than the adds
             if not keep[k]:
                 continue
@@ -950,8 +954,11 @@ class Tracker:
             return
         rows = _where(self._confirmed & (self._last_seen == frame_index) & self._has_ema & ~remove)
         rows = np.array([r for r in rows.tolist() if self._tracks[r].gallery is not None], np.int64)
-        fresh = self._fresh[np.isin(self._fresh, rows)]
-        if len(rows) < 2 or len(fresh) == 0:
+        if len(rows) < 2 or len(self._fresh) == 0:
+            return
+        seen_now = np.isin(self._fresh, rows)
+        fresh, fresh_crops = self._fresh[seen_now], np.concatenate(self._fresh_crops)[seen_now]
+        if len(fresh) == 0:
             return
         alike = self._ema[fresh] @ self._ema[rows].T  # (fresh, rows)
         alike[fresh[:, None] == rows[None, :]] = -np.inf
@@ -964,7 +971,7 @@ class Tracker:
         others = [self._tracks[r] for r in rows[nearest[has]].tolist()]
         # The new crop against the other's gallery: one object's crop vs the other's views, and the
         # other's crops vs a view the track just stored: a sample for both.
-        crops = np.stack([t.gallery.newest(1)[0] for t in tracks])
+        crops = fresh_crops[has]
         galleries = np.stack([o.gallery.rows for o in others])  # (k, G, D); rows past `count` unused
         similarity = np.einsum("kgd,kd->kg", galleries, crops)
         similarity[np.arange(galleries.shape[1])[None, :] >= np.array([o.gallery.count for o in others])[:, None]] = -np.inf
