@@ -515,6 +515,25 @@ def test_a_lost_track_is_not_recovered_onto_an_object_seen_beside_it_that_looks_
     assert itself and tracker.stats["recovered_by_appearance"] == 1  # A itself still comes back
 
 
+def test_confusers_are_learned_from_objects_of_the_same_class_seen_together_and_only_when_on():
+    """Both tracks of a co-visible pair learn from one product; another class (never matched across
+    classes) teaches nothing; `recovery_confusers: false` learns nothing."""
+    look = unit(5)
+    rest = unit(6) - (unit(6) @ look) * look
+    alike = 0.82 * look + np.sqrt(1 - 0.82**2) * rest / np.linalg.norm(rest)
+
+    def confusers(other_label: str, on: bool = True) -> list[float]:
+        tracker = Tracker(TrackingConfig(recovery_confusers=on), fps=25)
+        run(tracker, [Obj("a", lambda f: box_at(100, 200), look),
+                      Obj("b", lambda f: box_at(300, 200), alike, label=other_label)], range(30))
+        return sorted(t.confuser for t in tracker._tracks)
+
+    pair = confusers("person")
+    assert all(0.75 < c < 0.9 for c in pair)  # each saw the other at about their cosine, 0.82
+    assert confusers("car") == [-np.inf, -np.inf]
+    assert confusers("person", on=False) == [-np.inf, -np.inf]
+
+
 def test_pairs_without_embeddings_share_the_cost_scale():
     """Item 8: a detection without an embedding costs what a middling appearance match costs
     (half the gate), not plain 1 - IoU, which is on another scale than the fused cost."""
