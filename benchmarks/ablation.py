@@ -66,7 +66,7 @@ ROWS: list[tuple[str, dict]] = [
     ("everything of issue 10 off (main before it)",
      {"tracking": {"offline": False, "report_state": False, "calibrate": False, "keep_displaced": False,
                    "gallery_max_overlap": 1.0, "recovery_growth": 0.0, "impute_missing_appearance": False,
-                   "cmc": "off"}}),
+                   "cmc": "off", "recovery_confusers": False}}),
 ]
 
 SCENES: dict[str, dict[str, Any]] = {
