@@ -361,6 +361,10 @@ class MemoryConfig:
     # A claim must be reachable: no farther from where the entity was last seen than this video's
     # tracked objects move in the time between (twice their 99th-percentile speed, + 1 box height).
     speed_limit: bool = True
+    # ... and look more like the entity than like every entity seen while it was (certainly other
+    # objects: a track that swapped onto another person, a look-alike), as the offline linker's
+    # rival rule asks. benchmarks/README.md, "The memory's rivals".
+    rivals: bool = True
 
     def __post_init__(self) -> None:
         if self.late_reid_frames is not None and (

@@ -235,6 +235,29 @@ def test_an_ambiguous_best_candidate_is_refused_by_the_margin():
     assert not claim.reidentified and memory.stats["rejected_below_bar"] == 1
 
 
+def test_a_claim_must_look_more_like_the_entity_than_like_an_object_seen_beside_it():
+    """Rivals: an entity seen while the candidate was is certainly another object; a track that looks
+    more like it (a twin, or the very object whose own track swapped away) must not take the
+    candidate, however clearly the candidate beats the other candidates (here: none)."""
+
+    def memory_with_a_rival(**config) -> EntityMemory:
+        memory = EntityMemory(MemoryConfig(**config), reid_threshold=0.75)
+        claims = memory.claim([ClaimRequest(1, "person", 0, angle(0)[None]), ClaimRequest(2, "person", 0, angle(40)[None])], 0)
+        ids = [c.entity_id for c in claims]
+        memory.observe(0, ids, np.array([box_at(50, 50), box_at(150, 50)]), np.full(2, 0.9), np.stack([angle(0), angle(40)]))
+        memory.release(ids[0])  # entity 1 dormant; entity 2, seen beside it, still held by its track
+        return memory
+
+    memory = memory_with_a_rival()
+    (claim,) = memory.claim([ClaimRequest(10, "person", 5, angle(25)[None])], 5)  # 0.906 to e1, 0.966 to e2
+    assert not claim.reidentified and memory.stats["rejected_by_rival"] == 1
+    (claim,) = memory.claim([ClaimRequest(11, "person", 6, angle(-5)[None])], 6)  # 0.996 to e1, 0.707 to e2
+    assert claim.reidentified and claim.entity_id == 1
+    off = memory_with_a_rival(rivals=False)
+    (claim,) = off.claim([ClaimRequest(10, "person", 5, angle(25)[None])], 5)
+    assert claim.reidentified and claim.entity_id == 1  # without the rule, the pooled bar takes it
+
+
 def test_no_temporal_overlap_with_the_entity_is_allowed():
     memory = dormant_memory([angle(0)])  # last seen at frame 0
     (claim,) = memory.claim([ClaimRequest(5, "person", 0, angle(0)[None])], 3)  # track began at frame 0 too

@@ -183,6 +183,7 @@ class EntityMemory:
             "forgotten_records_dropped": 0,
             "rejected_below_bar": 0,
             "rejected_by_margin": 0,
+            "rejected_by_rival": 0,
             "displaced_lost_tracks": 0,
             "clip_decisions": 0,
             "rejected_too_far": 0,
@@ -268,9 +269,34 @@ class EntityMemory:
         if len(scored) > 1 and best_sim - scored[1][0] < calibration.margin():
             self.counts["rejected_by_margin"] += 1
             return None
+        if self.config.rivals and not use_clip:
+            rival = self._rival(request, candidates[best])
+            if rival is not None and best_sim <= rival:
+                self.counts["rejected_by_rival"] += 1
+                return None
         if use_clip:
             self.counts["clip_decisions"] += 1
         return best, best_sim
+
+    def _rival(self, request: ClaimRequest, entity: _Entity) -> float | None:
+        """The request's best similarity to an entity seen while `entity` was: certainly another object.
+
+        Beating the runner-up among candidates is not enough: the track may be an object that is
+        not a candidate at all (still held, or its own track swapped onto someone else), or the
+        twin of the entity. If it looks at least as much like an object known to be another one,
+        the entity is no better an answer than that object. Time spans stand for co-occurrence.
+        """
+        if request.embeddings is None:
+            return None
+        others = [
+            e for e in self._entities.values()
+            if e is not entity and e.label == entity.label and e.gallery is not None and e.gallery.count
+            and e.first_frame <= entity.last_frame and entity.first_frame <= e.last_frame
+        ]
+        if not others:
+            return None
+        shortlist = self._shortlist(request.embeddings, others, list(range(len(others))))
+        return max(gallery_similarity(request.embeddings, others[i].gallery.filled()) for i in shortlist)
 
     @staticmethod
     def _similarity(request: ClaimRequest, entity: _Entity, use_clip: bool) -> float | None:
