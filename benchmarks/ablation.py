@@ -59,6 +59,7 @@ ROWS: list[tuple[str, dict]] = [
     ("no camera motion compensation (item 4)", {"tracking": {"cmc": "off"}}),
     ("no memory speed limit", {"memory": {"speed_limit": False}}),
     ("recovery without the track's confuser", {"tracking": {"recovery_confusers": False}}),
+    ("memory claims without rivals", {"memory": {"rivals": False}}),
     ("Kalman noise per frame, not per second", {"tracking": {"kalman_noise_fps": 0}}),
     ("end duplicate tracks (off by default)", {"tracking": {"duplicate_s": 1.0}}),
     ("crops covered by other tracks' predictions kept out of galleries (off by default)",
@@ -66,7 +67,8 @@ ROWS: list[tuple[str, dict]] = [
     ("everything of issue 10 off (main before it)",
      {"tracking": {"offline": False, "report_state": False, "calibrate": False, "keep_displaced": False,
                    "gallery_max_overlap": 1.0, "recovery_growth": 0.0, "impute_missing_appearance": False,
-                   "cmc": "off", "recovery_confusers": False}}),
+                   "cmc": "off", "recovery_confusers": False},
+      "memory": {"rivals": False}}),
 ]
 
 SCENES: dict[str, dict[str, Any]] = {
