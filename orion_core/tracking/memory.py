@@ -231,8 +231,8 @@ class EntityMemory:
         class, have been last seen strictly before the new track's first frame (no temporal
         overlap: two entities seen together are never merged), and be within the max gap. The
         decision is open-set (`_decide`): the best candidate must clear the calibrated bar for
-        that many candidates (higher for a lost track's entity) and beat the runner-up by the
-        calibrated margin.
+        that many candidates (higher for a lost track's entity), beat the runner-up by the
+        calibrated margin; and the track must look more like it than like any entity seen while it was (`_rival`).
         """
         if not requests:
             return []

@@ -305,7 +305,7 @@ class Tracker:
         det_emb, det_has = self._detection_embeddings(detections, embeddings, has_embedding)
         self._backfill = []  # what the last update handed over and nobody took: a library user of update alone
         self._fresh = np.zeros(0, np.int64)  # rows whose gallery learned a crop this frame (`_learn_confusers`)
-        self._fresh_crops: list[np.ndarray] = []  # ... and those crops, in that order
+        self._fresh_crops = []  # ... and those crops, in that order
         self._frame = frame_index
         dt = 1 if self._prev_frame is None else frame_index - self._prev_frame
         self._frame_step = dt
