@@ -631,9 +631,10 @@ class Tracker:
         self._ema[rows] = mixed / np.maximum(np.linalg.norm(mixed, axis=1, keepdims=True), 1e-12)
         self._has_ema[rows] = True
         keep = [True] * len(rows) if to_gallery is None else np.asarray(to_gallery, bool).tolist()
-        learned = np.asarray(keep, bool)
-        self._fresh = np.concatenate([self._fresh, rows[learned]])
-        self._fresh_crops.append(emb[learned])
+        if self.config.recovery_confusers:  # the only reader of this frame's new gallery crops
+            learned = np.asarray(keep, bool)
+            self._fresh = np.concatenate([self._fresh, rows[learned]])
+            self._fresh_crops.append(emb[learned])
         for k, row in enumerate(rows.tolist()):  # plain ints: numpy scalars cost more than the adds
             if not keep[k]:
                 continue
