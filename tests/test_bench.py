@@ -249,6 +249,23 @@ def test_every_ablation_row_is_a_valid_config():
                 assert getattr(getattr(config, section), key) == value, (name, key)
 
 
+def test_every_ablation_scene_makes_a_scene_and_an_unknown_one_is_named(tmp_path, capsys):
+    """Each of ablation.py's SCENES is a valid `make_scene` call (the 24-object `dense` one is the
+    generator's most); a misspelt scene fails at once, in one line, instead of as a KeyError."""
+    from orion_core.synthetic import MAX_OBJECTS, make_scene
+
+    ablation = load_script("ablation")
+    assert ablation.SCENES["dense"]["n_objects"] == MAX_OBJECTS
+    for name, settings in ablation.SCENES.items():
+        info = make_scene(tmp_path / name, seed=0, frames=30, video=False, **settings)
+        assert info.gt_path.stat().st_size > 0, name
+    with pytest.raises(SystemExit) as exit_info:
+        ablation.main(["--pets", "", "--scenes", "crowd,crowds", "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 2
+    assert "unknown scene(s) crowds: choose from reentry, lookalikes, crowd, pan, dense" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing run, nothing written
+
+
 def test_trajectories_benchmark_on_the_shortest_replay(tmp_path, capsys):
     """benchmarks/trajectories.py end to end on TUD-Campus at 8.3 fps, one seed, motion-only."""
     pytest.importorskip("motmetrics")
