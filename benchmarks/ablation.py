@@ -237,12 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.append((name.strip(), json.loads(text)))
     ROW_IDS.update({name: f"r{i}" for i, (name, _) in enumerate(rows)})
     scenes = []
-    if args.pets.strip():
-        scenes.append(pets_scene(Path(args.pets), args.out))
     names = [s.strip() for s in args.scenes.split(",") if s.strip()]
     unknown = sorted(set(names) - set(SCENES))
-    if unknown:
+    if unknown:  # before any work, PETS's included
         parser.error(f"unknown scene(s) {', '.join(unknown)}: choose from {', '.join(SCENES)}")
+    if args.pets.strip():
+        scenes.append(pets_scene(Path(args.pets), args.out))
     fps_list = [float(f) for f in args.fps.split(",") if f.strip()]
     scenes += make_scenes(names, fps_list, _range(args.seeds), args.out / "scenes")
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]

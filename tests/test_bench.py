@@ -260,10 +260,10 @@ def test_every_ablation_scene_makes_a_scene_and_an_unknown_one_is_named(tmp_path
         info = make_scene(tmp_path / name, seed=0, frames=30, video=False, **settings)
         assert info.gt_path.stat().st_size > 0, name
     with pytest.raises(SystemExit) as exit_info:
-        ablation.main(["--pets", "", "--scenes", "crowd,crowds", "--out", str(tmp_path / "out")])
+        ablation.main(["--pets", str(tmp_path / "no-pets"), "--scenes", "crowd,crowds", "--out", str(tmp_path / "out")])
     assert exit_info.value.code == 2
     assert "unknown scene(s) crowds: choose from reentry, lookalikes, crowd, pan, dense" in capsys.readouterr().err
-    assert not (tmp_path / "out").exists()  # nothing run, nothing written
+    assert not (tmp_path / "out").exists()  # checked before any work (PETS's too): nothing written
 
 
 def test_trajectories_benchmark_on_the_shortest_replay(tmp_path, capsys):
