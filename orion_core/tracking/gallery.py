@@ -53,3 +53,18 @@ class EmbeddingRing:
         mean = self.filled().mean(axis=0)
         norm = float(np.linalg.norm(mean))
         return (mean / norm).astype(np.float32) if norm > 0 else None
+
+
+def stack_rings(rings: list[EmbeddingRing]) -> tuple[np.ndarray, np.ndarray]:
+    """(k, size, D) rows and (k,) counts of equally sized rings, for one batched product."""
+    return np.stack([ring.rows for ring in rings]), np.array([ring.count for ring in rings])
+
+
+def best_views(galleries: np.ndarray, counts: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """(k,) each query's best match among the stored rows of its own gallery (-inf if it has none).
+
+    galleries (k, size, D) and counts (k,) as `stack_rings` gives them, queries (k, D): the
+    statistic of lost-track recovery and of the confusers it is checked against."""
+    similarity = np.einsum("kgd,kd->kg", galleries, queries)
+    similarity[np.arange(galleries.shape[1])[None, :] >= counts[:, None]] = -np.inf
+    return similarity.max(axis=1)

@@ -34,7 +34,7 @@ from . import calibration as cal
 from . import kalman
 from .calibration import ReidCalibration
 from .cmc import warp_boxes, warp_states  # noqa: F401  (also imported from here by callers)
-from .gallery import EmbeddingRing
+from .gallery import EmbeddingRing, best_views, stack_rings
 from .memory import DEFAULT_REID_THRESHOLD, ClaimRequest, EntityMemory
 
 SPEED_MIN_HITS = 5  # observations before a track's Kalman velocity counts as a measured speed
@@ -542,12 +542,8 @@ class Tracker:
         if len(pr) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         candidates, pair_row = np.unique(pr, return_inverse=True)  # only tracks with a nearby detection
-        rings = [self._tracks[r].gallery for r in rows[candidates]]
-        galleries = np.stack([ring.rows for ring in rings])  # (k, G, D); rows past `count` are unused
-        counts = np.array([ring.count for ring in rings])
-        similarity = np.einsum("pgd,pd->pg", galleries[pair_row], det_emb[dets[pc]])
-        similarity[np.arange(galleries.shape[1])[None, :] >= counts[pair_row, None]] = -np.inf
-        distance = 1.0 - similarity.max(axis=1)  # best view in the gallery
+        galleries, counts = stack_rings([self._tracks[r].gallery for r in rows[candidates]])
+        distance = 1.0 - best_views(galleries[pair_row], counts[pair_row], det_emb[dets[pc]])
         limits = {}
         for r in rows:
             label = self._tracks[r].label
@@ -972,11 +968,8 @@ class Tracker:
         others = [self._tracks[r] for r in rows[nearest[has]].tolist()]
         # The new crop against the other's gallery: one object's crop vs the other's views, and the
         # other's crops vs a view the track just stored: a sample for both.
-        crops = fresh_crops[has]
-        galleries = np.stack([o.gallery.rows for o in others])  # (k, G, D); rows past `count` unused
-        similarity = np.einsum("kgd,kd->kg", galleries, crops)
-        similarity[np.arange(galleries.shape[1])[None, :] >= np.array([o.gallery.count for o in others])[:, None]] = -np.inf
-        for track, other, value in zip(tracks, others, similarity.max(axis=1).tolist()):
+        best = best_views(*stack_rings([o.gallery for o in others]), fresh_crops[has])
+        for track, other, value in zip(tracks, others, best.tolist()):
             if value > track.confuser:
                 track.confuser = value
             if value > other.confuser:
