@@ -193,7 +193,8 @@ class TrackingConfig:
     min_iou: float = 0.2  # first-pass motion gate: below this IoU with the prediction, no match
     low_min_iou: float = 0.5  # second-pass gate: low-score boxes must overlap the prediction this much
     # First-pass appearance gate (cosine distance to the track's EMA); None = fitted per video from
-    # the tracker's own confident matches (tracking/calibration.py), 0.6 until it has the evidence.
+    # the tracker's own confident matches (tracking/calibration.py), 0.6 until it has the evidence
+    # (30 match distances, sampled every frame: a short clip fits its gate too).
     max_appearance_distance: float | None = None
     # cost = w * appearance + (1 - w) * (1 - IoU). 0.9: PETS 1-400 (0.7 costs histogram 9.1 and
     # mobilenetv2 6.7 HOTA) and the TUD replays (0.7: mobilenetv2 -1.8 / -0.9 HOTA with the clean /

@@ -87,6 +87,16 @@ def test_appearance_gate_follows_the_backend_scale():
 
 
 
+def test_match_distances_beyond_a_frames_quota_are_a_random_choice_not_the_first_rows():
+    """The first rows are the oldest tracks, frame after frame: a crowd's gate must hear the others too."""
+    calibration = ReidCalibration(0.8)
+    for _ in range(20):
+        calibration.add_match_distances(np.r_[np.zeros(cal.GATE_PER_FRAME), np.ones(2 * cal.GATE_PER_FRAME)])
+    kept = calibration.match_distances.filled()
+    assert len(kept) == 20 * cal.GATE_PER_FRAME
+    assert 0.5 < kept.mean() < 0.85  # two thirds of the offered distances are 1.0
+
+
 def test_tie_margin_is_the_within_track_noise_not_the_spread_between_tracks():
     """Tracks sit at very different typical distances (0.05 .. 0.45), each with 0.01 of crop noise:
     the tie margin is that noise, not the 0.1+ spread of all distances; the prior until it has evidence."""
