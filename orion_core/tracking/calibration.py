@@ -47,6 +47,12 @@ MIN_POSITIVES = 20
 MIN_NEGATIVES = 50
 MIN_TRACKS = 4  # distinct tracks behind the positives (consecutive samples of one track are alike)
 MIN_PAIRS = 8  # distinct co-visible track pairs behind the negatives
+# First-pass match distances are sampled every processed frame (the tracker has them anyway) and
+# the gate is fitted from MIN_GATE_SAMPLES on. It was every 4th frame and 100 samples: a clip of
+# TUD's length (71-179 frames at 25 fps) never got there, so the 0.6 prior decided every frame of
+# it. Replays (6 seeds x 2 sequences x 3 rates): fitted detector histogram +1.0 / +1.0 and
+# mobilenetv2 +0.8 / +1.1 mean HOTA / IDF1, realistic +0.8 / +1.2 and +0.4 / +0.3, clean -0.2 / -0.2
+# and +1.0 / +0.8 (benchmarks/README.md, "The gate on short clips", which lists what got worse).
 MIN_GATE_SAMPLES = 30
 MIN_AUC = 0.9
 ALPHA = 0.05  # accepted risk of one wrong merge per decision, split over its candidates
@@ -56,13 +62,6 @@ MAX_MARGIN = 0.1
 DEFAULT_GATE = 0.6  # first-pass appearance gate before the video has spoken (the old fixed value)
 CONFIDENT_IOU = 0.5
 SAMPLE_EVERY = 4  # frames between samplings (consecutive frames add little new evidence)
-# First-pass match distances are sampled every processed frame (the tracker computes them anyway)
-# and the gate is fitted from MIN_GATE_SAMPLES on. It was every 4th frame and 100 samples: a clip
-# of TUD's length (71-179 frames at 25 fps) never got there, so the 0.6 prior decided every frame
-# of it. Replays (6 seeds x 2 sequences x 3 rates): fitted detector histogram +1.0 / +1.0 and
-# mobilenetv2 +0.8 / +1.1 mean HOTA / IDF1, realistic +0.8 / +1.2 and +0.4 / +0.3, clean -0.2 / -0.2
-# and +1.0 / +0.8 (benchmarks/README.md, "The gate on short clips", which lists what got worse).
-GATE_EVERY = 1
 NEG_PER_FRAME = 3  # per sampled frame
 POS_PER_FRAME = 1
 KEEP = 4096

@@ -478,18 +478,18 @@ class Tracker:
             if not self.config.impute_missing_appearance:
                 limit = max(limit, 1.0 - self.config.min_iou)  # plain 1 - IoU pairs
             r, c = assign(cost, allowed, limit)
-            frame = self.counts["frames"]
-            if len(r) and (frame % cal.GATE_EVERY == 0 or frame % cal.SAMPLE_EVERY == 0):
-                # Motion-confident matches tell what a true match's distance looks like (gate fit)
-                # and, track by track, how much it varies from crop to crop (the tie margin).
-                sure = (iou[r, c] >= cal.CONFIDENT_IOU) & self._has_ema[rows[r]] & det_has[dets[c]]
-                if sure.any():
-                    a, b = rows[r[sure]], dets[c[sure]]
-                    sure_distance = 1.0 - np.einsum("ij,ij->i", self._ema[a], det_emb[b])
-                    if frame % cal.GATE_EVERY == 0:
-                        self.calibration.add_match_distances(sure_distance)
-                    if self.config.appearance_ties and frame % cal.SAMPLE_EVERY == 0:
-                        self.calibration.add_match_changes(sure_distance, [self._tracks[k].uid for k in a], self._frame)
+            # Motion-confident matches tell what a true match's distance looks like (gate fit, every
+            # frame) and, track by track, how much it varies from crop to crop (the tie margin). A
+            # match with an embedding on both sides is one of the (pr, pc) pairs: its distance is known.
+            pair_distance = np.full(iou.shape, np.nan)
+            pair_distance[pr, pc] = distance
+            sure_distance = pair_distance[r, c]
+            sure = (iou[r, c] >= cal.CONFIDENT_IOU) & ~np.isnan(sure_distance)
+            if sure.any():
+                self.calibration.add_match_distances(sure_distance[sure])
+                if self.config.appearance_ties and self.counts["frames"] % cal.SAMPLE_EVERY == 0:
+                    uids = [self._tracks[k].uid for k in rows[r[sure]]]
+                    self.calibration.add_match_changes(sure_distance[sure], uids, self._frame)
             return rows[r], dets[c]
         r, c = assign(cost, allowed, 1.0 - self.config.min_iou)
         return rows[r], dets[c]
