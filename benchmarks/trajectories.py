@@ -200,6 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--peers", default="bytetrack,ocsort,sort,deepsort,boxmot-boosttrack,boxmot-botsort",
                         help="Peer trackers ('' for none; missing packages are skipped with a note)")
     parser.add_argument("--lookalikes", type=int, default=1, help="Pairs of closest-approaching people sharing a texture")
+    parser.add_argument("--textures", choices=("auto", "procedural", "clothing"), default="auto",
+                        help="What people wear: auto (photos, then patterns: every person distinct), procedural, or "
+                             "clothing (street colours, many near-repeats: appearance is weak evidence, as in a real "
+                             "crowd)")
     parser.add_argument("--detector", choices=("clean", "realistic", "fitted"), default="clean",
                         help="clean: the generator's detector; realistic: add orion_core.synthetic.REALISTIC_FAULTS "
                              "(size-proportional jitter, streaky misses, merged boxes on overlapping people, "
@@ -253,14 +257,14 @@ def main(argv: list[str] | None = None) -> int:
             for seed in parse_seeds(args.seeds):
                 where = args.out / f"{sequence}-step{step}-seed{seed}"
                 scene = replay_scene(where / "scene", tracks, size, fps, seed=seed, step=step, lookalikes=args.lookalikes,
-                                     det_faults=faults, exposure=args.exposure,
+                                     textures=args.textures, det_faults=faults, exposure=args.exposure,
                                      white_balance=args.white_balance)
                 for result in run_scene(scene, methods, peers, where, pets, settings):
                     runs.append({"sequence": sequence, "fps": round(fps / step, 2), "step": step, "seed": seed, **result})
                 print(f"{sequence} step {step} seed {seed} done ({time.perf_counter() - started:.0f} s)", file=sys.stderr)
     rows = mean_over_seeds(runs)
     checks = verdicts(rows, peers)
-    summary = json.dumps({"detector": args.detector, "exposure": args.exposure, "white_balance": args.white_balance, "tracking_overrides": settings.get("tracking", {}), "overrides": settings, "runs": runs,
+    summary = json.dumps({"detector": args.detector, "textures": args.textures, "lookalikes": args.lookalikes, "exposure": args.exposure, "white_balance": args.white_balance, "tracking_overrides": settings.get("tracking", {}), "overrides": settings, "runs": runs,
                           "mean_over_seeds": rows, "verdicts": checks}, indent=1) + "\n"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(summary, encoding="utf-8")  # always kept, for per-run diagnosis
@@ -268,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         print(summary, end="")
         return 0
     table = markdown_table if args.markdown else format_table
-    print(f"Real trajectories, simulated pixels, {args.detector} detector{f', exposure +-{args.exposure:g}' if args.exposure else ''}{f', white balance +-{args.white_balance:g}' if args.white_balance else ''}; mean over seeds {args.seeds} (TrackEval, percent)")
+    print(f"Real trajectories, simulated pixels, {args.detector} detector{f', {args.textures} textures' if args.textures != 'auto' else ''}{f', exposure +-{args.exposure:g}' if args.exposure else ''}{f', white balance +-{args.white_balance:g}' if args.white_balance else ''}; mean over seeds {args.seeds} (TrackEval, percent)")
     print(table(rows, COLUMNS))
     print()
     print("Orion appearance modes: IDF1 minus motion-only's (online against online), and HOTA/IDF1 minus the best peer's "

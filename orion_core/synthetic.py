@@ -73,6 +73,23 @@ PHOTOS: dict[str, tuple[float, float, float, float]] = {
     "hubble_deep_field": (0.0, 1.0, 0.0, 1.0),
 }
 PATTERNS = ("stripes", "checker", "rings", "diagonal", "dots")
+TEXTURE_MODES = ("auto", "photos", "procedural", "clothing")
+
+# `textures="clothing"`: people as a street shows them, so that appearance is weak evidence. Each
+# figure is a head, a top and trousers over the ground's grey, with colours drawn from palettes
+# where dark and neutral garments dominate (RGB, weight), so that several people in a crowd wear
+# nearly the same colours, as in the held-out street scenes; photos and patterns are far easier.
+CLOTHING_TOPS: tuple[tuple[tuple[int, int, int], float], ...] = (
+    ((28, 28, 30), 0.24), ((70, 70, 74), 0.14), ((34, 40, 70), 0.12), ((120, 120, 118), 0.08),
+    ((92, 64, 44), 0.08), ((190, 175, 145), 0.08), ((225, 225, 220), 0.08), ((150, 36, 40), 0.06),
+    ((46, 80, 52), 0.05), ((60, 100, 160), 0.07),
+)
+CLOTHING_BOTTOMS: tuple[tuple[tuple[int, int, int], float], ...] = (
+    ((25, 25, 28), 0.35), ((40, 55, 90), 0.33), ((90, 90, 92), 0.15), ((170, 155, 125), 0.10),
+    ((80, 60, 45), 0.07),
+)
+SKIN = ((224, 188, 160), (198, 150, 120), (150, 105, 80), (95, 65, 50))
+HAIR = ((20, 18, 16), (60, 40, 25), (120, 90, 55), (170, 170, 165))
 MAX_OBJECTS = 24  # a crowd: 10+ objects is a case the benchmarks use
 CAMERAS = ("static", "pan", "zoom", "panzoom")
 EXPOSURE_PERIOD_S = 4.0  # one brightness cycle of `replay_scene(exposure=...)`: TUD-Campus (2.8 s) sees most of one
@@ -196,7 +213,8 @@ def make_scene(
     fraction is at least `det_min_visibility` is dropped with probability `det_dropout`, else its
     edges move by N(0, det_jitter) pixels; `det_false_positives` extra boxes per true detection
     (on average) land on background. Detection noise has its own random stream, so changing it
-    leaves the video and gt.txt unchanged. `textures`: auto | photos | procedural.
+    leaves the video and gt.txt unchanged. `textures`: auto | photos | procedural | clothing
+    (people in street colours, where appearance is weak evidence: `CLOTHING_TOPS`).
     `video=False` skips encoding (ground truth and detections are still exact).
     `lookalikes` and `camera` add the harder cases described in the module docstring.
     """
@@ -271,8 +289,9 @@ def _check_render_args(who: str, size: tuple[int, int], det_jitter: float, det_d
             raise ConfigError(f"{who}: {name} must be in [0, 1], got {value!r}.")
     if det_jitter < 0 or fps <= 0:
         raise ConfigError(f"{who}: det_jitter must be >= 0 and fps > 0, got {det_jitter!r}, {fps!r}.")
-    if textures not in ("auto", "photos", "procedural"):
-        raise ConfigError(f"{who}: textures must be auto, photos or procedural, got {textures!r}.")
+    if textures not in TEXTURE_MODES:
+        raise ConfigError(f"{who}: textures must be {', '.join(TEXTURE_MODES[:-1])} or {TEXTURE_MODES[-1]}, "
+                          f"got {textures!r}.")
     return width, height
 
 
@@ -375,9 +394,10 @@ def _plan(rng: np.random.Generator, n_objects: int, reentry: bool, crossing: boo
 
 def _object_textures(rng: np.random.Generator, routes: "list[_Route] | list[_ReplayTrack]",
                      mode: str) -> tuple[dict[int, str], dict[int, np.ndarray]]:
-    """One distinct RGB texture per object: photos first (shuffled by seed), then patterns."""
+    """One RGB texture per object: photos first (shuffled by seed), then patterns, all distinct;
+    or, with `clothing`, a figure in colours drawn from street palettes (near-repeats likely)."""
     photos: list[str] = []
-    if mode != "procedural":
+    if mode in ("auto", "photos"):
         try:
             import skimage.data  # noqa: F401  (optional: not a core dependency)
         except ImportError:
@@ -388,6 +408,10 @@ def _object_textures(rng: np.random.Generator, routes: "list[_Route] | list[_Rep
             photos = [str(p) for p in rng.permutation(list(PHOTOS))]
     names: dict[int, str] = {}
     images: dict[int, np.ndarray] = {}
+    if mode == "clothing":
+        for route in routes:
+            names[route.object_id] = f"clothing-{route.object_id}"
+            images[route.object_id] = _clothing_texture(rng, route.aspect)
     twins = [r.object_id for r in routes if r.role == "lookalike"]
     # look-alikes come in consecutive pairs; the second of each pair wears the first one's texture
     twin_of = {b: a for a, b in zip(twins[0::2], twins[1::2])}
@@ -396,6 +420,8 @@ def _object_textures(rng: np.random.Generator, routes: "list[_Route] | list[_Rep
             first = twin_of[route.object_id]
             names[route.object_id] = f"{names[first]}-twin"
             images[route.object_id] = images[first]
+            continue
+        if mode == "clothing":
             continue
         if k < len(photos):
             names[route.object_id] = photos[k]
@@ -448,6 +474,39 @@ def _pattern_texture(pattern: str, hue: float, aspect: float) -> np.ndarray:
     hsv[..., 1] = 200
     hsv[..., 2] = 90 + 150 * level
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def _clothing_texture(rng: np.random.Generator, aspect: float) -> np.ndarray:
+    """A person over the ground's grey: head (hair, skin), a top, two trouser legs, with soft
+    shading and grain. Like a detector's box, the texture includes the ground beside the body."""
+    h = TEXTURE_HEIGHT
+    w = max(8, round(h * aspect))
+
+    def pick(palette: tuple[tuple[tuple[int, int, int], float], ...]) -> np.ndarray:
+        weights = np.array([weight for _, weight in palette])
+        colour = np.array(palette[int(rng.choice(len(palette), p=weights / weights.sum()))][0], np.float32)
+        return np.clip(colour + rng.normal(0, 8, 3), 0, 255)
+
+    top, bottom = pick(CLOTHING_TOPS), pick(CLOTHING_BOTTOMS)
+    skin = np.array(SKIN[int(rng.integers(len(SKIN)))], np.float32)
+    hair = np.array(HAIR[int(rng.integers(len(HAIR)))], np.float32)
+    image = np.empty((h, w, 3), np.float32)
+    image[:] = np.array([128, 132, 118], np.float32)  # the ground (`_background`'s base)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    cx = w / 2 + rng.uniform(-0.04, 0.04) * w
+    head = ((x - cx) / (0.13 * w)) ** 2 + ((y - 0.085 * h) / (0.075 * h)) ** 2 <= 1.0
+    image[head] = skin
+    image[head & (y < 0.06 * h)] = hair
+    torso_half = rng.uniform(0.26, 0.36) * w
+    waist = rng.uniform(0.5, 0.58) * h
+    torso = (np.abs(x - cx) <= torso_half) & (y >= 0.16 * h) & (y < waist)
+    image[torso] = top
+    leg_gap = 0.04 * w
+    legs = (np.abs(x - cx) <= torso_half * 0.85) & (np.abs(x - cx) >= leg_gap) & (y >= waist)
+    image[legs] = bottom
+    image *= (1.08 - 0.16 * y / h)[..., None]  # light from above
+    image += rng.normal(0, 5, size=(h, w, 1)).astype(np.float32)
+    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:

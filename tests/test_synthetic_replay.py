@@ -103,6 +103,31 @@ def test_lookalike_pair_is_the_closest_pair_and_shares_a_texture(tmp_path: Path)
     assert info.textures[2] == info.textures[1] + "-twin" and info.textures[3] != info.textures[1]
 
 
+def test_clothing_changes_only_what_people_wear(tmp_path: Path):
+    """Street-coloured people (`textures="clothing"`) are a stress for appearance alone: the
+    detections, hence every motion-only tracker's result, stay those of the default textures."""
+    plain = replay_scene(tmp_path / "plain", hand_made_tracks(), SIZE, fps=25.0, seed=3, video=False)
+    worn = replay_scene(tmp_path / "worn", hand_made_tracks(), SIZE, fps=25.0, seed=3, video=False,
+                        textures="clothing", lookalikes=1)
+    assert worn.det_path.read_bytes() == plain.det_path.read_bytes()
+    assert worn.gt_path.read_bytes() == plain.gt_path.read_bytes()
+    assert worn.textures == {1: "clothing-1", 2: "clothing-1-twin", 3: "clothing-3"}
+
+
+def test_clothing_people_look_more_alike_than_photos_and_patterns():
+    """The point of the mode: a crowd in street colours has near-repeats, unlike the default."""
+    from orion_core.synthetic import _object_textures, _ReplayTrack
+
+    def closest_pair(mode: str) -> float:
+        people = [_ReplayTrack(object_id=i, boxes={}, aspect=0.4) for i in range(1, 13)]
+        _, images = _object_textures(np.random.default_rng(0), people, mode)
+        small = [cv2.resize(images[i], (16, 40), interpolation=cv2.INTER_AREA).astype(np.float32) for i in images]
+        return min(float(np.abs(a - b).mean()) for n, a in enumerate(small) for b in small[n + 1:])
+
+    cv2 = pytest.importorskip("cv2")
+    assert closest_pair("clothing") < 0.7 * min(closest_pair("auto"), closest_pair("procedural"))
+
+
 def test_seed_changes_noise_not_ground_truth(tmp_path: Path):
     a = replay_scene(tmp_path / "a", hand_made_tracks(), SIZE, fps=25.0, seed=0, video=False)
     b = replay_scene(tmp_path / "b", hand_made_tracks(), SIZE, fps=25.0, seed=1, video=False)
