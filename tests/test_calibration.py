@@ -70,6 +70,43 @@ def test_a_backend_that_cannot_tell_objects_apart_merges_nothing_and_says_so():
     assert "merges nothing" in stats["note"]
 
 
+def alike_negatives(calibration: ReidCalibration, rng, n: int) -> None:
+    """Negatives between six people in nearly the same colours, and no positive at all: a short clip
+    whose tracks are too young for a positive (one needs 10 crops of a track)."""
+    people = unit_rows(np.random.default_rng(7), 6, np.ones(DIM), 0.15)
+    for _ in range(n):
+        a, b = rng.choice(6, 2, replace=False)
+        calibration.add_negative(unit_rows(rng, cal.QUERY, people[a], 0.05), unit_rows(rng, 16, people[b], 0.05),
+                                 pair=(int(a), int(b)))
+
+
+def test_negatives_alone_raise_a_prior_that_sits_below_them():
+    calibration = ReidCalibration(0.5)  # a prior measured on distinct-looking crops
+    rng = np.random.default_rng(8)
+    alike_negatives(calibration, rng, cal.MIN_RAISE_NEGATIVES - 1)
+    assert calibration.bar() == 0.5 and calibration.recovery_bar() == 0.5 and calibration.stats["source"] == "prior"
+    alike_negatives(calibration, rng, 1)
+    negatives = calibration.negatives.filled()
+    assert np.median(negatives) > 0.5  # most different people here score above the prior
+    stats = calibration.stats
+    assert stats["source"] == "raised" and stats["positives"] == 0 and "never lower" in stats["note"]
+    assert calibration.bar() == pytest.approx(np.quantile(negatives, 1 - cal.ALPHA))
+    assert calibration.bar(10) >= calibration.bar(1) > np.quantile(negatives, 0.9)
+    assert calibration.bar(held=True) == pytest.approx(calibration.bar() + cal.PRIOR_MARGIN)
+    assert calibration.recovery_bar() == pytest.approx(
+        np.quantile(calibration.negatives_single.filled(), 1 - cal.ALPHA))
+    alike_negatives(calibration, rng, 10)  # a raised bar follows new negatives at once
+    assert calibration.bar() == pytest.approx(np.quantile(calibration.negatives.filled(), 1 - cal.ALPHA))
+
+
+def test_negatives_alone_never_lower_the_prior():
+    for prior, enabled in ((0.999, True), (0.5, False)):
+        calibration = ReidCalibration(prior, enabled=enabled)
+        alike_negatives(calibration, np.random.default_rng(9), 3 * cal.MIN_RAISE_NEGATIVES)
+        assert calibration.bar() == prior and calibration.recovery_bar() == prior
+        assert calibration.stats["source"] == "prior"
+
+
 def test_disabled_calibration_keeps_the_prior():
     calibration = ReidCalibration(0.7, enabled=False)
     feed(calibration, np.random.default_rng(4), looks(8), 0.15)

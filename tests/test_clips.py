@@ -111,4 +111,4 @@ def test_vjepa2_runs_keep_clip_embeddings_in_memory(tiny_vjepa2, tmp_path):
     run = json.loads((result.path / "run.json").read_text())
     clips = run["tracker"]["clips"]
     assert clips["clips_encoded"] >= 1 and clips["frames_per_clip"] == 2
-    assert run["tracker"]["calibration"]["source"] in ("prior", "fitted", "uninformative")
+    assert run["tracker"]["calibration"]["source"] in ("prior", "raised", "fitted", "uninformative")
