@@ -1,9 +1,10 @@
 """Short synthetic videos with exact ground truth, for tests and `orion demo`.
 
 Textured objects (photos from `skimage.data` when scikit-image is installed, procedural patterns
-otherwise) move over a static textured background. The script is fixed, the details come from the
-seed, so every scene contains the events a re-identification tracker must survive (ids as with
-the defaults; events switched off free their ids for the next role):
+otherwise; with `textures="clothing"`, figures in street colours) move over a static textured
+background. The script is fixed, the details come from the seed, so every scene contains the
+events a re-identification tracker must survive (ids as with the defaults; events switched off
+free their ids for the next role):
 
 * re-entry: object 1 walks out of the right edge and, after a gap longer than a typical tracker
   `max_age` (about 40% of the clip: 61-67 frames of the default 150), comes back from the *left*
@@ -74,6 +75,7 @@ PHOTOS: dict[str, tuple[float, float, float, float]] = {
 }
 PATTERNS = ("stripes", "checker", "rings", "diagonal", "dots")
 TEXTURE_MODES = ("auto", "photos", "procedural", "clothing")
+GROUND = (128, 132, 118)  # the background's grey-green (RGB): apart from the object textures
 
 # `textures="clothing"`: people as a street shows them, so that appearance is weak evidence. Each
 # figure is a head, a top and trousers over the ground's grey, with colours drawn from palettes
@@ -491,7 +493,7 @@ def _clothing_texture(rng: np.random.Generator, aspect: float) -> np.ndarray:
     skin = np.array(SKIN[int(rng.integers(len(SKIN)))], np.float32)
     hair = np.array(HAIR[int(rng.integers(len(HAIR)))], np.float32)
     image = np.empty((h, w, 3), np.float32)
-    image[:] = np.array([128, 132, 118], np.float32)  # the ground (`_background`'s base)
+    image[:] = np.array(GROUND, np.float32)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     cx = w / 2 + rng.uniform(-0.04, 0.04) * w
     head = ((x - cx) / (0.13 * w)) ** 2 + ((y - 0.085 * h) / (0.075 * h)) ** 2 <= 1.0
@@ -516,7 +518,7 @@ def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray
     cells = (height // 48 + 2, width // 48 + 2)
     shade = rng.uniform(-30, 30, size=(*cells, 1))  # brightness blotches
     tint = rng.uniform(-8, 8, size=(*cells, 3))  # and a little colour, kept muted
-    base = np.array([128, 132, 118], np.float32)  # grey-green: apart from the object textures
+    base = np.array(GROUND, np.float32)
     coarse = (base + shade + tint).astype(np.float32)
     image = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_CUBIC)
     image += rng.normal(0, 4, size=(height, width, 1)).astype(np.float32)

@@ -216,8 +216,7 @@ class ReidCalibration:
 
     def _raises(self, negatives: _Ring) -> bool:
         """Enough negatives, from enough pairs, to overrule a prior bar that sits below them."""
-        return (self.enabled and negatives.count >= MIN_RAISE_NEGATIVES
-                and min(len(self._pairs), negatives.count) >= MIN_RAISE_PAIRS)
+        return self.enabled and negatives.count >= MIN_RAISE_NEGATIVES and len(self._pairs) >= MIN_RAISE_PAIRS
 
     def _stale(self, fitted_at: tuple | None, key: tuple, was_fitted: bool) -> bool:
         """Refit every REFIT_EVERY samples once fitted; before that, whenever evidence arrives."""
