@@ -236,6 +236,16 @@ def test_synthetic_reentry_benchmark_on_a_tiny_scene(tmp_path):
     assert all(o.kept for o in score_reentries(gt, read_mot_file(tmp_path / "scene-0" / "gt.txt", "pred"), events))
 
 
+def test_synthetic_reentry_benchmark_dresses_a_crowd_in_street_colours(tmp_path):
+    bench = load_script("synthetic_reid")
+    assert bench.main(["--seeds", "0", "--backend", "motion", "--frames", "60", "--textures", "clothing",
+                       "--objects", "6", "--out", str(tmp_path)]) == 0
+    scene = json.loads((tmp_path / "scene-0" / "scene.json").read_text())
+    assert len(scene["textures"]) == 6 and all(name.startswith("clothing-") for name in scene["textures"].values())
+    (row,) = json.loads((tmp_path / "results.json").read_text())["per_seed"]
+    assert row["reentries"] == 1 and row["kept"] == 0  # motion-only still cannot link the return
+
+
 def test_every_ablation_row_is_a_valid_config():
     """A misspelt key in benchmarks/ablation.py's ROWS would otherwise fail minutes into a run."""
     from orion_core.config import build_config, deep_merge
