@@ -486,8 +486,10 @@ class PerceptionEngine:
             t = time.perf_counter()
             run = self._run_record(video, source, embedder, threshold, started_at, complete=True)
             run["counts"] = counts
-            run["warnings"] = (embedder.warnings if embedder is not None else []) + self._warnings(source, detector, counts)
-            run["tracker"] = getattr(tracker, "stats", {})
+            tracker_stats = getattr(tracker, "stats", {})
+            run["warnings"] = ((embedder.warnings if embedder is not None else []) + self._warnings(source, detector, counts)
+                               + self._reid_warnings(embedder, tracker_stats))
+            run["tracker"] = tracker_stats
             run["merged_entities"] = {str(young): old for young, old in sorted(merged.items())}
             run["offline"] = final.report
             run["config"]["embedding"]["threads"] = threads
@@ -601,6 +603,23 @@ class PerceptionEngine:
         for message in fresh:
             log.warning(message)
         return warnings + fresh
+
+    def _reid_warnings(self, embedder, tracker_stats: dict) -> list[str]:
+        """A backend that cannot tell this video's objects apart switches re-identification off
+        (calibration `uninformative`): "0 re-identified" should not leave the user guessing why."""
+        from .tracking.calibration import MIN_AUC
+
+        calibration = tracker_stats.get("calibration") or {}
+        if embedder is None or not self.config.tracking.appearance or calibration.get("source") != "uninformative":
+            return []
+        message = (
+            f"re-identification was off on this video: backend {embedder.name!r} did not tell its objects apart "
+            f"well enough (same-object crops ranked above different objects with AUC {calibration['auc']:.2f}, under "
+            f"{MIN_AUC}), so the memory merged nothing; check the weights (random, or trained for another domain?) "
+            "or try another backend (run.json tracker.calibration)"
+        )
+        log.warning(message)
+        return [message]
 
     def _final_rows(self, writer: EpisodeWriter, aliases: dict[int, int], frames, times, frame_size, threshold: float, dim: int,
                     camera_warps=None):

@@ -201,3 +201,41 @@ def test_auc_is_the_mann_whitney_statistic_ties_counting_half():
     assert cal._auc(np.array([1.0, 2.0]), np.array([0.0, 3.0])) == 0.5
     assert cal._auc(np.array([1.0]), np.array([1.0])) == 0.5
     assert cal._auc(np.array([2.0]), np.array([1.0])) == 1.0
+
+
+# ---- the engine says so: a backend blind to this video's objects ------------------------------
+
+
+def test_a_run_whose_backend_cannot_tell_objects_apart_warns_that_reid_was_off(tmp_path, caplog):
+    """One vector plus a little noise whatever the crop (as a random-weight network gives): every
+    crop looks alike, the calibration finds AUC ~0.5 and switches re-ID off, and the user sees why
+    there are no re-identifications (stderr and run.json), not just a zero."""
+    import json
+    import logging
+
+    from fakes import make_backend
+    from orion_core.config import build_config
+    from orion_core.engine import PerceptionEngine
+    from orion_core.plugins import register_backend, reset_plugins, unregister_backend
+    from orion_core.synthetic import make_scene
+
+    rng = np.random.default_rng(0)
+    register_backend("blind", make_backend(dim=DIM, result=lambda images: 1.0 + 0.01 * rng.normal(size=(len(images), DIM))))
+    try:
+        scene = make_scene(tmp_path / "scene", seed=0, frames=160, n_objects=6, textures="procedural")
+        config = build_config(overrides={
+            "embedding": {"backend": "blind", "policy": "all"},
+            "detection": {"detector": "mot", "detections": str(scene.det_path), "label": "object"},
+        })
+        with caplog.at_level(logging.WARNING, logger="orion_core.engine"):
+            result = PerceptionEngine(config).process_video(scene.video_path, out_dir=tmp_path / "runs")
+    finally:
+        unregister_backend("blind")
+        reset_plugins()
+    run = json.loads((result.path / "run.json").read_text())
+    assert run["tracker"]["calibration"]["source"] == "uninformative"
+    (warning,) = [w for w in run["warnings"] if w.startswith("re-identification was off")]
+    assert "'blind'" in warning and "check the weights" in warning
+    assert warning in caplog.text
+    assert run["tracker"]["reidentified"] == 0  # the memory merged nothing
+    assert result.counts["observations"] >= 0.9 * result.counts["detections"]  # tracking goes on, on motion
